@@ -1,0 +1,176 @@
+"""Command line: parse flags, call the library, print diagnostics, return the exit status.
+
+Exit status: 0 all migrated (warnings allowed), 1 some services not migrated (the rest
+written), 2 bad usage or unreadable input (nothing written). Heavy modules (jinja2, the
+renderers, azureml-core for `export`) are imported only once a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from generator import __version__
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+DESCRIPTION = """\
+Turn Azure ML v1 real-time web services (ACI, AKS, AKS endpoints) into v2 online
+endpoints as infrastructure-as-code: Terraform (azapi) or Bicep, plus a migration
+report (out/MIGRATION.md, out/migration.json) with the new URLs, SKUs, costs and
+everything that needs a person's attention.
+
+Typical use:
+  gen-iac export --subscription S --resource-group G --workspace W --out snapshot/
+  gen-iac --target terraform --input snapshot/ --out out/
+  cd out/terraform/W && terraform init && terraform plan
+
+With no --input, the example snapshot shipped with gen-iac is used.
+"""
+
+EPILOG = """\
+subcommands:
+  gen-iac export ...   read the services of a live workspace into a snapshot
+                       (needs: pip install 'gen-iac[export]'; see gen-iac export --help)
+
+exit status: 0 all migrated, 1 some services not migrated (the rest written, the
+report says why), 2 bad usage or unreadable input (nothing written).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gen-iac",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"gen-iac {__version__}")
+    parser.add_argument(
+        "--target", action="append", choices=("terraform", "bicep"), metavar="{terraform,bicep}",
+        help="what to write; repeat for both (default: terraform)",
+    )
+    parser.add_argument(
+        "--input", type=Path, metavar="SNAPSHOT",
+        help="snapshot directory (snapshot.json, keys.json, assets/) or a JSON file "
+        "(default: the example snapshot shipped with gen-iac)",
+    )
+    parser.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
+                        help="output directory (default: ./out)")
+    ws = parser.add_argument_group(
+        "workspace", "needed when the input is a bare service list or an MMS list response; "
+        "they override the snapshot's workspace object",
+    )
+    ws.add_argument("--subscription", metavar="ID", help="subscription id")
+    ws.add_argument("--resource-group", metavar="NAME", help="resource group of the workspace")
+    ws.add_argument("--workspace", metavar="NAME", help="workspace name")
+    ws.add_argument("--location", metavar="REGION", help="workspace region, e.g. westeurope")
+    over = parser.add_argument_group("per-service choices")
+    over.add_argument(
+        "--sku", action="append", default=[], metavar="SERVICE=SIZE",
+        help="VM size for a service instead of the one mapped from its CPU and memory "
+        "(e.g. --sku my-svc=Standard_DS3_v2); repeatable",
+    )
+    over.add_argument(
+        "--instance-count", action="append", default=[], metavar="SERVICE=N",
+        help="instance count for a service; repeatable",
+    )
+    over.add_argument(
+        "--overrides", type=Path, metavar="FILE",
+        help="YAML file of per-service choices: services: {NAME: {instance_type, "
+        "instance_count, endpoint_name, request_timeout_ms}}",
+    )
+    secrets = parser.add_argument_group("secrets")
+    secrets.add_argument(
+        "--write-keys", action="store_true",
+        help="write the exported endpoint keys into a git-ignored, mode-0600 file next to the "
+        "generated code (by default keys are never written; you pass them at apply time)",
+    )
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite generated files that a person has edited since the last run")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    live = parser.add_argument_group("live workspace")
+    live.add_argument(
+        "--from-workspace", action="store_true",
+        help="export the workspace given by --subscription/--resource-group/--workspace to a "
+        "temporary snapshot first, then generate from it (needs gen-iac[export])",
+    )
+    live.add_argument("--cloud", default="AzureCloud", metavar="NAME",
+                      help="Azure cloud for --from-workspace (default: AzureCloud)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else argv
+    if args_list[:1] == ["export"]:
+        from generator.export.command import main as export_main
+
+        return export_main(args_list[1:])
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exc.code or 0)
+    return _generate(args)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from generator.diagnostics import InputError
+    from generator.pipeline import Options, generate, parse_assignments
+
+    try:
+        if args.from_workspace:
+            return _generate_from_workspace(args)
+        options = Options(
+            input=args.input,
+            out=args.out,
+            targets=tuple(dict.fromkeys(args.target or ["terraform"])),
+            workspace_flags={
+                "subscriptionId": args.subscription,
+                "resourceGroup": args.resource_group,
+                "name": args.workspace,
+                "location": args.location,
+            },
+            sku_overrides=parse_assignments(args.sku, "--sku", str),
+            instance_count_overrides=parse_assignments(args.instance_count, "--instance-count", int),
+            overrides_file=args.overrides,
+            write_keys=args.write_keys,
+            force=args.force,
+        )
+        result = generate(options)
+    except InputError as exc:
+        print(f"gen-iac: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for line in result.terminal_lines(quiet=args.quiet):
+        print(line, file=sys.stderr)
+    return EXIT_PARTIAL if result.not_migrated else EXIT_OK
+
+
+def _generate_from_workspace(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from generator.export.command import export_for_generate
+
+    missing = [f for f, v in (("--subscription", args.subscription),
+                              ("--resource-group", args.resource_group),
+                              ("--workspace", args.workspace)) if not v]
+    if missing:
+        print(f"gen-iac: error: --from-workspace needs {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.input:
+        print("gen-iac: error: --from-workspace and --input exclude each other", file=sys.stderr)
+        return EXIT_USAGE
+    with tempfile.TemporaryDirectory(prefix="gen-iac-snapshot-") as tmp:
+        snapshot = Path(tmp) / "snapshot"
+        status = export_for_generate(
+            subscription=args.subscription, resource_group=args.resource_group,
+            workspace=args.workspace, cloud=args.cloud, out=snapshot,
+            with_keys=args.write_keys, quiet=args.quiet,
+        )
+        if status == EXIT_USAGE or not (snapshot / "snapshot.json").exists():
+            return EXIT_USAGE
+        args.from_workspace = False
+        args.input = snapshot
+        generated = _generate(args)
+        return max(status, generated)

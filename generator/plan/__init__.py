@@ -1,0 +1,1 @@
+"""MAP: legacy services to a target-neutral migration plan (pure functions, no I/O)."""

@@ -1,0 +1,162 @@
+"""The migration plan: workspace -> endpoints -> deployments, ARM bodies as plain data.
+
+Bodies are JSON-like values (dict, list, str, int, float, bool) plus the few expressions
+below for values that only exist at apply time. Renderers turn both into their language;
+no value is decided after this point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Union
+
+from generator.diagnostics import Diagnostic
+
+ML_API_VERSION = "2025-12-01"
+AUTOSCALE_API_VERSION = "2022-10-01"
+ENDPOINT_TYPE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
+DEPLOYMENT_TYPE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
+AUTOSCALE_TYPE = "Microsoft.Insights/autoscalesettings"
+
+
+@dataclass(frozen=True)
+class WorkspaceId:
+    """The ARM id of the target workspace."""
+
+
+@dataclass(frozen=True)
+class DeploymentId:
+    """The ARM id of a deployment this plan creates."""
+
+    endpoint: str
+    deployment: str
+
+
+@dataclass(frozen=True)
+class Input:
+    """A value the user supplies at apply time: an entry of a root input map."""
+
+    name: str  # snake_case name of the input map, e.g. "code_ids"
+    key: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Concat:
+    """String concatenation of literals and expressions (e.g. workspace id + "/models/...")."""
+
+    parts: tuple[str | WorkspaceId | DeploymentId | Input, ...]
+
+
+Expr = Union[WorkspaceId, DeploymentId, Input, Concat]
+Value = Union[None, bool, int, float, str, Expr, list["Value"], dict[str, "Value"]]
+Body = dict[str, Value]
+
+
+@dataclass(frozen=True)
+class Autoscale:
+    name: str
+    properties: Body  # Microsoft.Insights/autoscalesettings properties
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str
+    properties: Body
+    sku: Body
+    tags: dict[str, str]
+    autoscale: Autoscale | None = None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    service: str  # the v1 service it replaces
+    properties: Body  # no traffic: that is set after the deployments exist
+    tags: dict[str, str]
+    deployments: tuple[Deployment, ...]
+    traffic: dict[str, int]
+    mirror_traffic: dict[str, int] = field(default_factory=dict)
+    identity_type: str = "SystemAssigned"
+    keys_from: str | None = None  # the v1 service whose exported keys the endpoint keeps
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Monthly prices in USD from the seed cost table."""
+
+    pay_as_you_go: Decimal
+    reserved_1y: Decimal
+    reserved_3y: Decimal
+
+
+@dataclass(frozen=True)
+class SkuChoice:
+    instance_type: str
+    rule: str  # seed-table | seed-table-gap | general-purpose | gpu | override
+    reason: str
+    vcpus: float
+    memory_gb: float
+    prices: Prices | None
+
+
+@dataclass(frozen=True)
+class CostComparison:
+    v1_monthly: Decimal | None  # ACI formula; None for AKS (billed as its cluster)
+    v1_basis: str
+    instances: int
+    v2: Prices | None  # per month for `instances` instances
+
+
+@dataclass(frozen=True)
+class ServiceOutcome:
+    """What happened to one v1 service: the report's unit."""
+
+    service: str
+    compute_type: str
+    status: str  # migrated | not-migrated | skipped
+    endpoint: str | None = None
+    deployments: tuple[str, ...] = ()
+    old_scoring_uri: str | None = None
+    new_scoring_uri: str | None = None
+    sku: SkuChoice | None = None
+    cost: CostComparison | None = None
+    reason: str = ""
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkspacePlan:
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    endpoints: tuple[Endpoint, ...]
+    inputs: tuple[Input, ...]  # every Input the bodies use, sorted
+
+    @property
+    def resource_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{self.name}"
+        )
+
+    @property
+    def resource_group_id(self) -> str:
+        return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+
+    @property
+    def keyed_services(self) -> tuple[str, ...]:
+        return tuple(sorted(e.keys_from for e in self.endpoints if e.keys_from))
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    workspace: WorkspacePlan
+    outcomes: tuple[ServiceOutcome, ...]
+    diagnostics: tuple[Diagnostic, ...] = ()  # not tied to one service (e.g. keys.json mode)
+
+    @property
+    def not_migrated(self) -> tuple[ServiceOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status == "not-migrated")

@@ -1,0 +1,108 @@
+"""VM size for a v1 CPU/memory/GPU request.
+
+The seed table (migration guide) read as "the cheapest row whose CPU and memory upper bounds
+cover the request": this reproduces every row and fills the table's gaps. Outside the table
+the smallest covering general-purpose size (Dasv4, 4 GiB per vCPU) is chosen; GPU requests
+get the smallest covering GPU size. The seed has prices only for its own rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from generator.plan.model import Prices, SkuChoice
+
+
+@dataclass(frozen=True)
+class SeedRow:
+    instance_type: str
+    cpu: tuple[float, float]  # (lower, upper]: the request intervals of the seed table
+    memory_gb: tuple[float, float]
+    prices: Prices
+
+
+def _p(payg: str, one: str, three: str) -> Prices:
+    return Prices(Decimal(payg), Decimal(one), Decimal(three))
+
+
+# Ordered by pay-as-you-go price: the first covering row is the cheapest.
+SEED_TABLE: tuple[SeedRow, ...] = (
+    SeedRow("Standard_DS1_v2", (0, 1), (0, 1.2), _p("41.610", "27.003", "17.696")),
+    SeedRow("Standard_F2s_v2", (1, 2), (1.2, 1.7), _p("61.758", "36.500", "22.638")),
+    SeedRow("Standard_DS2_v2", (1, 2), (1.7, 4.7), _p("83.220", "54.086", "35.391")),
+    SeedRow("Standard_E2s_v3", (1, 2), (4.7, 13.7), _p("97.090", "57.086", "36.500")),
+    SeedRow("Standard_F4s_v2", (2, 4), (0, 5.7), _p("123.37", "73.000", "45.275")),
+    SeedRow("Standard_DS3_v2", (2, 4), (5.7, 11.7), _p("167.170", "108.165", "70.781")),
+    SeedRow("Standard_E4s_v3", (2, 4), (11.7, 16), _p("194.180", "114.165", "73.000")),
+)
+
+# (name, vCPUs, memory GiB), smallest first; all on the managed online endpoints SKU list.
+GENERAL_PURPOSE: tuple[tuple[str, int, int], ...] = (
+    ("Standard_D8as_v4", 8, 32),
+    ("Standard_D16as_v4", 16, 64),
+    ("Standard_D32as_v4", 32, 128),
+    ("Standard_D48as_v4", 48, 192),
+    ("Standard_D64as_v4", 64, 256),
+    ("Standard_D96as_v4", 96, 384),
+)
+
+# (name, GPUs, vCPUs, memory GiB), smallest first.
+GPU_SIZES: tuple[tuple[str, int, int, int], ...] = (
+    ("Standard_NC4as_T4_v3", 1, 4, 28),
+    ("Standard_NC8as_T4_v3", 1, 8, 56),
+    ("Standard_NC16as_T4_v3", 1, 16, 110),
+    ("Standard_NC12s_v3", 2, 12, 224),
+    ("Standard_NC64as_T4_v3", 4, 64, 440),
+    ("Standard_NC24s_v3", 4, 24, 448),
+)
+
+
+class NoSize(ValueError):
+    """No known size covers the request."""
+
+
+def choose_sku(cpu: float, memory_gb: float, gpu: float = 0) -> SkuChoice:
+    """The VM size for a request of `cpu` cores, `memory_gb` GB and `gpu` GPUs (all > 0 but gpu)."""
+    request = f"{_num(cpu)} CPU / {_num(memory_gb)} GB"
+    if gpu > 0:
+        for name, gpus, vcpus, mem in GPU_SIZES:
+            if gpus >= gpu and vcpus >= cpu and mem >= memory_gb:
+                return SkuChoice(
+                    name, "gpu",
+                    f"{request} / {_num(gpu)} GPU: smallest GPU size covering the request "
+                    f"({gpus} GPU, {vcpus} vCPU, {mem} GiB)",
+                    vcpus, mem, None,
+                )
+        raise NoSize(f"no GPU size covers {request} / {_num(gpu)} GPU")
+    for row in SEED_TABLE:
+        if cpu <= row.cpu[1] and memory_gb <= row.memory_gb[1]:
+            in_row = row.cpu[0] < cpu and row.memory_gb[0] < memory_gb
+            if in_row:
+                reason = (f"{request}: seed table row CPU ({_num(row.cpu[0])}, {_num(row.cpu[1])}] x "
+                          f"memory ({_num(row.memory_gb[0])}, {_num(row.memory_gb[1])}] GB")
+            else:
+                reason = (f"{request} falls in a gap of the seed table: cheapest row covering it "
+                          f"(up to {_num(row.cpu[1])} CPU, {_num(row.memory_gb[1])} GB)")
+            return SkuChoice(row.instance_type, "seed-table" if in_row else "seed-table-gap",
+                             reason, row.cpu[1], row.memory_gb[1], row.prices)
+    for name, vcpus, mem in GENERAL_PURPOSE:
+        if vcpus >= cpu and mem >= memory_gb:
+            return SkuChoice(
+                name, "general-purpose",
+                f"{request} is beyond the seed table (4 CPU, 16 GB): smallest general-purpose "
+                f"size covering it ({vcpus} vCPU, {mem} GiB)",
+                vcpus, mem, None,
+            )
+    raise NoSize(f"no size covers {request}")
+
+
+def seed_prices(instance_type: str) -> Prices | None:
+    for row in SEED_TABLE:
+        if row.instance_type.lower() == instance_type.lower():
+            return row.prices
+    return None
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"

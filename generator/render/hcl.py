@@ -1,0 +1,106 @@
+"""The one HCL encoder: every value reaches a Terraform file through here.
+
+Output is what `terraform fmt` would write (two-space indents, `=` aligned across runs of
+single-line attributes, multi-line values breaking a run), so files need no formatter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED = {"true", "false", "null", "for", "in", "if", "endfor", "endif", "else"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class Raw:
+    """An HCL expression written as is (a reference such as `local.workspace_id`)."""
+
+    text: str
+
+
+def escape(text: str) -> str:
+    """The inside of an HCL quoted template that evaluates to exactly `text`."""
+    out = (
+        text.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+        .replace("${", "$${")
+        .replace("%{", "%%{")
+    )
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04X}", out)
+
+
+def string(text: str) -> str:
+    return f'"{escape(text)}"'
+
+
+def key(name: str) -> str:
+    """An object key: bare when it is a plain identifier, quoted otherwise."""
+    return name if _IDENT.match(name) and name not in _RESERVED else string(name)
+
+
+def encode(value: Any, level: int = 0, expr: Callable[[Any], str] | None = None) -> str:
+    """`value` as HCL, its first line at indent `level` (continuation lines indented to match).
+
+    `expr` renders values that are not JSON (plan expressions); Raw passes through.
+    """
+    if isinstance(value, str):
+        return string(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if value is None:
+        return "null"
+    if isinstance(value, Raw):
+        return value.text
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        # Sorted keys: the same body always reads the same, whatever order built it.
+        rows = [(key(str(k)), encode(value[k], level + 1, expr)) for k in sorted(value)]
+        return "{\n" + attributes(rows, level + 1) + "\n" + "  " * level + "}"
+    if isinstance(value, list):
+        items = [encode(v, level + 1, expr) for v in value]
+        if not any("\n" in i for i in items):
+            return "[" + ", ".join(items) + "]"
+        pad = "  " * (level + 1)
+        return "[\n" + "".join(f"{pad}{i},\n" for i in items) + "  " * level + "]"
+    if expr is not None:
+        return expr(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as HCL")
+
+
+def attributes(rows: list[tuple[str, str]], level: int) -> str:
+    """`name = value` lines at `level` (no final newline), aligned like hclwrite: runs of
+    single-line values share one column for `=`; a multi-line value ends the run."""
+    pad = "  " * level
+    out: list[str] = []
+    run: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        if run:
+            width = max(len(k) for k, _ in run)
+            out.extend(f"{pad}{k.ljust(width)} = {v}" for k, v in run)
+            run.clear()
+
+    for name, text in rows:
+        if "\n" in text:
+            flush()
+            out.append(f"{pad}{name} = {text}")
+        else:
+            run.append((name, text))
+    flush()
+    return "\n".join(out)
+
+
+def comment(text: str) -> str:
+    """Text safe inside a `#` comment: one line, no control characters."""
+    return " ".join(_CONTROL.sub(" ", text).split())

@@ -1,0 +1,204 @@
+"""Read a snapshot: `snapshot.json` (+ `keys.json`, `assets/`) or a single JSON file.
+
+Accepted shapes: `{"workspace": {...}, "services": [...]}`, a raw MMS list response
+`{"value": [...]}` and a bare list; the last two need the workspace from flags.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator.diagnostics import Diagnostic, InputError, Level
+from generator.sources.legacy import REALTIME_COMPUTE_TYPES, LegacyService, parse_service
+
+WORKSPACE_FIELDS = ("subscriptionId", "resourceGroup", "name", "location")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    public_network_access: str | None = None
+
+    @property
+    def resource_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{self.name}"
+        )
+
+
+@dataclass(frozen=True)
+class EndpointKeys:
+    primary: str
+    secondary: str
+
+    def __repr__(self) -> str:  # keys never reach a log or a traceback
+        return "EndpointKeys(<redacted>)"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    compute_type: str
+    reason: str
+
+
+@dataclass
+class Snapshot:
+    file: str  # the JSON file the services came from, as the user named it
+    workspace: Workspace
+    services: list[LegacyService]
+    skipped: list[Skipped] = field(default_factory=list)
+    keys: dict[str, EndpointKeys] = field(default_factory=dict)
+    assets_dir: Path | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> Snapshot:
+    """Read and type-check a snapshot. Raises InputError when nothing can be read."""
+    directory = path if path.is_dir() else None
+    json_file = path / "snapshot.json" if directory else path
+    data = _load_json(json_file)
+    raw_workspace, raw_services = _split_shape(data, str(json_file))
+    workspace = _workspace(raw_workspace, workspace_flags or {}, str(json_file))
+
+    diagnostics: list[Diagnostic] = []
+    services: list[LegacyService] = []
+    skipped: list[Skipped] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_services):
+        if not isinstance(raw, dict):
+            diagnostics.append(
+                Diagnostic(f"#{index}", Level.ERROR, "invalid-service",
+                           f"expected a service object, got {type(raw).__name__}", file=str(json_file))
+            )
+            continue
+        errors: list[Diagnostic] = []
+        service = parse_service(raw, index, str(json_file), errors)
+        diagnostics.extend(errors)
+        if not isinstance(raw.get("name"), str) or not raw["name"]:
+            if not errors:
+                diagnostics.append(
+                    Diagnostic(service.name, Level.ERROR, "invalid-field", "expected a string",
+                               field="name", file=str(json_file))
+                )
+            continue
+        if service.compute_type not in REALTIME_COMPUTE_TYPES:
+            shown = service.compute_type or "(none)"
+            skipped.append(Skipped(service.name, shown, _skip_reason(shown)))
+            continue
+        if service.name in seen:
+            diagnostics.append(
+                Diagnostic(service.name, Level.ERROR, "duplicate-service",
+                           "a service of this name appears earlier in the snapshot; this one is ignored",
+                           field="name", file=str(json_file))
+            )
+            continue
+        seen.add(service.name)
+        if not errors:
+            services.append(service)
+
+    keys = _read_keys(directory / "keys.json", diagnostics) if directory else {}
+    assets = directory / "assets" if directory and (directory / "assets").is_dir() else None
+    return Snapshot(str(json_file), workspace, services, skipped, keys, assets, diagnostics)
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file (expected a snapshot directory or JSON file)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+
+
+def _split_shape(data: Any, file: str) -> tuple[dict[str, Any] | None, list[Any]]:
+    if isinstance(data, list):
+        return None, data
+    if isinstance(data, dict):
+        if "services" in data:
+            if not isinstance(data["services"], list):
+                raise InputError(f"{file}: field 'services': expected a list of service objects")
+            workspace = data.get("workspace")
+            if workspace is not None and not isinstance(workspace, dict):
+                raise InputError(f"{file}: field 'workspace': expected an object")
+            return workspace, data["services"]
+        if "value" in data:
+            if not isinstance(data["value"], list):
+                raise InputError(f"{file}: field 'value': expected a list of service objects")
+            return None, data["value"]
+    raise InputError(
+        f"{file}: expected {{\"workspace\": ..., \"services\": [...]}}, an MMS list response "
+        "{\"value\": [...]} or a list of services"
+    )
+
+
+def _workspace(raw: dict[str, Any] | None, flags: dict[str, str], file: str) -> Workspace:
+    values: dict[str, Any] = dict(raw or {})
+    values.update({k: v for k, v in flags.items() if v})
+    for key in (*WORKSPACE_FIELDS, "publicNetworkAccess"):
+        value = values.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"{file}: field 'workspace.{key}': expected a non-empty string")
+    missing = [key for key in WORKSPACE_FIELDS if not values.get(key)]
+    if missing:
+        flag_names = {"subscriptionId": "--subscription", "resourceGroup": "--resource-group",
+                      "name": "--workspace", "location": "--location"}
+        hint = ", ".join(flag_names[m] for m in missing)
+        raise InputError(
+            f"{file}: field 'workspace.{missing[0]}': the workspace needs "
+            f"{', '.join(missing)}; put them in the snapshot's \"workspace\" object or pass {hint}"
+        )
+    return Workspace(
+        subscription_id=values["subscriptionId"],
+        resource_group=values["resourceGroup"],
+        name=values["name"],
+        location=values["location"].replace(" ", "").lower(),
+        public_network_access=values.get("publicNetworkAccess"),
+    )
+
+
+def _skip_reason(compute_type: str) -> str:
+    if compute_type in {"MIRAMLCOMPUTE", "MIR"}:
+        return "already a v2 managed online deployment"
+    return f"compute type {compute_type} is not a v1 real-time web service (ACI, AKS, AKSENDPOINT)"
+
+
+def _read_keys(path: Path, diagnostics: list[Diagnostic]) -> dict[str, EndpointKeys]:
+    if not path.exists():
+        return {}
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        diagnostics.append(
+            Diagnostic("", Level.WARNING, "keys-file-mode",
+                       "keys.json is readable by other users; run `chmod 600` on it", file=str(path))
+        )
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected an object mapping service names to their keys")
+    keys: dict[str, EndpointKeys] = {}
+    for name, entry in sorted(data.items()):
+        primary = entry.get("primaryKey") if isinstance(entry, dict) else None
+        secondary = entry.get("secondaryKey") if isinstance(entry, dict) else None
+        if not (isinstance(primary, str) and primary and isinstance(secondary, str) and secondary):
+            # Never echo the value: it may be a key.
+            diagnostics.append(
+                Diagnostic(name, Level.WARNING, "invalid-keys",
+                           "expected {\"primaryKey\": string, \"secondaryKey\": string}; "
+                           "the endpoint gets new keys", file=str(path))
+            )
+            continue
+        keys[name] = EndpointKeys(primary, secondary)
+    return keys

@@ -1,0 +1,86 @@
+"""Evaluate generated Terraform as Terraform would (tfparse) and read back the ARM bodies."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+DUMMY_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
+    "Microsoft.MachineLearningServices/workspaces/ws/{kind}/{name}/versions/1"
+)
+
+
+def input_values(module: Path) -> dict[str, Any]:
+    """Values for every map input the module declares: a recognisable dummy ARM id per key."""
+    import hcl2
+
+    values: dict[str, Any] = {}
+    text = (module / "variables.tf").read_text(encoding="utf-8")
+    for block in hcl2.loads(text).get("variable", []):
+        for name, spec in block.items():
+            name = name.strip('"')
+            condition = spec["validation"][0]["condition"] if spec.get("validation") else ""
+            keys = json.loads(condition[condition.index("["): condition.index("]") + 1]) if "[" in condition else []
+            if name == "endpoint_keys":
+                values[name] = {k: {"primaryKey": f"test-primary-{k}", "secondaryKey": f"test-secondary-{k}"}
+                                for k in keys}
+            else:
+                kind = name.removesuffix("_ids") + "s"
+                values[name] = {k: DUMMY_ID.format(kind=kind, name=k.replace("/", "-")) for k in keys}
+    return values
+
+
+def evaluate(module: Path, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """tfparse's evaluation of `module` with `values` (default: input_values) as a tfvars file."""
+    import tfparse
+
+    values = input_values(module) if values is None else values
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "module"
+        shutil.copytree(module, copy)
+        # tfparse resolves vars_paths relative to the module.
+        (copy / "test.tfvars.json").write_text(json.dumps(values), encoding="utf-8")
+        result: dict[str, Any] = tfparse.load_from_path(str(copy), vars_paths=["test.tfvars.json"])
+        return result
+
+
+def resources(evaluated: dict[str, Any], kind: str = "azapi_resource") -> dict[str, dict[str, Any]]:
+    """Evaluated blocks of one resource type by address (e.g. azapi_resource.endpoint_x)."""
+    return {block["__tfmeta"]["path"]: block for block in evaluated.get(kind, [])}
+
+
+def bodies(module: Path, values: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """ARM bodies as Terraform would send them, keyed "endpoint:<name>" / "deployment:<ep>/<name>"
+    / "autoscale:<name>" / "traffic:<endpoint>". Each entry is the request body plus
+    location, tags and identity where the resource has them."""
+    evaluated = evaluate(module, values)
+    found: dict[str, dict[str, Any]] = {}
+    by_id = {b["id"]: b for b in evaluated.get("azapi_resource", [])}
+    for block in evaluated.get("azapi_resource", []):
+        body = dict(block.get("body") or {})
+        for attr in ("location", "tags"):
+            if attr in block:
+                body[attr] = block[attr]
+        if block.get("identity"):
+            identity = block["identity"]
+            identity = identity[0] if isinstance(identity, list) else identity
+            body["identity"] = {"type": identity["type"]}
+        kind = block["type"].split("@")[0]
+        if kind.endswith("/onlineEndpoints"):
+            found[f"endpoint:{block['name']}"] = body
+            if block.get("sensitive_body"):
+                found[f"endpoint-secrets:{block['name']}"] = block["sensitive_body"]
+        elif kind.endswith("/deployments"):
+            parent = block["parent_id"]
+            parent_name = by_id[parent]["name"] if isinstance(parent, str) and parent in by_id else "?"
+            found[f"deployment:{parent_name}/{block['name']}"] = body
+        else:
+            found[f"autoscale:{block['name']}"] = body
+    for block in evaluated.get("azapi_update_resource", []):
+        target = by_id.get(block["resource_id"], {})
+        found[f"traffic:{target.get('name', '?')}"] = dict(block.get("body") or {})
+    return found
