@@ -48,18 +48,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"gen-iac {__version__}")
     parser.add_argument(
-        "--target", action="append", choices=("terraform", "bicep"), metavar="{terraform,bicep}",
+        "--target",
+        action="append",
+        choices=("terraform", "bicep"),
+        metavar="{terraform,bicep}",
         help="what to write; repeat for both (default: terraform)",
     )
     parser.add_argument(
-        "--input", type=Path, metavar="SNAPSHOT",
+        "--input",
+        type=Path,
+        metavar="SNAPSHOT",
         help="snapshot directory (snapshot.json, keys.json, assets/) or a JSON file "
         "(default: the example snapshot shipped with gen-iac)",
     )
-    parser.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
-                        help="output directory (default: ./out)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out"),
+        metavar="DIR",
+        help="output directory (default: ./out)",
+    )
     ws = parser.add_argument_group(
-        "workspace", "needed when the input is a bare service list or an MMS list response; "
+        "workspace",
+        "needed when the input is a bare service list or an MMS list response; "
         "they override the snapshot's workspace object",
     )
     ws.add_argument("--subscription", metavar="ID", help="subscription id")
@@ -68,36 +79,53 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--location", metavar="REGION", help="workspace region, e.g. westeurope")
     over = parser.add_argument_group("per-service choices")
     over.add_argument(
-        "--sku", action="append", default=[], metavar="SERVICE=SIZE",
+        "--sku",
+        action="append",
+        default=[],
+        metavar="SERVICE=SIZE",
         help="VM size for a service instead of the one mapped from its CPU and memory "
         "(e.g. --sku my-svc=Standard_DS3_v2); repeatable",
     )
     over.add_argument(
-        "--instance-count", action="append", default=[], metavar="SERVICE=N",
+        "--instance-count",
+        action="append",
+        default=[],
+        metavar="SERVICE=N",
         help="instance count for a service; repeatable",
     )
     over.add_argument(
-        "--overrides", type=Path, metavar="FILE",
+        "--overrides",
+        type=Path,
+        metavar="FILE",
         help="YAML file of per-service choices: services: {NAME: {instance_type, "
         "instance_count, endpoint_name, request_timeout_ms}}",
     )
     secrets = parser.add_argument_group("secrets")
     secrets.add_argument(
-        "--write-keys", action="store_true",
+        "--write-keys",
+        action="store_true",
         help="write the exported endpoint keys into a git-ignored, mode-0600 file next to the "
         "generated code (by default keys are never written; you pass them at apply time)",
     )
-    parser.add_argument("--force", action="store_true",
-                        help="overwrite generated files that a person has edited since the last run")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite generated files that a person has edited since the last run",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="print errors only")
     live = parser.add_argument_group("live workspace")
     live.add_argument(
-        "--from-workspace", action="store_true",
+        "--from-workspace",
+        action="store_true",
         help="export the workspace given by --subscription/--resource-group/--workspace to a "
         "temporary snapshot first, then generate from it (needs gen-iac[export])",
     )
-    live.add_argument("--cloud", default="AzureCloud", metavar="NAME",
-                      help="Azure cloud for --from-workspace (default: AzureCloud)")
+    live.add_argument(
+        "--cloud",
+        default="AzureCloud",
+        metavar="NAME",
+        help="Azure cloud for --from-workspace (default: AzureCloud)",
+    )
     return parser
 
 
@@ -133,7 +161,9 @@ def _generate(args: argparse.Namespace) -> int:
                 "location": args.location,
             },
             sku_overrides=parse_assignments(args.sku, "--sku", str),
-            instance_count_overrides=parse_assignments(args.instance_count, "--instance-count", int),
+            instance_count_overrides=parse_assignments(
+                args.instance_count, "--instance-count", int
+            ),
             overrides_file=args.overrides,
             write_keys=args.write_keys,
             force=args.force,
@@ -152,9 +182,15 @@ def _generate_from_workspace(args: argparse.Namespace) -> int:
 
     from generator.export.command import export_for_generate
 
-    missing = [f for f, v in (("--subscription", args.subscription),
-                              ("--resource-group", args.resource_group),
-                              ("--workspace", args.workspace)) if not v]
+    missing = [
+        f
+        for f, v in (
+            ("--subscription", args.subscription),
+            ("--resource-group", args.resource_group),
+            ("--workspace", args.workspace),
+        )
+        if not v
+    ]
     if missing:
         print(f"gen-iac: error: --from-workspace needs {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
@@ -164,9 +200,13 @@ def _generate_from_workspace(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="gen-iac-snapshot-") as tmp:
         snapshot = Path(tmp) / "snapshot"
         status = export_for_generate(
-            subscription=args.subscription, resource_group=args.resource_group,
-            workspace=args.workspace, cloud=args.cloud, out=snapshot,
-            with_keys=args.write_keys, quiet=args.quiet,
+            subscription=args.subscription,
+            resource_group=args.resource_group,
+            workspace=args.workspace,
+            cloud=args.cloud,
+            out=snapshot,
+            with_keys=args.write_keys,
+            quiet=args.quiet,
         )
         if status == EXIT_USAGE or not (snapshot / "snapshot.json").exists():
             return EXIT_USAGE

@@ -31,7 +31,11 @@ class Diagnostic:
         if self.field:
             parts.append(f"field {self.field!r}")
         where = ": ".join(parts)
-        return f"{self.level.value}: {where}: {self.message}" if where else f"{self.level.value}: {self.message}"
+        return (
+            f"{self.level.value}: {where}: {self.message}"
+            if where
+            else f"{self.level.value}: {self.message}"
+        )
 
 
 class InputError(Exception):

@@ -48,16 +48,20 @@ class GenerateResult:
         for o in self.plan.outcomes:
             lines.extend(d.line() for d in o.diagnostics if d.level in shown)
         if not quiet:
-            counts = {s: sum(o.status == s for o in self.plan.outcomes)
-                      for s in ("migrated", "not-migrated", "skipped")}
+            counts = {
+                s: sum(o.status == s for o in self.plan.outcomes)
+                for s in ("migrated", "not-migrated", "skipped")
+            }
             lines.append(
                 f"gen-iac: {counts['migrated']} migrated, {counts['not-migrated']} not migrated, "
                 f"{counts['skipped']} skipped; {len(self.written.written)} file(s) written, "
                 f"{len(self.written.unchanged)} unchanged, {len(self.written.removed)} removed "
                 f"in {self.out}; see {self.out / 'MIGRATION.md'}"
             )
-            lines.extend(f"gen-iac: kept {p}: it was edited, so it is no longer managed"
-                         for p in self.written.kept_edited)
+            lines.extend(
+                f"gen-iac: kept {p}: it was edited, so it is no longer managed"
+                for p in self.written.kept_edited
+            )
         return lines
 
 
@@ -88,16 +92,20 @@ def parse_assignments(values: list[str], flag: str, kind: Callable[[str], T]) ->
 
 def plan_from(options: Options) -> tuple[MigrationPlan, dict[str, tuple[str, str]]]:
     path = options.input or example_snapshot()
-    overrides = merge_flags(read_overrides(options.overrides_file), options.sku_overrides,
-                            options.instance_count_overrides)
+    overrides = merge_flags(
+        read_overrides(options.overrides_file),
+        options.sku_overrides,
+        options.instance_count_overrides,
+    )
     flags = {k: v for k, v in options.workspace_flags.items() if v}
     snapshot = read_snapshot(path, flags)
     keys = {name: (k.primary, k.secondary) for name, k in snapshot.keys.items()}
     return build_plan(snapshot, overrides), keys
 
 
-def render(plan: MigrationPlan, options: Options, keys: dict[str, tuple[str, str]],
-           input_name: str) -> list[RenderedFile]:
+def render(
+    plan: MigrationPlan, options: Options, keys: dict[str, tuple[str, str]], input_name: str
+) -> list[RenderedFile]:
     from generator.render.report import render_report
 
     files: list[RenderedFile] = []

@@ -53,7 +53,9 @@ class _Service:
         self.diagnostics: list[Diagnostic] = []
 
     def add(self, level: Level, code: str, message: str, field: str = "") -> None:
-        self.diagnostics.append(Diagnostic(self.service.name, level, code, message, field, self.file))
+        self.diagnostics.append(
+            Diagnostic(self.service.name, level, code, message, field, self.file)
+        )
 
     def extend(self, findings: list[rules.Finding]) -> None:
         for f in findings:
@@ -77,42 +79,61 @@ def build_plan(snapshot: Snapshot, overrides: dict[str, Override]) -> MigrationP
         ctx = _Service(service, snapshot.file)
         ctx.diagnostics.extend(by_service.pop(service.name, []))
         try:
-            endpoint, outcome = _plan_service(ctx, snapshot, overrides.get(service.name, Override()))
+            endpoint, outcome = _plan_service(
+                ctx, snapshot, overrides.get(service.name, Override())
+            )
             if endpoint.name in taken:
-                raise ctx.fail("duplicate-endpoint",
-                               f"endpoint name {endpoint.name!r} is already used by service "
-                               f"{taken[endpoint.name]!r}; set endpoint_name in an overrides file",
-                               "name")
+                raise ctx.fail(
+                    "duplicate-endpoint",
+                    f"endpoint name {endpoint.name!r} is already used by service "
+                    f"{taken[endpoint.name]!r}; set endpoint_name in an overrides file",
+                    "name",
+                )
             taken[endpoint.name] = service.name
             endpoints.append(endpoint)
             outcomes.append(replace(outcome, diagnostics=_sorted(ctx.diagnostics)))
         except _Skip:
-            outcomes.append(ServiceOutcome(
-                service.name, service.compute_type, "not-migrated",
-                old_scoring_uri=service.scoring_uri,
-                reason=_reason(ctx.diagnostics),
-                diagnostics=_sorted(ctx.diagnostics),
-            ))
+            outcomes.append(
+                ServiceOutcome(
+                    service.name,
+                    service.compute_type,
+                    "not-migrated",
+                    old_scoring_uri=service.scoring_uri,
+                    reason=_reason(ctx.diagnostics),
+                    diagnostics=_sorted(ctx.diagnostics),
+                )
+            )
 
     general = by_service.pop("", [])
     # Services the reader refused (mistyped fields, duplicates, non-objects).
     for name, diags in sorted(by_service.items()):
         if any(d.level is Level.ERROR for d in diags):
-            outcomes.append(ServiceOutcome(name, "", "not-migrated", reason=_reason(diags),
-                                           diagnostics=_sorted(diags)))
+            outcomes.append(
+                ServiceOutcome(
+                    name, "", "not-migrated", reason=_reason(diags), diagnostics=_sorted(diags)
+                )
+            )
         else:
             general.extend(diags)
     for skipped in snapshot.skipped:
-        outcomes.append(ServiceOutcome(skipped.name, skipped.compute_type, "skipped",
-                                       reason=skipped.reason))
-    general += [Diagnostic("", Level.WARNING, "unknown-override",
-                           f"override for {name!r}, which is not a service in the snapshot")
-                for name in sorted(set(overrides) - {s.name for s in snapshot.services})]
+        outcomes.append(
+            ServiceOutcome(skipped.name, skipped.compute_type, "skipped", reason=skipped.reason)
+        )
+    general += [
+        Diagnostic(
+            "",
+            Level.WARNING,
+            "unknown-override",
+            f"override for {name!r}, which is not a service in the snapshot",
+        )
+        for name in sorted(set(overrides) - {s.name for s in snapshot.services})
+    ]
 
     endpoints.sort(key=lambda e: e.name)
     inputs = sorted({i for e in endpoints for i in _inputs(e)}, key=lambda i: (i.name, i.key))
-    workspace = WorkspacePlan(ws.subscription_id, ws.resource_group, ws.name, ws.location,
-                              tuple(endpoints), tuple(inputs))
+    workspace = WorkspacePlan(
+        ws.subscription_id, ws.resource_group, ws.name, ws.location, tuple(endpoints), tuple(inputs)
+    )
     return MigrationPlan(
         workspace,
         tuple(sorted(outcomes, key=lambda o: (o.status != "migrated", o.status, o.service))),
@@ -125,8 +146,11 @@ def _sorted(diagnostics: list[Diagnostic]) -> tuple[Diagnostic, ...]:
 
 
 def _reason(diagnostics: list[Diagnostic]) -> str:
-    return "; ".join(f"{d.field}: {d.message}" if d.field else d.message
-                     for d in diagnostics if d.level is Level.ERROR)
+    return "; ".join(
+        f"{d.field}: {d.message}" if d.field else d.message
+        for d in diagnostics
+        if d.level is Level.ERROR
+    )
 
 
 def _plan_service(
@@ -142,9 +166,11 @@ def _plan_service(
             "imageId",
         )
     if s.compute_type == "AKSENDPOINT":
-        raise ctx.fail("not-yet-supported",
-                       "AKS endpoints with versions are not yet supported by this version of "
-                       "gen-iac", "computeType")
+        raise ctx.fail(
+            "not-yet-supported",
+            "AKS endpoints with versions are not yet supported by this version of gen-iac",
+            "computeType",
+        )
 
     endpoint_name = _endpoint_name(ctx, override)
     sku = _sku(ctx, override)
@@ -165,15 +191,25 @@ def _plan_service(
     if s.name in snapshot.keys:
         if auth == "Key":
             keys_from = s.name
-            ctx.add(Level.INFO, "keys-kept",
-                    "the endpoint is created with the exported v1 keys (write-only input "
-                    "endpoint_keys; never stored in files or state)")
+            ctx.add(
+                Level.INFO,
+                "keys-kept",
+                "the endpoint is created with the exported v1 keys (write-only input "
+                "endpoint_keys; never stored in files or state)",
+            )
         else:
-            ctx.add(Level.INFO, "keys-unused", "exported keys are not used: the endpoint uses token auth")
+            ctx.add(
+                Level.INFO,
+                "keys-unused",
+                "exported keys are not used: the endpoint uses token auth",
+            )
     elif auth == "Key" and s.auth_enabled:
-        ctx.add(Level.WARNING, "new-keys",
-                "no exported keys for this service (export with --with-keys to keep them): the "
-                "endpoint gets new keys and clients must be given them")
+        ctx.add(
+            Level.WARNING,
+            "new-keys",
+            "no exported keys for this service (export with --with-keys to keep them): the "
+            "endpoint gets new keys and clients must be given them",
+        )
 
     deployment = _deployment(ctx, endpoint_name, DEFAULT_DEPLOYMENT, sku, scale, override, private)
     endpoint = Endpoint(
@@ -187,10 +223,15 @@ def _plan_service(
     )
     cpu = s.resources.cpu if s.resources else None
     memory = s.resources.memory_gb if s.resources else None
-    cost = (compare(s.compute_type, cpu, memory, sku.prices, scale.instances)
-            if cpu and memory else None)
+    cost = (
+        compare(s.compute_type, cpu, memory, sku.prices, scale.instances)
+        if cpu and memory
+        else None
+    )
     outcome = ServiceOutcome(
-        s.name, s.compute_type, "migrated",
+        s.name,
+        s.compute_type,
+        "migrated",
         endpoint=endpoint_name,
         deployments=(deployment.name,),
         old_scoring_uri=s.scoring_uri,
@@ -205,18 +246,28 @@ def _endpoint_name(ctx: _Service, override: Override) -> str:
     s = ctx.service
     if override.endpoint_name:
         if not is_valid_name(override.endpoint_name):
-            raise ctx.fail("invalid-override",
-                           f"endpoint_name {override.endpoint_name!r} is not a valid endpoint name "
-                           "(3-32 characters, a letter first, letters, digits and single hyphens)",
-                           "endpoint_name")
+            raise ctx.fail(
+                "invalid-override",
+                f"endpoint_name {override.endpoint_name!r} is not a valid endpoint name "
+                "(3-32 characters, a letter first, letters, digits and single hyphens)",
+                "endpoint_name",
+            )
         return override.endpoint_name
     name = valid_name(s.name)
     if name != s.name:
-        ctx.add(Level.WARNING, "renamed",
-                f"{s.name!r} is not a valid v2 endpoint name; the endpoint is named {name!r}", "name")
-    ctx.add(Level.INFO, "endpoint-name-region",
-            "endpoint names are unique per Azure region: if the name is taken, set endpoint_name "
-            "in an overrides file", "name")
+        ctx.add(
+            Level.WARNING,
+            "renamed",
+            f"{s.name!r} is not a valid v2 endpoint name; the endpoint is named {name!r}",
+            "name",
+        )
+    ctx.add(
+        Level.INFO,
+        "endpoint-name-region",
+        "endpoint names are unique per Azure region: if the name is taken, set endpoint_name "
+        "in an overrides file",
+        "name",
+    )
     return name
 
 
@@ -224,8 +275,14 @@ def _sku(ctx: _Service, override: Override) -> SkuChoice:
     s = ctx.service
     res = s.resources
     if override.instance_type:
-        return SkuChoice(override.instance_type, "override", "chosen by override", 0, 0,
-                         seed_prices(override.instance_type))
+        return SkuChoice(
+            override.instance_type,
+            "override",
+            "chosen by override",
+            0,
+            0,
+            seed_prices(override.instance_type),
+        )
     cpu = res.cpu if res else None
     memory = res.memory_gb if res else None
     for value, key in ((cpu, "cpu"), (memory, "memoryInGB")):
@@ -242,45 +299,72 @@ def _sku(ctx: _Service, override: Override) -> SkuChoice:
     try:
         choice = choose_sku(cpu, memory, gpu)
     except NoSize as exc:
-        raise ctx.fail("no-size", f"{exc}; pass --sku SERVICE=SIZE",
-                       "containerResourceRequirements") from None
+        raise ctx.fail(
+            "no-size", f"{exc}; pass --sku SERVICE=SIZE", "containerResourceRequirements"
+        ) from None
     if choice.rule in {"general-purpose", "gpu"}:
-        ctx.add(Level.WARNING, "sku-outside-seed",
-                f"{choice.reason}; check quota and price before applying",
-                "containerResourceRequirements")
+        ctx.add(
+            Level.WARNING,
+            "sku-outside-seed",
+            f"{choice.reason}; check quota and price before applying",
+            "containerResourceRequirements",
+        )
     elif choice.instance_type in {"Standard_DS1_v2", "Standard_F2s_v2"}:
-        ctx.add(Level.INFO, "small-sku",
-                f"{choice.instance_type} follows the seed table but Azure ML calls it small for "
-                "production; consider Standard_DS3_v2 if the model needs headroom",
-                "containerResourceRequirements")
+        ctx.add(
+            Level.INFO,
+            "small-sku",
+            f"{choice.instance_type} follows the seed table but Azure ML calls it small for "
+            "production; consider Standard_DS3_v2 if the model needs headroom",
+            "containerResourceRequirements",
+        )
     limit_cpu = res.cpu_limit if res else None
     limit_mem = res.memory_gb_limit if res else None
     if (limit_cpu or 0) > choice.vcpus or (limit_mem or 0) > choice.memory_gb:
-        ctx.add(Level.INFO, "limits-above-sku",
-                "the v1 limits allowed bursting beyond the chosen size; the size follows the "
-                "requests as the seed table does", "containerResourceRequirements")
+        ctx.add(
+            Level.INFO,
+            "limits-above-sku",
+            "the v1 limits allowed bursting beyond the chosen size; the size follows the "
+            "requests as the seed table does",
+            "containerResourceRequirements",
+        )
     return choice
 
 
 def _unsupported(ctx: _Service) -> None:
     s = ctx.service
     if s.ssl_enabled or s.cname:
-        ctx.add(Level.WARNING, "tls-custom-dns",
-                "v1 TLS settings and custom DNS names have no v2 equivalent: v2 endpoints always "
-                "use TLS on their own hostname; put a gateway (APIM, Front Door) in front to keep "
-                "a custom name", "cname" if s.cname else "sslEnabled")
+        ctx.add(
+            Level.WARNING,
+            "tls-custom-dns",
+            "v1 TLS settings and custom DNS names have no v2 equivalent: v2 endpoints always "
+            "use TLS on their own hostname; put a gateway (APIM, Front Door) in front to keep "
+            "a custom name",
+            "cname" if s.cname else "sslEnabled",
+        )
     if s.encryption_key_vault:
-        ctx.add(Level.WARNING, "encryption",
-                "ACI encryptionProperties (customer-managed key) are not supported on online "
-                "deployments; workspace encryption settings apply instead", "encryptionProperties")
+        ctx.add(
+            Level.WARNING,
+            "encryption",
+            "ACI encryptionProperties (customer-managed key) are not supported on online "
+            "deployments; workspace encryption settings apply instead",
+            "encryptionProperties",
+        )
     if s.state and s.state != "Healthy":
-        ctx.add(Level.WARNING, "unhealthy",
-                f"the v1 service is {s.state}: the migrated deployment may fail the same way; "
-                "check the v1 logs before applying", "state")
+        ctx.add(
+            Level.WARNING,
+            "unhealthy",
+            f"the v1 service is {s.state}: the migrated deployment may fail the same way; "
+            "check the v1 logs before applying",
+            "state",
+        )
     if s.data_collection_enabled:
-        ctx.add(Level.WARNING, "data-collection",
-                "v1 model data collection is not migrated: v2 uses the data collector, which "
-                "needs code changes", "dataCollection.storageEnabled")
+        ctx.add(
+            Level.WARNING,
+            "data-collection",
+            "v1 model data collection is not migrated: v2 uses the data collector, which "
+            "needs code changes",
+            "dataCollection.storageEnabled",
+        )
 
 
 def _private_network(ctx: _Service, snapshot: Snapshot) -> bool:
@@ -288,19 +372,33 @@ def _private_network(ctx: _Service, snapshot: Snapshot) -> bool:
     private_ws = (snapshot.workspace.public_network_access or "").lower() == "disabled"
     if not (private_ws or s.vnet):
         return False
-    why = "the workspace is private" if private_ws else f"the ACI service ran in VNet {s.vnet[0]!r}" if s.vnet else ""
-    ctx.add(Level.WARNING, "network-isolation",
-            f"{why}: the endpoint gets publicNetworkAccess Disabled and the deployment "
-            "egressPublicNetworkAccess Disabled. Prerequisites: the workspace must not be in v1 "
-            "legacy mode, its private endpoints must postdate 2022-05-24, and image builds "
-            "cannot reach private package feeds",
-            "vnetConfiguration" if s.vnet else "workspace.publicNetworkAccess")
+    why = (
+        "the workspace is private"
+        if private_ws
+        else f"the ACI service ran in VNet {s.vnet[0]!r}"
+        if s.vnet
+        else ""
+    )
+    ctx.add(
+        Level.WARNING,
+        "network-isolation",
+        f"{why}: the endpoint gets publicNetworkAccess Disabled and the deployment "
+        "egressPublicNetworkAccess Disabled. Prerequisites: the workspace must not be in v1 "
+        "legacy mode, its private endpoints must postdate 2022-05-24, and image builds "
+        "cannot reach private package feeds",
+        "vnetConfiguration" if s.vnet else "workspace.publicNetworkAccess",
+    )
     return True
 
 
 def _deployment(
-    ctx: _Service, endpoint: str, name: str, sku: SkuChoice, scale: rules.Scale,
-    override: Override, private: bool,
+    ctx: _Service,
+    endpoint: str,
+    name: str,
+    sku: SkuChoice,
+    scale: rules.Scale,
+    override: Override,
+    private: bool,
 ) -> Deployment:
     s = ctx.service
     props: Body = {"endpointComputeType": "Managed", "instanceType": sku.instance_type}
@@ -343,8 +441,11 @@ def _assets(ctx: _Service, endpoint: str, deployment: str) -> Body:
     env = (request.environment if request else None) or {}
     env_vars = env.get("environmentVariables") if isinstance(env, dict) else None
     env_vars = env_vars if isinstance(env_vars, dict) else {}
-    user_vars = {k: v for k, v in sorted(env_vars.items())
-                 if k not in V1_ONLY_ENV_VARS and isinstance(k, str) and isinstance(v, str)}
+    user_vars = {
+        k: v
+        for k, v in sorted(env_vars.items())
+        if k not in V1_ONLY_ENV_VARS and isinstance(k, str) and isinstance(v, str)
+    }
     if user_vars:
         found["environmentVariables"] = dict(user_vars)
 
@@ -354,17 +455,27 @@ def _assets(ctx: _Service, endpoint: str, deployment: str) -> Body:
         if name and version:
             found["model"] = Concat((WorkspaceId(), f"/models/{name}/versions/{version}"))
         else:
-            ctx.add(Level.WARNING, "invalid-model-id",
-                    f"model id {model_ids[0]!r} is not NAME:VERSION; no model is referenced",
-                    "environmentImageRequest.modelIds")
+            ctx.add(
+                Level.WARNING,
+                "invalid-model-id",
+                f"model id {model_ids[0]!r} is not NAME:VERSION; no model is referenced",
+                "environmentImageRequest.modelIds",
+            )
         if len(model_ids) > 1:
-            ctx.add(Level.WARNING, "multi-model",
-                    f"{len(model_ids)} models ({', '.join(model_ids)}); a v2 deployment takes one: "
-                    f"{model_ids[0]!r} is referenced, the others must be packaged with it",
-                    "environmentImageRequest.modelIds")
+            ctx.add(
+                Level.WARNING,
+                "multi-model",
+                f"{len(model_ids)} models ({', '.join(model_ids)}); a v2 deployment takes one: "
+                f"{model_ids[0]!r} is referenced, the others must be packaged with it",
+                "environmentImageRequest.modelIds",
+            )
     else:
-        ctx.add(Level.WARNING, "no-model", "the service references no model",
-                "environmentImageRequest.modelIds")
+        ctx.add(
+            Level.WARNING,
+            "no-model",
+            "the service references no model",
+            "environmentImageRequest.modelIds",
+        )
 
     script = _scoring_script(ctx, env_vars)
     found["codeConfiguration"] = {
@@ -377,7 +488,8 @@ def _assets(ctx: _Service, endpoint: str, deployment: str) -> Body:
         reference = (str(env_name), str(env_version))
     if reference and reference[1]:
         found["environmentId"] = Concat(
-            (WorkspaceId(), f"/environments/{reference[0]}/versions/{reference[1]}"))
+            (WorkspaceId(), f"/environments/{reference[0]}/versions/{reference[1]}")
+        )
     else:
         found["environmentId"] = Input(ENVIRONMENT_IDS, key, "environment version ARM id")
     return found
@@ -388,17 +500,24 @@ def _scoring_script(ctx: _Service, env_vars: dict[str, Value]) -> str:
     source = env_vars.get("AZUREML_SOURCE_DIRECTORY")
     if isinstance(entry, str) and entry:
         if isinstance(source, str) and source and entry.startswith(source.rstrip("/") + "/"):
-            entry = entry[len(source.rstrip("/")) + 1:]
+            entry = entry[len(source.rstrip("/")) + 1 :]
         return entry.removeprefix("./")
     request = ctx.service.image_request
     driver = request.driver_program if request else None
-    scripts = [a.id for a in (request.assets if request else ())
-               if a.id and a.id != driver and not a.unpack and a.id.endswith(".py")]
+    scripts = [
+        a.id
+        for a in (request.assets if request else ())
+        if a.id and a.id != driver and not a.unpack and a.id.endswith(".py")
+    ]
     if scripts:
         return scripts[0]
-    ctx.add(Level.WARNING, "entry-script-unknown",
-            "the entry script is not recorded (no AZUREML_ENTRY_SCRIPT, no script asset): "
-            "'score.py' is assumed", "environmentImageRequest")
+    ctx.add(
+        Level.WARNING,
+        "entry-script-unknown",
+        "the entry script is not recorded (no AZUREML_ENTRY_SCRIPT, no script asset): "
+        "'score.py' is assumed",
+        "environmentImageRequest",
+    )
     return "score.py"
 
 

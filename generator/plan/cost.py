@@ -21,9 +21,13 @@ def compare(
     compute_type: str, cpu: float, memory_gb: float, prices: Prices | None, instances: int
 ) -> CostComparison:
     v2 = (
-        Prices(prices.pay_as_you_go * instances, prices.reserved_1y * instances,
-               prices.reserved_3y * instances)
-        if prices else None
+        Prices(
+            prices.pay_as_you_go * instances,
+            prices.reserved_1y * instances,
+            prices.reserved_3y * instances,
+        )
+        if prices
+        else None
     )
     if compute_type == "ACI":
         return CostComparison(aci_monthly_cost(cpu, memory_gb), "ACI container", instances, v2)

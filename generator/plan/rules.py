@@ -12,12 +12,19 @@ from generator.sources.legacy import AutoScaler, LegacyService, LivenessProbe
 MANAGED_MAX_REQUEST_TIMEOUT_MS = 180_000
 # What the v1 SDK fills in when an AKS service has no livenessProbeRequirements.
 V1_PROBE_DEFAULTS = LivenessProbe(
-    period_seconds=10, initial_delay_seconds=310, timeout_seconds=2, failure_threshold=3,
+    period_seconds=10,
+    initial_delay_seconds=310,
+    timeout_seconds=2,
+    failure_threshold=3,
     success_threshold=1,
 )
 # v1 AKS autoscaler defaults (reference: v1-service-reference.md 2.9).
 V1_AUTOSCALE_DEFAULTS = AutoScaler(
-    enabled=True, min_replicas=1, max_replicas=10, target_utilization=70, refresh_period_seconds=1,
+    enabled=True,
+    min_replicas=1,
+    max_replicas=10,
+    target_utilization=70,
+    refresh_period_seconds=1,
 )
 
 
@@ -33,66 +40,102 @@ class Finding:
 
 def auth_mode(service: LegacyService) -> tuple[str, list[Finding]]:
     if service.aad_auth_enabled:
-        return "AMLToken", [Finding(Level.INFO, "auth-token",
-                                    "v1 token auth becomes AMLToken auth; clients fetch tokens from "
-                                    "the endpoint's token action as before", "aadAuthEnabled")]
+        return "AMLToken", [
+            Finding(
+                Level.INFO,
+                "auth-token",
+                "v1 token auth becomes AMLToken auth; clients fetch tokens from "
+                "the endpoint's token action as before",
+                "aadAuthEnabled",
+            )
+        ]
     if service.auth_enabled:
         return "Key", []
-    return "Key", [Finding(
-        Level.WARNING, "auth-none",
-        "the v1 service had no authentication; v2 online endpoints always require it, so it "
-        "becomes key auth: clients must now send 'Authorization: Bearer <key>'", "authEnabled",
-    )]
+    return "Key", [
+        Finding(
+            Level.WARNING,
+            "auth-none",
+            "the v1 service had no authentication; v2 online endpoints always require it, so it "
+            "becomes key auth: clients must now send 'Authorization: Bearer <key>'",
+            "authEnabled",
+        )
+    ]
 
 
-def request_settings(service: LegacyService, timeout_override_ms: int | None) -> tuple[Body, list[Finding]]:
+def request_settings(
+    service: LegacyService, timeout_override_ms: int | None
+) -> tuple[Body, list[Finding]]:
     findings: list[Finding] = []
     settings: Body = {}
     timeout = timeout_override_ms if timeout_override_ms is not None else service.scoring_timeout_ms
     if timeout is not None:
         if timeout > MANAGED_MAX_REQUEST_TIMEOUT_MS:
-            findings.append(Finding(
-                Level.WARNING, "clamped-timeout",
-                f"request timeout {timeout} ms is above the managed endpoint limit; clamped to "
-                f"{MANAGED_MAX_REQUEST_TIMEOUT_MS} ms", "scoringTimeoutMs",
-            ))
+            findings.append(
+                Finding(
+                    Level.WARNING,
+                    "clamped-timeout",
+                    f"request timeout {timeout} ms is above the managed endpoint limit; clamped to "
+                    f"{MANAGED_MAX_REQUEST_TIMEOUT_MS} ms",
+                    "scoringTimeoutMs",
+                )
+            )
             timeout = MANAGED_MAX_REQUEST_TIMEOUT_MS
         if timeout <= 0:
-            findings.append(Finding(Level.WARNING, "invalid-timeout",
-                                    f"request timeout {timeout} ms is not positive; the v2 default "
-                                    "(5 s) applies", "scoringTimeoutMs"))
+            findings.append(
+                Finding(
+                    Level.WARNING,
+                    "invalid-timeout",
+                    f"request timeout {timeout} ms is not positive; the v2 default (5 s) applies",
+                    "scoringTimeoutMs",
+                )
+            )
         else:
             settings["requestTimeout"] = iso_duration_ms(timeout)
     elif service.compute_type == "ACI":
-        findings.append(Finding(
-            Level.INFO, "changed-default",
-            "ACI had no request timeout setting; v2 managed endpoints time out after 5 s by "
-            "default (180 s at most): set request_timeout_ms in an overrides file if scoring "
-            "takes longer", "scoringTimeoutMs",
-        ))
+        findings.append(
+            Finding(
+                Level.INFO,
+                "changed-default",
+                "ACI had no request timeout setting; v2 managed endpoints time out after 5 s by "
+                "default (180 s at most): set request_timeout_ms in an overrides file if scoring "
+                "takes longer",
+                "scoringTimeoutMs",
+            )
+        )
     if service.max_concurrent_requests is not None:
         if service.max_concurrent_requests < 1:
-            findings.append(Finding(Level.WARNING, "invalid-concurrency",
-                                    "max concurrent requests below 1; the v2 default (1) applies",
-                                    "maxConcurrentRequestsPerContainer"))
+            findings.append(
+                Finding(
+                    Level.WARNING,
+                    "invalid-concurrency",
+                    "max concurrent requests below 1; the v2 default (1) applies",
+                    "maxConcurrentRequestsPerContainer",
+                )
+            )
         else:
             settings["maxConcurrentRequestsPerInstance"] = service.max_concurrent_requests
             if service.max_concurrent_requests > 1:
-                findings.append(Finding(
-                    Level.INFO, "worker-count",
-                    f"{service.max_concurrent_requests} concurrent requests per instance: the v2 "
-                    "inference server runs one worker unless the environment variable "
-                    "WORKER_COUNT is set (each worker loads the model)",
-                    "maxConcurrentRequestsPerContainer",
-                ))
+                findings.append(
+                    Finding(
+                        Level.INFO,
+                        "worker-count",
+                        f"{service.max_concurrent_requests} concurrent requests per instance: the v2 "
+                        "inference server runs one worker unless the environment variable "
+                        "WORKER_COUNT is set (each worker loads the model)",
+                        "maxConcurrentRequestsPerContainer",
+                    )
+                )
     if service.max_queue_wait_ms is not None and service.max_queue_wait_ms > 0:
         settings["maxQueueWait"] = iso_duration_ms(service.max_queue_wait_ms)
         if service.max_queue_wait_ms != 500:
-            findings.append(Finding(
-                Level.INFO, "queue-wait-deprecated",
-                "maxQueueWait is deprecated on managed endpoints; raise the request timeout instead",
-                "maxQueueWaitMs",
-            ))
+            findings.append(
+                Finding(
+                    Level.INFO,
+                    "queue-wait-deprecated",
+                    "maxQueueWait is deprecated on managed endpoints; raise the request timeout instead",
+                    "maxQueueWaitMs",
+                )
+            )
     return settings, findings
 
 
@@ -104,24 +147,34 @@ def liveness_probe(service: LegacyService) -> tuple[Body | None, list[Finding]]:
     probe = service.liveness_probe
     if probe is None:
         probe = V1_PROBE_DEFAULTS
-        findings.append(Finding(
-            Level.INFO, "changed-default",
-            "no liveness probe in v1: the v1 defaults (310 s initial delay, 3 failures) are "
-            "written explicitly because v2 defaults differ (10 s, 30 failures)",
-            "livenessProbeRequirements",
-        ))
+        findings.append(
+            Finding(
+                Level.INFO,
+                "changed-default",
+                "no liveness probe in v1: the v1 defaults (310 s initial delay, 3 failures) are "
+                "written explicitly because v2 defaults differ (10 s, 30 failures)",
+                "livenessProbeRequirements",
+            )
+        )
     merged = LivenessProbe(
         period_seconds=_first(probe.period_seconds, V1_PROBE_DEFAULTS.period_seconds),
-        initial_delay_seconds=_first(probe.initial_delay_seconds, V1_PROBE_DEFAULTS.initial_delay_seconds),
+        initial_delay_seconds=_first(
+            probe.initial_delay_seconds, V1_PROBE_DEFAULTS.initial_delay_seconds
+        ),
         timeout_seconds=_first(probe.timeout_seconds, V1_PROBE_DEFAULTS.timeout_seconds),
         failure_threshold=_first(probe.failure_threshold, V1_PROBE_DEFAULTS.failure_threshold),
         success_threshold=_first(probe.success_threshold, V1_PROBE_DEFAULTS.success_threshold),
     )
     success = merged.success_threshold
     if success != 1:
-        findings.append(Finding(Level.WARNING, "clamped-probe",
-                                f"liveness success threshold {success} is fixed to 1 in v2",
-                                "livenessProbeRequirements.successThreshold"))
+        findings.append(
+            Finding(
+                Level.WARNING,
+                "clamped-probe",
+                f"liveness success threshold {success} is fixed to 1 in v2",
+                "livenessProbeRequirements.successThreshold",
+            )
+        )
     return {
         "failureThreshold": merged.failure_threshold,
         "initialDelay": iso_duration_s(merged.initial_delay_seconds or 0),
@@ -155,24 +208,40 @@ def scale(service: LegacyService, instance_override: int | None) -> tuple[Scale,
         )
         low = resolved.min_replicas or 1
         if low < 1:
-            findings.append(Finding(Level.WARNING, "clamped-scale",
-                                    "autoscale minimum below 1; managed deployments keep at least "
-                                    "one instance", "autoScaler.minReplicas"))
+            findings.append(
+                Finding(
+                    Level.WARNING,
+                    "clamped-scale",
+                    "autoscale minimum below 1; managed deployments keep at least one instance",
+                    "autoScaler.minReplicas",
+                )
+            )
             low = 1
         high = max(resolved.max_replicas or low, low)
-        resolved = AutoScaler(True, low, high, resolved.target_utilization,
-                              resolved.refresh_period_seconds)
-        findings.append(Finding(
-            Level.INFO, "autoscale",
-            f"v1 autoscaler ({low}-{high} replicas, {resolved.target_utilization}% CPU) becomes an "
-            "Azure Monitor autoscale setting on the deployment; v2 scale-out takes minutes, not "
-            "seconds, and the refresh period has no equivalent", "autoScaler",
-        ))
+        resolved = AutoScaler(
+            True, low, high, resolved.target_utilization, resolved.refresh_period_seconds
+        )
+        findings.append(
+            Finding(
+                Level.INFO,
+                "autoscale",
+                f"v1 autoscaler ({low}-{high} replicas, {resolved.target_utilization}% CPU) becomes an "
+                "Azure Monitor autoscale setting on the deployment; v2 scale-out takes minutes, not "
+                "seconds, and the refresh period has no equivalent",
+                "autoScaler",
+            )
+        )
         return Scale(low, resolved), findings
     replicas = service.num_replicas
     if replicas is None or replicas < 1:
-        findings.append(Finding(Level.WARNING, "default-replicas",
-                                "no usable replica count; one instance is used", "numReplicas"))
+        findings.append(
+            Finding(
+                Level.WARNING,
+                "default-replicas",
+                "no usable replica count; one instance is used",
+                "numReplicas",
+            )
+        )
         replicas = 1
     return Scale(replicas, None), findings
 
@@ -194,18 +263,26 @@ def autoscale_properties(settings: AutoScaler, deployment_id: DeploymentId) -> B
                 "timeGrain": "PT1M",
                 "timeWindow": "PT5M",
             },
-            "scaleAction": {"cooldown": "PT5M", "direction": direction, "type": "ChangeCount",
-                            "value": "1"},
+            "scaleAction": {
+                "cooldown": "PT5M",
+                "direction": direction,
+                "type": "ChangeCount",
+                "value": "1",
+            },
         }
 
     return {
         "enabled": True,
-        "profiles": [{
-            "capacity": {"default": str(low), "maximum": str(high), "minimum": str(low)},
-            "name": "default",
-            "rules": [rule("Increase", "GreaterThan", target),
-                      rule("Decrease", "LessThan", max(target // 2, 1))],
-        }],
+        "profiles": [
+            {
+                "capacity": {"default": str(low), "maximum": str(high), "minimum": str(low)},
+                "name": "default",
+                "rules": [
+                    rule("Increase", "GreaterThan", target),
+                    rule("Decrease", "LessThan", max(target // 2, 1)),
+                ],
+            }
+        ],
         "targetResourceUri": deployment_id,
     }
 

@@ -69,30 +69,46 @@ def choose_sku(cpu: float, memory_gb: float, gpu: float = 0) -> SkuChoice:
         for name, gpus, vcpus, mem in GPU_SIZES:
             if gpus >= gpu and vcpus >= cpu and mem >= memory_gb:
                 return SkuChoice(
-                    name, "gpu",
+                    name,
+                    "gpu",
                     f"{request} / {_num(gpu)} GPU: smallest GPU size covering the request "
                     f"({gpus} GPU, {vcpus} vCPU, {mem} GiB)",
-                    vcpus, mem, None,
+                    vcpus,
+                    mem,
+                    None,
                 )
         raise NoSize(f"no GPU size covers {request} / {_num(gpu)} GPU")
     for row in SEED_TABLE:
         if cpu <= row.cpu[1] and memory_gb <= row.memory_gb[1]:
             in_row = row.cpu[0] < cpu and row.memory_gb[0] < memory_gb
             if in_row:
-                reason = (f"{request}: seed table row CPU ({_num(row.cpu[0])}, {_num(row.cpu[1])}] x "
-                          f"memory ({_num(row.memory_gb[0])}, {_num(row.memory_gb[1])}] GB")
+                reason = (
+                    f"{request}: seed table row CPU ({_num(row.cpu[0])}, {_num(row.cpu[1])}] x "
+                    f"memory ({_num(row.memory_gb[0])}, {_num(row.memory_gb[1])}] GB"
+                )
             else:
-                reason = (f"{request} falls in a gap of the seed table: cheapest row covering it "
-                          f"(up to {_num(row.cpu[1])} CPU, {_num(row.memory_gb[1])} GB)")
-            return SkuChoice(row.instance_type, "seed-table" if in_row else "seed-table-gap",
-                             reason, row.cpu[1], row.memory_gb[1], row.prices)
+                reason = (
+                    f"{request} falls in a gap of the seed table: cheapest row covering it "
+                    f"(up to {_num(row.cpu[1])} CPU, {_num(row.memory_gb[1])} GB)"
+                )
+            return SkuChoice(
+                row.instance_type,
+                "seed-table" if in_row else "seed-table-gap",
+                reason,
+                row.cpu[1],
+                row.memory_gb[1],
+                row.prices,
+            )
     for name, vcpus, mem in GENERAL_PURPOSE:
         if vcpus >= cpu and mem >= memory_gb:
             return SkuChoice(
-                name, "general-purpose",
+                name,
+                "general-purpose",
                 f"{request} is beyond the seed table (4 CPU, 16 GB): smallest general-purpose "
                 f"size covering it ({vcpus} vCPU, {mem} GiB)",
-                vcpus, mem, None,
+                vcpus,
+                mem,
+                None,
             )
     raise NoSize(f"no size covers {request}")
 

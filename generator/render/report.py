@@ -42,16 +42,18 @@ def totals(plan: MigrationPlan) -> dict[str, Any]:
         "skipped": sum(o.status == "skipped" for o in outcomes),
         "warnings": sum(d.level is Level.WARNING for d in every),
         "errors": sum(d.level is Level.ERROR for d in every),
-        "v1AciMonthly": sum((o.cost.v1_monthly for o in aci if o.cost and o.cost.v1_monthly),
-                            Decimal(0)),
+        "v1AciMonthly": sum(
+            (o.cost.v1_monthly for o in aci if o.cost and o.cost.v1_monthly), Decimal(0)
+        ),
         "v2Monthly": Prices(total("pay_as_you_go"), total("reserved_1y"), total("reserved_3y")),
         "priced": len(priced),
         "unpriced": len(migrated) - len(priced),
     }
 
 
-def render_report(plan: MigrationPlan, targets: tuple[str, ...], input_name: str,
-                  keys_file: str | None) -> list[RenderedFile]:
+def render_report(
+    plan: MigrationPlan, targets: tuple[str, ...], input_name: str, keys_file: str | None
+) -> list[RenderedFile]:
     env = _jinja("report")
     env.filters["md"] = md
     env.filters["money"] = money
@@ -68,16 +70,20 @@ def render_report(plan: MigrationPlan, targets: tuple[str, ...], input_name: str
         "not_migrated": [o for o in plan.outcomes if o.status == "not-migrated"],
         "skipped": [o for o in plan.outcomes if o.status == "skipped"],
         "inputs": sorted({i.name: [] for i in plan.workspace.inputs}),
-        "input_keys": {name: [i.key for i in plan.workspace.inputs if i.name == name]
-                       for name in sorted({i.name for i in plan.workspace.inputs})},
+        "input_keys": {
+            name: [i.key for i in plan.workspace.inputs if i.name == name]
+            for name in sorted({i.name for i in plan.workspace.inputs})
+        },
         "attention": lambda o: [d for d in o.diagnostics if d.level is not Level.INFO],
         "notes": lambda o: [d for d in o.diagnostics if d.level is Level.INFO],
     }
     markdown = env.get_template("MIGRATION.md.j2").render(context)
     return [
         RenderedFile("MIGRATION.md", markdown),
-        RenderedFile("migration.json", json.dumps(_json(plan, t, input_name), indent=2,
-                                                  ensure_ascii=False) + "\n"),
+        RenderedFile(
+            "migration.json",
+            json.dumps(_json(plan, t, input_name), indent=2, ensure_ascii=False) + "\n",
+        ),
     ]
 
 
@@ -86,11 +92,27 @@ def _json(plan: MigrationPlan, t: dict[str, Any], input_name: str) -> dict[str, 
     return {
         "generator": {"name": "gen-iac", "version": __version__},
         "input": input_name,
-        "workspace": {"subscriptionId": ws.subscription_id, "resourceGroup": ws.resource_group,
-                      "name": ws.name, "location": ws.location, "id": ws.resource_id},
+        "workspace": {
+            "subscriptionId": ws.subscription_id,
+            "resourceGroup": ws.resource_group,
+            "name": ws.name,
+            "location": ws.location,
+            "id": ws.resource_id,
+        },
         "totals": {
-            **{k: t[k] for k in ("services", "migrated", "notMigrated", "skipped", "warnings",
-                                 "errors", "priced", "unpriced")},
+            **{
+                k: t[k]
+                for k in (
+                    "services",
+                    "migrated",
+                    "notMigrated",
+                    "skipped",
+                    "warnings",
+                    "errors",
+                    "priced",
+                    "unpriced",
+                )
+            },
             "v1AciMonthlyUsd": _num(t["v1AciMonthly"]),
             "v2MonthlyUsd": _prices(t["v2Monthly"]),
         },
@@ -115,8 +137,11 @@ def _service(o: ServiceOutcome) -> dict[str, Any]:
         "diagnostics": [_diag(d) for d in o.diagnostics],
     }
     if o.sku:
-        entry["sku"] = {"instanceType": o.sku.instance_type, "rule": o.sku.rule,
-                        "reason": o.sku.reason}
+        entry["sku"] = {
+            "instanceType": o.sku.instance_type,
+            "rule": o.sku.rule,
+            "reason": o.sku.reason,
+        }
     if o.cost:
         entry["cost"] = {
             "v1MonthlyUsd": _num(o.cost.v1_monthly),
@@ -138,5 +163,8 @@ def _num(value: Decimal | None) -> float | None:
 def _prices(p: Prices | None) -> dict[str, float | None] | None:
     if p is None:
         return None
-    return {"payAsYouGo": _num(p.pay_as_you_go), "reserved1y": _num(p.reserved_1y),
-            "reserved3y": _num(p.reserved_3y)}
+    return {
+        "payAsYouGo": _num(p.pay_as_you_go),
+        "reserved1y": _num(p.reserved_1y),
+        "reserved3y": _num(p.reserved_3y),
+    }

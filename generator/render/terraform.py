@@ -36,8 +36,7 @@ KEYS_VARIABLE = "endpoint_keys"
 RESOURCE_TYPES = {
     "insights_autoscalesettings": f"{AUTOSCALE_TYPE}@{AUTOSCALE_API_VERSION}",
     "machinelearningservices_workspaces_online_endpoints": f"{ENDPOINT_TYPE}@{ML_API_VERSION}",
-    "machinelearningservices_workspaces_online_endpoints_deployments":
-        f"{DEPLOYMENT_TYPE}@{ML_API_VERSION}",
+    "machinelearningservices_workspaces_online_endpoints_deployments": f"{DEPLOYMENT_TYPE}@{ML_API_VERSION}",
 }
 # Image builds on first deployment routinely pass azapi's 30-minute default.
 DEPLOYMENT_TIMEOUTS = {"create": "90m", "delete": "60m", "update": "90m"}
@@ -125,14 +124,20 @@ def render_terraform(
     outcomes = {o.endpoint: o for o in plan.outcomes if o.endpoint}
     for endpoint in ws.endpoints:
         outcome = outcomes.get(endpoint.name)
-        files.append(RenderedFile(
-            f"{base}/main.{endpoint.name}.tf",
-            endpoint_template.render(_endpoint_context(
-                endpoint,
-                outcome.compute_type if outcome else "",
-                [d.message for d in outcome.diagnostics if d.level is Level.WARNING] if outcome else [],
-            )),
-        ))
+        files.append(
+            RenderedFile(
+                f"{base}/main.{endpoint.name}.tf",
+                endpoint_template.render(
+                    _endpoint_context(
+                        endpoint,
+                        outcome.compute_type if outcome else "",
+                        [d.message for d in outcome.diagnostics if d.level is Level.WARNING]
+                        if outcome
+                        else [],
+                    )
+                ),
+            )
+        )
     if keys is not None and ws.keyed_services:
         files.extend(_keys_files(base, ws.keyed_services, keys))
     return files
@@ -146,60 +151,76 @@ def _variables(plan: MigrationPlan) -> list[dict[str, Any]]:
     variables: list[dict[str, Any]] = []
     for name, entries in sorted(by_name.items()):
         wanted = [i.key for i in entries]
-        variables.append({
-            "name": name,
-            "comment": [],
-            "attributes": {
-                "type": hcl.Raw("map(string)"),
-                "description": f"{entries[0].description[:1].upper()}{entries[0].description[1:]} "
-                               'for each deployment, keyed by "<endpoint>/<deployment>".',
-                "nullable": False,
-            },
-            "validation": {
-                "condition": hcl.Raw(
-                    f"length(setsubtract({encode(wanted)}, keys(var.{name}))) == 0"),
-                "error_message": f"Give a value for every deployment: {', '.join(wanted)}.",
-            },
-        })
+        variables.append(
+            {
+                "name": name,
+                "comment": [],
+                "attributes": {
+                    "type": hcl.Raw("map(string)"),
+                    "description": f"{entries[0].description[:1].upper()}{entries[0].description[1:]} "
+                    'for each deployment, keyed by "<endpoint>/<deployment>".',
+                    "nullable": False,
+                },
+                "validation": {
+                    "condition": hcl.Raw(
+                        f"length(setsubtract({encode(wanted)}, keys(var.{name}))) == 0"
+                    ),
+                    "error_message": f"Give a value for every deployment: {', '.join(wanted)}.",
+                },
+            }
+        )
     if ws.keyed_services:
         services = list(ws.keyed_services)
-        variables.append({
-            "name": KEYS_VARIABLE,
-            "comment": [
-                "The v1 endpoint keys, so clients keep working. Ephemeral and write-only: sent once",
-                "at creation and never stored in state or plan files. Set it from the snapshot:",
-                f'export TF_VAR_{KEYS_VARIABLE}="$(cat SNAPSHOT/keys.json)"',
-            ],
-            "attributes": {
-                "type": hcl.Raw("map(object({ primaryKey = string, secondaryKey = string }))"),
-                "description": "Keys of the v1 services by service name, in the keys.json format "
-                               "of gen-iac export.",
-                "ephemeral": True,
-                "nullable": False,
-                "sensitive": True,
-            },
-            "validation": {
-                "condition": hcl.Raw(
-                    f"length(setsubtract({encode(services)}, keys(var.{KEYS_VARIABLE}))) == 0"),
-                "error_message": f"Give the keys of every service: {', '.join(services)}.",
-            },
-        })
+        variables.append(
+            {
+                "name": KEYS_VARIABLE,
+                "comment": [
+                    "The v1 endpoint keys, so clients keep working. Ephemeral and write-only: sent once",
+                    "at creation and never stored in state or plan files. Set it from the snapshot:",
+                    f'export TF_VAR_{KEYS_VARIABLE}="$(cat SNAPSHOT/keys.json)"',
+                ],
+                "attributes": {
+                    "type": hcl.Raw("map(object({ primaryKey = string, secondaryKey = string }))"),
+                    "description": "Keys of the v1 services by service name, in the keys.json format "
+                    "of gen-iac export.",
+                    "ephemeral": True,
+                    "nullable": False,
+                    "sensitive": True,
+                },
+                "validation": {
+                    "condition": hcl.Raw(
+                        f"length(setsubtract({encode(services)}, keys(var.{KEYS_VARIABLE}))) == 0"
+                    ),
+                    "error_message": f"Give the keys of every service: {', '.join(services)}.",
+                },
+            }
+        )
     return variables
 
 
 def _outputs(plan: MigrationPlan) -> list[dict[str, Any]]:
     endpoints = plan.workspace.endpoints
     return [
-        {"name": "endpoint_ids", "attributes": {
-            "description": "ARM ids of the online endpoints, by endpoint name.",
-            "value": {e.name: hcl.Raw(f"azapi_resource.{endpoint_label(e.name)}.id")
-                      for e in endpoints},
-        }},
-        {"name": "scoring_uris", "attributes": {
-            "description": "Scoring URLs of the online endpoints, by endpoint name.",
-            "value": {e.name: hcl.Raw(f"azapi_resource.{endpoint_label(e.name)}.output.scoring_uri")
-                      for e in endpoints},
-        }},
+        {
+            "name": "endpoint_ids",
+            "attributes": {
+                "description": "ARM ids of the online endpoints, by endpoint name.",
+                "value": {
+                    e.name: hcl.Raw(f"azapi_resource.{endpoint_label(e.name)}.id")
+                    for e in endpoints
+                },
+            },
+        },
+        {
+            "name": "scoring_uris",
+            "attributes": {
+                "description": "Scoring URLs of the online endpoints, by endpoint name.",
+                "value": {
+                    e.name: hcl.Raw(f"azapi_resource.{endpoint_label(e.name)}.output.scoring_uri")
+                    for e in endpoints
+                },
+            },
+        },
     ]
 
 
@@ -209,10 +230,14 @@ def _endpoint_context(endpoint: Endpoint, compute_type: str, todos: list[str]) -
     sensitive = None
     if endpoint.keys_from:
         ref = f"var.{KEYS_VARIABLE}[{hcl.string(endpoint.keys_from)}]"
-        sensitive = {"properties": {"keys": {
-            "primaryKey": hcl.Raw(f"{ref}.primaryKey"),
-            "secondaryKey": hcl.Raw(f"{ref}.secondaryKey"),
-        }}}
+        sensitive = {
+            "properties": {
+                "keys": {
+                    "primaryKey": hcl.Raw(f"{ref}.primaryKey"),
+                    "secondaryKey": hcl.Raw(f"{ref}.secondaryKey"),
+                }
+            }
+        }
     return {
         "endpoint": endpoint,
         "endpoint_compute": compute_type,
@@ -243,17 +268,26 @@ def _deployment_context(endpoint: Endpoint, ep_label: str, d: Deployment) -> dic
             "label": autoscale_label(endpoint.name, d.name),
             "name": d.autoscale.name,
             "body": {"properties": d.autoscale.properties},
-        } if d.autoscale else None,
+        }
+        if d.autoscale
+        else None,
     }
 
 
-def _keys_files(base: str, services: tuple[str, ...],
-                keys: dict[str, tuple[str, str]]) -> list[RenderedFile]:
-    values = {KEYS_VARIABLE: {s: {"primaryKey": keys[s][0], "secondaryKey": keys[s][1]}
-                              for s in services if s in keys}}
+def _keys_files(
+    base: str, services: tuple[str, ...], keys: dict[str, tuple[str, str]]
+) -> list[RenderedFile]:
+    values = {
+        KEYS_VARIABLE: {
+            s: {"primaryKey": keys[s][0], "secondaryKey": keys[s][1]} for s in services if s in keys
+        }
+    }
     return [
-        RenderedFile(f"{base}/{KEYS_FILE}", json.dumps(values, indent=2, sort_keys=True) + "\n",
-                     secret=True),
-        RenderedFile(f"{base}/.gitignore",
-                     f"# Endpoint keys written by gen-iac --write-keys: never commit them.\n{KEYS_FILE}\n"),
+        RenderedFile(
+            f"{base}/{KEYS_FILE}", json.dumps(values, indent=2, sort_keys=True) + "\n", secret=True
+        ),
+        RenderedFile(
+            f"{base}/.gitignore",
+            f"# Endpoint keys written by gen-iac --write-keys: never commit them.\n{KEYS_FILE}\n",
+        ),
     ]

@@ -11,7 +11,12 @@ class Fields:
     """Reads one JSON object; records an error diagnostic for each mistyped key it is asked for."""
 
     def __init__(
-        self, raw: dict[str, Any], service: str, file: str, errors: list[Diagnostic], prefix: str = ""
+        self,
+        raw: dict[str, Any],
+        service: str,
+        file: str,
+        errors: list[Diagnostic],
+        prefix: str = "",
     ) -> None:
         self.raw = raw
         self.service = service

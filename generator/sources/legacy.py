@@ -186,7 +186,12 @@ def _image_request(f: Fields) -> ImageRequest:
     return ImageRequest(
         driver_program=f.text("driverProgram"),
         assets=tuple(
-            Asset(id=a.text("id") or "", mime_type=a.text("mimeType"), url=a.text("url"), unpack=a.flag("unpack"))
+            Asset(
+                id=a.text("id") or "",
+                mime_type=a.text("mimeType"),
+                url=a.text("url"),
+                unpack=a.flag("unpack"),
+            )
             for a in f.obj_list("assets")
         ),
         model_ids=tuple(f.str_list("modelIds")),
@@ -195,7 +200,9 @@ def _image_request(f: Fields) -> ImageRequest:
     )
 
 
-def _versions(f: Fields, index: int, file: str, errors: list[Diagnostic]) -> tuple[LegacyService, ...]:
+def _versions(
+    f: Fields, index: int, file: str, errors: list[Diagnostic]
+) -> tuple[LegacyService, ...]:
     """AKS endpoint versions: the SDK's `versions` map or the swagger's `variants` array."""
     found: list[LegacyService] = []
     versions = f.obj("versions")

@@ -8,7 +8,12 @@ from typing import Any
 
 from generator.diagnostics import InputError
 
-FIELDS = {"instance_type": str, "instance_count": int, "endpoint_name": str, "request_timeout_ms": int}
+FIELDS = {
+    "instance_type": str,
+    "instance_count": int,
+    "endpoint_name": str,
+    "request_timeout_ms": int,
+}
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,11 @@ def read_overrides(path: Path | None) -> dict[str, Override]:
                     f"{path}: service {name!r}: field {key!r}: unknown; expected one of "
                     f"{', '.join(sorted(FIELDS))}"
                 )
-            if isinstance(value, bool) or not isinstance(value, kind) or (kind is int and value < 1):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, kind)
+                or (kind is int and value < 1)
+            ):
                 expected = "a whole number >= 1" if kind is int else "a string"
                 raise InputError(f"{path}: service {name!r}: field {key!r}: expected {expected}")
             values[str(key)] = value

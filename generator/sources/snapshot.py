@@ -76,8 +76,13 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
     for index, raw in enumerate(raw_services):
         if not isinstance(raw, dict):
             diagnostics.append(
-                Diagnostic(f"#{index}", Level.ERROR, "invalid-service",
-                           f"expected a service object, got {type(raw).__name__}", file=str(json_file))
+                Diagnostic(
+                    f"#{index}",
+                    Level.ERROR,
+                    "invalid-service",
+                    f"expected a service object, got {type(raw).__name__}",
+                    file=str(json_file),
+                )
             )
             continue
         errors: list[Diagnostic] = []
@@ -86,8 +91,14 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
         if not isinstance(raw.get("name"), str) or not raw["name"]:
             if not errors:
                 diagnostics.append(
-                    Diagnostic(service.name, Level.ERROR, "invalid-field", "expected a string",
-                               field="name", file=str(json_file))
+                    Diagnostic(
+                        service.name,
+                        Level.ERROR,
+                        "invalid-field",
+                        "expected a string",
+                        field="name",
+                        file=str(json_file),
+                    )
                 )
             continue
         if service.compute_type not in REALTIME_COMPUTE_TYPES:
@@ -96,9 +107,14 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
             continue
         if service.name in seen:
             diagnostics.append(
-                Diagnostic(service.name, Level.ERROR, "duplicate-service",
-                           "a service of this name appears earlier in the snapshot; this one is ignored",
-                           field="name", file=str(json_file))
+                Diagnostic(
+                    service.name,
+                    Level.ERROR,
+                    "duplicate-service",
+                    "a service of this name appears earlier in the snapshot; this one is ignored",
+                    field="name",
+                    file=str(json_file),
+                )
             )
             continue
         seen.add(service.name)
@@ -114,13 +130,17 @@ def _load_json(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file (expected a snapshot directory or JSON file)") from None
+        raise InputError(
+            f"{path}: no such file (expected a snapshot directory or JSON file)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise InputError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
 
 
 def _split_shape(data: Any, file: str) -> tuple[dict[str, Any] | None, list[Any]]:
@@ -139,8 +159,8 @@ def _split_shape(data: Any, file: str) -> tuple[dict[str, Any] | None, list[Any]
                 raise InputError(f"{file}: field 'value': expected a list of service objects")
             return None, data["value"]
     raise InputError(
-        f"{file}: expected {{\"workspace\": ..., \"services\": [...]}}, an MMS list response "
-        "{\"value\": [...]} or a list of services"
+        f'{file}: expected {{"workspace": ..., "services": [...]}}, an MMS list response '
+        '{"value": [...]} or a list of services'
     )
 
 
@@ -155,12 +175,16 @@ def _workspace(raw: dict[str, Any] | None, flags: dict[str, str], file: str) -> 
             raise InputError(f"{file}: field 'workspace.{key}': expected a non-empty string")
     missing = [key for key in WORKSPACE_FIELDS if not values.get(key)]
     if missing:
-        flag_names = {"subscriptionId": "--subscription", "resourceGroup": "--resource-group",
-                      "name": "--workspace", "location": "--location"}
+        flag_names = {
+            "subscriptionId": "--subscription",
+            "resourceGroup": "--resource-group",
+            "name": "--workspace",
+            "location": "--location",
+        }
         hint = ", ".join(flag_names[m] for m in missing)
         raise InputError(
             f"{file}: field 'workspace.{missing[0]}': the workspace needs "
-            f"{', '.join(missing)}; put them in the snapshot's \"workspace\" object or pass {hint}"
+            f'{", ".join(missing)}; put them in the snapshot\'s "workspace" object or pass {hint}'
         )
     return Workspace(
         subscription_id=values["subscriptionId"],
@@ -182,8 +206,13 @@ def _read_keys(path: Path, diagnostics: list[Diagnostic]) -> dict[str, EndpointK
         return {}
     if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         diagnostics.append(
-            Diagnostic("", Level.WARNING, "keys-file-mode",
-                       "keys.json is readable by other users; run `chmod 600` on it", file=str(path))
+            Diagnostic(
+                "",
+                Level.WARNING,
+                "keys-file-mode",
+                "keys.json is readable by other users; run `chmod 600` on it",
+                file=str(path),
+            )
         )
     data = _load_json(path)
     if not isinstance(data, dict):
@@ -195,9 +224,14 @@ def _read_keys(path: Path, diagnostics: list[Diagnostic]) -> dict[str, EndpointK
         if not (isinstance(primary, str) and primary and isinstance(secondary, str) and secondary):
             # Never echo the value: it may be a key.
             diagnostics.append(
-                Diagnostic(name, Level.WARNING, "invalid-keys",
-                           "expected {\"primaryKey\": string, \"secondaryKey\": string}; "
-                           "the endpoint gets new keys", file=str(path))
+                Diagnostic(
+                    name,
+                    Level.WARNING,
+                    "invalid-keys",
+                    'expected {"primaryKey": string, "secondaryKey": string}; '
+                    "the endpoint gets new keys",
+                    file=str(path),
+                )
             )
             continue
         keys[name] = EndpointKeys(primary, secondary)

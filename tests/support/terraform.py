@@ -24,13 +24,21 @@ def input_values(module: Path) -> dict[str, Any]:
         for name, spec in block.items():
             name = name.strip('"')
             condition = spec["validation"][0]["condition"] if spec.get("validation") else ""
-            keys = json.loads(condition[condition.index("["): condition.index("]") + 1]) if "[" in condition else []
+            keys = (
+                json.loads(condition[condition.index("[") : condition.index("]") + 1])
+                if "[" in condition
+                else []
+            )
             if name == "endpoint_keys":
-                values[name] = {k: {"primaryKey": f"test-primary-{k}", "secondaryKey": f"test-secondary-{k}"}
-                                for k in keys}
+                values[name] = {
+                    k: {"primaryKey": f"test-primary-{k}", "secondaryKey": f"test-secondary-{k}"}
+                    for k in keys
+                }
             else:
                 kind = name.removesuffix("_ids") + "s"
-                values[name] = {k: DUMMY_ID.format(kind=kind, name=k.replace("/", "-")) for k in keys}
+                values[name] = {
+                    k: DUMMY_ID.format(kind=kind, name=k.replace("/", "-")) for k in keys
+                }
     return values
 
 
@@ -76,7 +84,9 @@ def bodies(module: Path, values: dict[str, Any] | None = None) -> dict[str, dict
                 found[f"endpoint-secrets:{block['name']}"] = block["sensitive_body"]
         elif kind.endswith("/deployments"):
             parent = block["parent_id"]
-            parent_name = by_id[parent]["name"] if isinstance(parent, str) and parent in by_id else "?"
+            parent_name = (
+                by_id[parent]["name"] if isinstance(parent, str) and parent in by_id else "?"
+            )
             found[f"deployment:{parent_name}/{block['name']}"] = body
         else:
             found[f"autoscale:{block['name']}"] = body
