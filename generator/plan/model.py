@@ -49,8 +49,11 @@ class Concat:
     parts: tuple[str | WorkspaceId | DeploymentId | Input, ...]
 
 
-Expr = Union[WorkspaceId, DeploymentId, Input, Concat]
-Value = Union[None, bool, int, float, str, Expr, list["Value"], dict[str, "Value"]]
+# Union, not |: the recursive alias needs string forward references at run time.
+Expr = Union[WorkspaceId, DeploymentId, Input, Concat]  # noqa: UP007
+Value = Union[  # noqa: UP007
+    None, bool, int, float, str, Expr, list["Value"], dict[str, "Value"]
+]
 Body = dict[str, Value]
 
 
