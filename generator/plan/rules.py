@@ -206,7 +206,7 @@ def scale(service: LegacyService, instance_override: int | None) -> tuple[Scale,
             target_utilization=_first(scaler.target_utilization, d.target_utilization),
             refresh_period_seconds=_first(scaler.refresh_period_seconds, d.refresh_period_seconds),
         )
-        low = resolved.min_replicas or 1
+        low = 1 if resolved.min_replicas is None else resolved.min_replicas
         if low < 1:
             findings.append(
                 Finding(
