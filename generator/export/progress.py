@@ -1,0 +1,64 @@
+"""What the export tells the person running it: a bar on a terminal, plain lines otherwise.
+
+Everything goes to stderr (stdout stays free for pipes); --quiet keeps errors only. No
+message ever carries a key: callers pass names and counts, never payload values.
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+PREFIX = "gen-iac export"
+
+
+class Progress:
+    def __init__(self, stream: TextIO, quiet: bool = False, tty: bool | None = None) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.tty = stream.isatty() if tty is None else tty
+        self.total = 0
+        self.done = 0
+        self._bar_shown = False
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            self._line(f"{PREFIX}: {text}")
+
+    def error(self, text: str) -> None:
+        self._line(f"{PREFIX}: error: {text}")
+
+    def start(self, total: int) -> None:
+        self.total, self.done = total, 0
+        self._draw("")
+
+    def step(self, label: str) -> None:
+        """One service finished."""
+        self.done += 1
+        if self.tty:
+            self._draw(label)
+        else:
+            self.info(f"[{self.done}/{self.total}] {label}")
+
+    def finish(self) -> None:
+        if self._bar_shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._bar_shown = False
+
+    def _draw(self, label: str) -> None:
+        if self.quiet or not self.tty or self.total == 0:
+            return
+        width = 24
+        filled = width * self.done // self.total
+        bar = "#" * filled + "." * (width - filled)
+        self.stream.write(f"\r\x1b[K{PREFIX} [{bar}] {self.done}/{self.total} {label[:40]}")
+        self.stream.flush()
+        self._bar_shown = True
+
+    def _line(self, text: str) -> None:
+        if self._bar_shown:  # keep the bar on its own line, below the message
+            self.stream.write("\r\x1b[K")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        if self._bar_shown:
+            self._draw("")
