@@ -6,6 +6,7 @@ rest of the plan goes on.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 
 from generator.diagnostics import Diagnostic, Level
@@ -212,7 +213,7 @@ def _plan_service(
         )
 
     deployment = _deployment(ctx, endpoint_name, DEFAULT_DEPLOYMENT, sku, scale, override, private)
-    endpoint = Endpoint(
+    endpoint = _nfc_endpoint(ctx, Endpoint(
         name=endpoint_name,
         service=s.name,
         properties=endpoint_props,
@@ -220,7 +221,7 @@ def _plan_service(
         deployments=(deployment,),
         traffic={deployment.name: 100},
         keys_from=keys_from,
-    )
+    ))
     cpu = s.resources.cpu if s.resources else None
     memory = s.resources.memory_gb if s.resources else None
     cost = (
@@ -519,6 +520,38 @@ def _scoring_script(ctx: _Service, env_vars: dict[str, Value]) -> str:
         "environmentImageRequest",
     )
     return "score.py"
+
+
+def _nfc(value: Value) -> Value:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, dict):
+        return {_nfc(k): _nfc(v) for k, v in value.items()}  # type: ignore[misc]
+    if isinstance(value, list):
+        return [_nfc(v) for v in value]
+    return value
+
+
+def _nfc_endpoint(ctx: _Service, endpoint: Endpoint) -> Endpoint:
+    """Terraform (cty) holds every string in Unicode NFC, so text in another normal form
+    cannot reach Azure byte for byte; both targets send the NFC form, and the report says so."""
+    normalized = replace(
+        endpoint,
+        properties=_nfc(endpoint.properties),  # type: ignore[arg-type]
+        tags=_nfc(endpoint.tags),  # type: ignore[arg-type]
+        deployments=tuple(
+            replace(d, properties=_nfc(d.properties), tags=_nfc(d.tags))  # type: ignore[arg-type]
+            for d in endpoint.deployments
+        ),
+    )
+    if normalized != endpoint:
+        ctx.add(
+            Level.WARNING,
+            "unicode-normalized",
+            "some text (description or tags) is not in Unicode NFC form; Terraform normalizes "
+            "every string to NFC, so the NFC form (which looks the same) is sent",
+        )
+    return normalized
 
 
 def _inputs(endpoint: Endpoint) -> list[Input]:

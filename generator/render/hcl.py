@@ -78,6 +78,16 @@ def encode(value: Any, level: int = 0, expr: Callable[[Any], str] | None = None)
     raise TypeError(f"cannot encode {type(value).__name__} as HCL")
 
 
+def columns(text: str) -> int:
+    """Display width as hclwrite counts it: grapheme clusters (a base letter plus its
+    combining marks is one column)."""
+    if text.isascii():
+        return len(text)
+    import regex  # only for non-ASCII keys (tags); the stdlib has no grapheme segmentation
+
+    return len(regex.findall(r"\X", text))
+
+
 def attributes(rows: list[tuple[str, str]], level: int) -> str:
     """`name = value` lines at `level` (no final newline), aligned like hclwrite: runs of
     single-line values share one column for `=`; a multi-line value ends the run."""
@@ -87,8 +97,8 @@ def attributes(rows: list[tuple[str, str]], level: int) -> str:
 
     def flush() -> None:
         if run:
-            width = max(len(k) for k, _ in run)
-            out.extend(f"{pad}{k.ljust(width)} = {v}" for k, v in run)
+            width = max(columns(k) for k, _ in run)
+            out.extend(f"{pad}{k}{' ' * (width - columns(k))} = {v}" for k, v in run)
             run.clear()
 
     for name, text in rows:
