@@ -213,15 +213,18 @@ def _plan_service(
         )
 
     deployment = _deployment(ctx, endpoint_name, DEFAULT_DEPLOYMENT, sku, scale, override, private)
-    endpoint = _nfc_endpoint(ctx, Endpoint(
-        name=endpoint_name,
-        service=s.name,
-        properties=endpoint_props,
-        tags=dict(sorted(s.kv_tags.items())),
-        deployments=(deployment,),
-        traffic={deployment.name: 100},
-        keys_from=keys_from,
-    ))
+    endpoint = _nfc_endpoint(
+        ctx,
+        Endpoint(
+            name=endpoint_name,
+            service=s.name,
+            properties=endpoint_props,
+            tags=dict(sorted(s.kv_tags.items())),
+            deployments=(deployment,),
+            traffic={deployment.name: 100},
+            keys_from=keys_from,
+        ),
+    )
     cpu = s.resources.cpu if s.resources else None
     memory = s.resources.memory_gb if s.resources else None
     cost = (
@@ -522,6 +525,16 @@ def _scoring_script(ctx: _Service, env_vars: dict[str, Value]) -> str:
     return "score.py"
 
 
+def _all_nfc(value: Value) -> bool:
+    if isinstance(value, str):
+        return unicodedata.is_normalized("NFC", value)
+    if isinstance(value, dict):
+        return all(_all_nfc(k) and _all_nfc(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_all_nfc(v) for v in value)
+    return True
+
+
 def _nfc(value: Value) -> Value:
     if isinstance(value, str):
         return unicodedata.normalize("NFC", value)
@@ -535,7 +548,18 @@ def _nfc(value: Value) -> Value:
 def _nfc_endpoint(ctx: _Service, endpoint: Endpoint) -> Endpoint:
     """Terraform (cty) holds every string in Unicode NFC, so text in another normal form
     cannot reach Azure byte for byte; both targets send the NFC form, and the report says so."""
-    normalized = replace(
+    parts: list[Value] = [endpoint.properties, endpoint.tags]  # type: ignore[list-item]
+    for d in endpoint.deployments:
+        parts += [d.properties, d.tags]  # type: ignore[list-item]
+    if _all_nfc(parts):
+        return endpoint
+    ctx.add(
+        Level.WARNING,
+        "unicode-normalized",
+        "some text (description or tags) is not in Unicode NFC form; Terraform normalizes "
+        "every string to NFC, so the NFC form (which looks the same) is sent",
+    )
+    return replace(
         endpoint,
         properties=_nfc(endpoint.properties),  # type: ignore[arg-type]
         tags=_nfc(endpoint.tags),  # type: ignore[arg-type]
@@ -544,14 +568,6 @@ def _nfc_endpoint(ctx: _Service, endpoint: Endpoint) -> Endpoint:
             for d in endpoint.deployments
         ),
     )
-    if normalized != endpoint:
-        ctx.add(
-            Level.WARNING,
-            "unicode-normalized",
-            "some text (description or tags) is not in Unicode NFC form; Terraform normalizes "
-            "every string to NFC, so the NFC form (which looks the same) is sent",
-        )
-    return normalized
 
 
 def _inputs(endpoint: Endpoint) -> list[Input]:

@@ -21,6 +21,16 @@ def md(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
+def code(text: object) -> str:
+    """A Markdown code span (names, sizes, URLs): literal text, one line."""
+    value = " ".join(str(text).split())
+    if not value:
+        return ""
+    fence = "``" if "`" in value else "`"
+    pad = " " if "`" in value or value.startswith(" ") else ""
+    return f"{fence}{pad}{value}{pad}{fence}".replace("|", "\\|")
+
+
 def money(value: Decimal | None) -> str:
     return "n/a" if value is None else f"${value.quantize(Decimal('0.01')):,}"
 
@@ -56,6 +66,7 @@ def render_report(
 ) -> list[RenderedFile]:
     env = _jinja("report")
     env.filters["md"] = md
+    env.filters["code"] = code
     env.filters["money"] = money
     t = totals(plan)
     context = {
@@ -80,10 +91,7 @@ def render_report(
     markdown = env.get_template("MIGRATION.md.j2").render(context)
     return [
         RenderedFile("MIGRATION.md", markdown),
-        RenderedFile(
-            "migration.json",
-            json.dumps(_json(plan, t, input_name), indent=2, ensure_ascii=False) + "\n",
-        ),
+        RenderedFile("migration.json", _dump(_json(plan, t, input_name))),
     ]
 
 
@@ -120,6 +128,15 @@ def _json(plan: MigrationPlan, t: dict[str, Any], input_name: str) -> dict[str, 
         "diagnostics": [_diag(d) for d in plan.diagnostics],
         "services": [_service(o) for o in plan.outcomes],
     }
+
+
+def _dump(report: dict[str, Any]) -> str:
+    """Indented JSON, but one line per service: fast, and a PR diff shows the services
+    that changed."""
+    services = report.pop("services")
+    head = json.dumps(report, indent=2, ensure_ascii=False)
+    lines = ",\n".join("    " + json.dumps(s, ensure_ascii=False) for s in services)
+    return head[:-2] + ',\n  "services": [\n' + lines + "\n  ]\n}\n"
 
 
 def _service(o: ServiceOutcome) -> dict[str, Any]:

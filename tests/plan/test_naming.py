@@ -32,4 +32,7 @@ def test_different_invalid_names_do_not_meet() -> None:
 
 
 def test_scoring_uri() -> None:
-    assert scoring_uri("churn", "westeurope") == "https://churn.westeurope.inference.ml.azure.com/score"
+    assert (
+        scoring_uri("churn", "westeurope")
+        == "https://churn.westeurope.inference.ml.azure.com/score"
+    )

@@ -9,7 +9,9 @@ from generator.sources.legacy import AutoScaler, LegacyService, LivenessProbe
 
 
 def svc(**fields: object) -> LegacyService:
-    return LegacyService(name="s", compute_type=str(fields.pop("compute_type", "AKS")), index=0, **fields)  # type: ignore[arg-type]
+    return LegacyService(
+        name="s", compute_type=str(fields.pop("compute_type", "AKS")), index=0, **fields
+    )  # type: ignore[arg-type]
 
 
 def codes(findings: list[rules.Finding]) -> list[str]:
@@ -54,15 +56,32 @@ def test_concurrency_above_one_mentions_worker_count() -> None:
 
 def test_liveness_probe_keeps_v1_values_and_fills_v1_defaults() -> None:
     probe, findings = rules.liveness_probe(
-        svc(liveness_probe=LivenessProbe(period_seconds=5, initial_delay_seconds=60, timeout_seconds=3,
-                                         failure_threshold=4, success_threshold=1))
+        svc(
+            liveness_probe=LivenessProbe(
+                period_seconds=5,
+                initial_delay_seconds=60,
+                timeout_seconds=3,
+                failure_threshold=4,
+                success_threshold=1,
+            )
+        )
     )
-    assert probe == {"failureThreshold": 4, "initialDelay": "PT1M", "period": "PT5S",
-                     "successThreshold": 1, "timeout": "PT3S"}
+    assert probe == {
+        "failureThreshold": 4,
+        "initialDelay": "PT1M",
+        "period": "PT5S",
+        "successThreshold": 1,
+        "timeout": "PT3S",
+    }
     assert findings == []
     probe, findings = rules.liveness_probe(svc())
-    assert probe == {"failureThreshold": 3, "initialDelay": "PT5M10S", "period": "PT10S",
-                     "successThreshold": 1, "timeout": "PT2S"}
+    assert probe == {
+        "failureThreshold": 3,
+        "initialDelay": "PT5M10S",
+        "period": "PT10S",
+        "successThreshold": 1,
+        "timeout": "PT2S",
+    }
     assert codes(findings) == ["changed-default"]
     _, findings = rules.liveness_probe(svc(liveness_probe=LivenessProbe(success_threshold=2)))
     assert codes(findings) == ["clamped-probe"]
@@ -79,7 +98,11 @@ def test_scale() -> None:
 
 def test_autoscale_uses_v1_settings_and_defaults() -> None:
     scale, findings = rules.scale(
-        svc(autoscaler=AutoScaler(enabled=True, min_replicas=2, max_replicas=6, target_utilization=60)),
+        svc(
+            autoscaler=AutoScaler(
+                enabled=True, min_replicas=2, max_replicas=6, target_utilization=60
+            )
+        ),
         None,
     )
     assert scale.instances == 2
@@ -89,8 +112,11 @@ def test_autoscale_uses_v1_settings_and_defaults() -> None:
     # v1 defaults: 1..10 replicas at 70 %
     scale, _ = rules.scale(svc(autoscaler=AutoScaler(enabled=True)), None)
     assert scale.autoscale is not None
-    assert (scale.autoscale.min_replicas, scale.autoscale.max_replicas,
-            scale.autoscale.target_utilization) == (1, 10, 70)
+    assert (
+        scale.autoscale.min_replicas,
+        scale.autoscale.max_replicas,
+        scale.autoscale.target_utilization,
+    ) == (1, 10, 70)
     scale, findings = rules.scale(svc(autoscaler=AutoScaler(enabled=True, min_replicas=0)), None)
     assert scale.instances == 1 and "clamped-scale" in codes(findings)
 
@@ -103,5 +129,8 @@ def test_autoscale_rules_target_the_deployment() -> None:
     assert profile["capacity"] == {"default": "2", "maximum": "6", "minimum": "2"}
     out, down = profile["rules"]
     assert (out["metricTrigger"]["threshold"], out["scaleAction"]["direction"]) == (60, "Increase")
-    assert (down["metricTrigger"]["threshold"], down["scaleAction"]["direction"]) == (30, "Decrease")
+    assert (down["metricTrigger"]["threshold"], down["scaleAction"]["direction"]) == (
+        30,
+        "Decrease",
+    )
     assert out["metricTrigger"]["metricName"] == "CpuUtilizationPercentage"

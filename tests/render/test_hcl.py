@@ -30,8 +30,10 @@ HOSTILE = [
 def _roundtrip(values: dict[str, object], tmp_path: Path) -> dict[str, object]:
     module = tmp_path / "m"
     module.mkdir(exist_ok=True)
-    (module / "main.tf").write_text("locals {\n" + hcl.attributes(
-        [(hcl.key("v"), hcl.encode(values, 1))], 1) + "\n}\n", encoding="utf-8")
+    (module / "main.tf").write_text(
+        "locals {\n" + hcl.attributes([(hcl.key("v"), hcl.encode(values, 1))], 1) + "\n}\n",
+        encoding="utf-8",
+    )
     (module / "variables.tf").write_text("", encoding="utf-8")
     result = evaluate(module, {})
     value: dict[str, object] = result["locals"][0]["v"]
@@ -50,9 +52,14 @@ def nfc(text: str) -> str:
 
 # Terraform keeps every string in NFC (cty), so only NFC text can round-trip; the plan
 # normalizes other text and says so (tests/plan/test_build.py).
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.dictionaries(st.text(min_size=1, max_size=12).map(nfc),
-                       st.text(max_size=40).map(nfc), max_size=6))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=12).map(nfc), st.text(max_size=40).map(nfc), max_size=6
+    )
+)
 def test_generated_strings_round_trip(tmp_path: Path, values: dict[str, str]) -> None:
     assert _roundtrip(dict(values), tmp_path) == values
 
@@ -90,18 +97,27 @@ def test_comments_stay_on_one_line() -> None:
     assert hcl.comment("a\nb\r\tc\x00d") == "a b c d"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.text(max_size=20)),
-    lambda children: st.one_of(st.lists(children, max_size=3),
-                               st.dictionaries(st.text(min_size=1, max_size=15), children, max_size=4)),
-    max_leaves=12,
-))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.text(max_size=20)),
+        lambda children: st.one_of(
+            st.lists(children, max_size=3),
+            st.dictionaries(st.text(min_size=1, max_size=15), children, max_size=4),
+        ),
+        max_leaves=12,
+    )
+)
 def test_any_value_is_fmt_clean(hclfmt: str, tmp_path: Path, value: object) -> None:
     path = tmp_path / "v.tf"
-    path.write_text("locals {\n" + hcl.attributes([("v", hcl.encode(value, 1))], 1) + "\n}\n",
-                    encoding="utf-8")
-    result = subprocess.run([hclfmt, "-require-no-change", str(path)], capture_output=True, text=True)
+    path.write_text(
+        "locals {\n" + hcl.attributes([("v", hcl.encode(value, 1))], 1) + "\n}\n", encoding="utf-8"
+    )
+    result = subprocess.run(
+        [hclfmt, "-require-no-change", str(path)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -10,8 +10,10 @@ from generator.sources.overrides import Override, merge_flags, read_overrides
 
 def test_reads_choices_and_flags_win(tmp_path: Path) -> None:
     path = tmp_path / "o.yaml"
-    path.write_text("services:\n  a:\n    instance_type: Standard_DS3_v2\n    instance_count: 2\n"
-                    "  b:\n    endpoint_name: b-new\n    request_timeout_ms: 30000\n")
+    path.write_text(
+        "services:\n  a:\n    instance_type: Standard_DS3_v2\n    instance_count: 2\n"
+        "  b:\n    endpoint_name: b-new\n    request_timeout_ms: 30000\n"
+    )
     read = read_overrides(path)
     assert read["b"] == Override(endpoint_name="b-new", request_timeout_ms=30000)
     merged = merge_flags(read, {"a": "Standard_F4s_v2"}, {"c": 3})
@@ -26,7 +28,10 @@ def test_reads_choices_and_flags_win(tmp_path: Path) -> None:
         ("- a\n", r"expected a mapping with 'services"),
         ("services:\n  a: 3\n", r"service 'a': expected a mapping"),
         ("services:\n  a:\n    cpu: 2\n", r"service 'a': field 'cpu': unknown"),
-        ("services:\n  a:\n    instance_count: zero\n", r"field 'instance_count': expected a whole number"),
+        (
+            "services:\n  a:\n    instance_count: zero\n",
+            r"field 'instance_count': expected a whole number",
+        ),
         ("services:\n  a:\n    instance_count: 0\n", r"expected a whole number >= 1"),
     ],
 )

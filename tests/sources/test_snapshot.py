@@ -80,18 +80,31 @@ def test_non_realtime_services_are_skipped(make_snapshot: SnapshotFactory) -> No
     iot = {"name": "edge", "computeType": "IOT"}
     snapshot = read_snapshot(make_snapshot([mir, iot, aks()]))
     assert [s.name for s in snapshot.services] == ["svc-aks"]
-    assert {s.name: s.reason for s in snapshot.skipped}["v2-blue"] == "already a v2 managed online deployment"
+    assert {s.name: s.reason for s in snapshot.skipped}[
+        "v2-blue"
+    ] == "already a v2 managed online deployment"
 
 
-def test_services_without_name_or_not_objects_and_duplicates(make_snapshot: SnapshotFactory) -> None:
-    snapshot = read_snapshot(make_snapshot([{"computeType": "ACI"}, 42, aci("twice"), aci("twice")]))
+def test_services_without_name_or_not_objects_and_duplicates(
+    make_snapshot: SnapshotFactory,
+) -> None:
+    snapshot = read_snapshot(
+        make_snapshot([{"computeType": "ACI"}, 42, aci("twice"), aci("twice")])
+    )
     assert [s.name for s in snapshot.services] == ["twice"]
     codes = sorted((d.service, d.code) for d in snapshot.diagnostics)
-    assert codes == [("#0", "invalid-field"), ("#1", "invalid-service"), ("twice", "duplicate-service")]
+    assert codes == [
+        ("#0", "invalid-field"),
+        ("#1", "invalid-service"),
+        ("twice", "duplicate-service"),
+    ]
 
 
 def test_keys_are_read_and_never_shown(make_snapshot: SnapshotFactory) -> None:
-    keys = {"svc-aci": {"primaryKey": "p-secret-1", "secondaryKey": "s-secret-2"}, "broken": {"primaryKey": 3}}
+    keys = {
+        "svc-aci": {"primaryKey": "p-secret-1", "secondaryKey": "s-secret-2"},
+        "broken": {"primaryKey": 3},
+    }
     snapshot = read_snapshot(make_snapshot([aci()], keys=keys))
     assert snapshot.keys["svc-aci"].primary == "p-secret-1"
     assert "p-secret-1" not in repr(snapshot.keys)
@@ -107,10 +120,20 @@ def test_world_readable_keys_file_is_flagged(make_snapshot: SnapshotFactory) -> 
 
 
 def test_aks_endpoint_versions_map_and_variants_array(make_snapshot: SnapshotFactory) -> None:
-    versions = {"name": "ep", "computeType": "AKSENDPOINT",
-                "versions": {"b": aks("x", trafficPercentile=40), "a": aks("y", trafficPercentile=60)}}
-    variants = {"name": "ep2", "computeType": "AKSENDPOINT", "variants": [aks("v1", trafficPercentile=100.0)]}
+    versions = {
+        "name": "ep",
+        "computeType": "AKSENDPOINT",
+        "versions": {"b": aks("x", trafficPercentile=40), "a": aks("y", trafficPercentile=60)},
+    }
+    variants = {
+        "name": "ep2",
+        "computeType": "AKSENDPOINT",
+        "variants": [aks("v1", trafficPercentile=100.0)],
+    }
     snapshot = read_snapshot(make_snapshot([versions, variants]))
     by_name = {s.name: s for s in snapshot.services}
-    assert [(v.name, v.traffic_percentile) for v in by_name["ep"].versions] == [("y", 60.0), ("x", 40.0)]
+    assert [(v.name, v.traffic_percentile) for v in by_name["ep"].versions] == [
+        ("y", 60.0),
+        ("x", 40.0),
+    ]
     assert [v.name for v in by_name["ep2"].versions] == ["v1"]

@@ -1,0 +1,46 @@
+"""Golden cases: each is an input snapshot and the complete output tree gen-iac writes for it.
+
+Regenerate every expected tree with `make golden` (python -m tests.regen), then read the diff.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator.pipeline import Options, generate
+
+CASES_DIR = Path(__file__).resolve().parent / "cases"
+ROOT = CASES_DIR.parent.parent
+TARGETS = ("terraform",)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    input: Path
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def expected(self) -> Path:
+        return CASES_DIR / self.name / "expected"
+
+
+CASES = (
+    Case("example", ROOT / "examples" / "snapshot"),
+    Case("keys", CASES_DIR / "keys" / "input"),
+)
+
+
+def render_case(case: Case, out: Path) -> None:
+    """Generate the case into `out` from a private copy of its input (keys.json gets 0600,
+    which git cannot record) so that paths and modes never leak into the output."""
+    with tempfile.TemporaryDirectory() as tmp:
+        snapshot = Path(tmp) / "snapshot"
+        shutil.copytree(case.input, snapshot)
+        keys = snapshot / "keys.json"
+        if keys.exists():
+            keys.chmod(0o600)
+        generate(Options(input=snapshot, out=out, targets=TARGETS))

@@ -1,0 +1,123 @@
+"""The command line as a user runs it: exit status, one-line errors, nothing half-written."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import EXAMPLE, ROOT, SnapshotFactory, aci
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "generator", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd or ROOT,
+        timeout=120,
+    )
+
+
+def test_help_is_instant_and_imports_nothing_heavy() -> None:
+    code = (
+        "import sys\nfrom generator.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'azureml', 'azure', 'jinja2', 'yaml', 'regex', 'generator.render'})\n"
+        "print('HEAVY', heavy)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert "usage: gen-iac" in result.stdout
+    assert "HEAVY []" in result.stdout
+    assert "export" in result.stdout and "--target" in result.stdout
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.startswith("gen-iac ")
+
+
+def test_example_migrates_with_partial_status(tmp_path: Path) -> None:
+    result = run("--target", "terraform", "--out", str(tmp_path / "out"))
+    # The example holds an image-based service and an AKS endpoint: not migrated, exit 1.
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "legacy-image-svc" in result.stderr
+    assert (tmp_path / "out/MIGRATION.md").exists()
+    assert (tmp_path / "out/terraform/mlw-contoso-prod/main.churn-aci.tf").exists()
+
+
+def test_all_migrated_is_exit_0(make_snapshot: SnapshotFactory, tmp_path: Path) -> None:
+    result = run("--input", str(make_snapshot([aci()])), "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+
+
+def test_unreadable_input_is_exit_2_with_one_line_and_nothing_written(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"services": [')
+    out = tmp_path / "out"
+    result = run("--input", str(bad), "--out", str(out))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert str(bad) in result.stderr and "invalid JSON" in result.stderr
+    assert not out.exists()
+
+
+def test_broken_service_names_file_service_and_field(
+    make_snapshot: SnapshotFactory, tmp_path: Path
+) -> None:
+    broken = aci("broken", containerResourceRequirements={"cpu": 1})
+    snapshot = make_snapshot([broken, aci("fine")])
+    result = run("--input", str(snapshot), "--out", str(tmp_path / "o"), "--quiet")
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert (
+        "snapshot.json" in line
+        and "'broken'" in line
+        and "containerResourceRequirements.memoryInGB" in line
+    )
+    assert (tmp_path / "o/terraform/ws-test/main.fine.tf").exists()
+    report = json.loads((tmp_path / "o/migration.json").read_text())
+    assert {s["service"]: s["status"] for s in report["services"]} == {
+        "broken": "not-migrated",
+        "fine": "migrated",
+    }
+
+
+def test_bad_flags_are_usage_errors(tmp_path: Path) -> None:
+    assert run("--sku", "nonsense", "--out", str(tmp_path)).returncode == 2
+    assert run("--instance-count", "a=zero", "--out", str(tmp_path)).returncode == 2
+    assert run("--target", "pulumi").returncode == 2
+
+
+def test_edited_output_is_kept_without_force(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run("--out", str(out))
+    edited = out / "terraform/mlw-contoso-prod/main.churn-aci.tf"
+    edited.write_text("# mine\n")
+    result = run("--out", str(out))
+    assert result.returncode == 2 and "--force" in result.stderr
+    assert edited.read_text() == "# mine\n"
+    assert run("--out", str(out), "--force").returncode == 1
+    assert edited.read_text() != "# mine\n"
+
+
+def test_same_input_same_bytes_across_hash_seeds(tmp_path: Path) -> None:
+    for seed in ("1", "12345"):
+        run("--input", str(EXAMPLE), "--out", str(tmp_path / seed), env={"PYTHONHASHSEED": seed})
+    comparison = filecmp.dircmp(tmp_path / "1", tmp_path / "12345")
+    assert _identical(comparison)
+
+
+def _identical(c: filecmp.dircmp[str]) -> bool:
+    if c.left_only or c.right_only or c.diff_files or c.funny_files:
+        return False
+    _, mismatch, errors = filecmp.cmpfiles(c.left, c.right, c.common_files, shallow=False)
+    return not mismatch and not errors and all(_identical(s) for s in c.subdirs.values())
