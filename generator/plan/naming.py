@@ -11,7 +11,7 @@ _VALID = re.compile(r"^[a-zA-Z](?:[a-zA-Z0-9]|-(?!-))*[a-zA-Z0-9]$")
 
 
 def is_valid_name(name: str) -> bool:
-    return MIN_LEN <= len(name) <= MAX_LEN and bool(_VALID.match(name))
+    return MIN_LEN <= len(name) <= MAX_LEN and bool(_VALID.fullmatch(name))
 
 
 def valid_name(name: str, prefix: str = "ep") -> str:

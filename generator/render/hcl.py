@@ -43,7 +43,7 @@ def string(text: str) -> str:
 
 def key(name: str) -> str:
     """An object key: bare when it is a plain identifier, quoted otherwise."""
-    return name if _IDENT.match(name) and name not in _RESERVED else string(name)
+    return name if _IDENT.fullmatch(name) and name not in _RESERVED else string(name)
 
 
 def encode(value: Any, level: int = 0, expr: Callable[[Any], str] | None = None) -> str:

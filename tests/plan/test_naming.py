@@ -14,7 +14,7 @@ def test_valid_names_are_kept(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["ab", "x" * 33, "1abc", "-abc", "abc-", "a--b", "a_b", "ünï", "a b", ""]
+    "name", ["ab", "x" * 33, "1abc", "-abc", "abc-", "a--b", "a_b", "ünï", "a b", "", "abc\n"]
 )
 def test_invalid_names_are_detected(name: str) -> None:
     assert not is_valid_name(name)
