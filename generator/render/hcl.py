@@ -83,7 +83,7 @@ def columns(text: str) -> int:
     combining marks is one column)."""
     if text.isascii():
         return len(text)
-    import regex  # only for non-ASCII keys (tags); the stdlib has no grapheme segmentation
+    import regex  # non-ASCII keys only: the stdlib has no grapheme segmentation
 
     return len(regex.findall(r"\X", text))
 

@@ -44,7 +44,9 @@ class Fields:
 
     def text(self, key: str) -> str | None:
         value = self.raw.get(key)
-        if value is None or isinstance(value, str):
+        if value is None:
+            return None
+        if isinstance(value, str):
             return value
         self.fail(key, "a string", value)
         return None
@@ -69,7 +71,9 @@ class Fields:
 
     def flag(self, key: str) -> bool | None:
         value = self.raw.get(key)
-        if value is None or isinstance(value, bool):
+        if value is None:
+            return None
+        if isinstance(value, bool):
             return value
         self.fail(key, "true or false", value)
         return None
@@ -126,4 +130,6 @@ def _describe(value: Any) -> str:
         return f"the number {value}"
     if value is None:
         return "null"
-    return {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)
+    if isinstance(value, dict):
+        return "an object"
+    return "a list" if isinstance(value, list) else type(value).__name__

@@ -100,7 +100,8 @@ def parse_service(
     raw: dict[str, Any], index: int, file: str, errors: list[Diagnostic], prefix: str = ""
 ) -> LegacyService:
     """Build a LegacyService from one raw payload; mistyped keys land in `errors`."""
-    name = raw.get("name") if isinstance(raw.get("name"), str) else f"#{index}"
+    raw_name = raw.get("name")
+    name = raw_name if isinstance(raw_name, str) else f"#{index}"
     f = Fields(raw, name, file, errors, prefix)
     f.text("name")
     res = f.obj("containerResourceRequirements")

@@ -57,7 +57,7 @@ def read_overrides(path: Path | None) -> dict[str, Override]:
             if (
                 isinstance(value, bool)
                 or not isinstance(value, kind)
-                or (kind is int and value < 1)
+                or (isinstance(value, int) and value < 1)
             ):
                 expected = "a whole number >= 1" if kind is int else "a string"
                 raise InputError(f"{path}: service {name!r}: field {key!r}: expected {expected}")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from generator.diagnostics import Level
 from generator.plan import rules
 from generator.plan.model import DeploymentId
 from generator.sources.legacy import AutoScaler, LegacyService, LivenessProbe
 
 
-def svc(**fields: object) -> LegacyService:
+def svc(**fields: Any) -> LegacyService:
     return LegacyService(
         name="s", compute_type=str(fields.pop("compute_type", "AKS")), index=0, **fields
-    )  # type: ignore[arg-type]
+    )
 
 
 def codes(findings: list[rules.Finding]) -> list[str]:
@@ -123,9 +125,9 @@ def test_autoscale_uses_v1_settings_and_defaults() -> None:
 
 def test_autoscale_rules_target_the_deployment() -> None:
     target = DeploymentId("ep", "blue")
-    body = rules.autoscale_properties(AutoScaler(True, 2, 6, 60, 1), target)
+    body: Any = rules.autoscale_properties(AutoScaler(True, 2, 6, 60, 1), target)
     assert body["targetResourceUri"] == target
-    profile = body["profiles"][0]  # type: ignore[index]
+    profile = body["profiles"][0]
     assert profile["capacity"] == {"default": "2", "maximum": "6", "minimum": "2"}
     out, down = profile["rules"]
     assert (out["metricTrigger"]["threshold"], out["scaleAction"]["direction"]) == (60, "Increase")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import unicodedata
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ HOSTILE = [
 ]
 
 
-def _roundtrip(values: dict[str, object], tmp_path: Path) -> dict[str, object]:
+def _roundtrip(values: Mapping[str, object], tmp_path: Path) -> dict[str, object]:
     module = tmp_path / "m"
     module.mkdir(exist_ok=True)
     (module / "main.tf").write_text(

@@ -194,7 +194,7 @@ def _oracle_deployment(
         instance_count=body["sku"]["capacity"],
         request_settings=request,
         liveness_probe=probe,
-        app_insights_enabled=service.get("appInsightsEnabled"),
+        app_insights_enabled=bool(service.get("appInsightsEnabled")),
         egress_public_network_access="Disabled" if service.get("vnetConfiguration") else None,
         description=service.get("description"),
         tags=service.get("kvTags") or None,
