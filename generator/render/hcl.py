@@ -7,6 +7,7 @@ single-line attributes, multi-line values breaking a run), so files need no form
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,8 +43,29 @@ def string(text: str) -> str:
 
 
 def key(name: str) -> str:
-    """An object key: bare when it is a plain identifier, quoted otherwise."""
-    return name if _IDENT.fullmatch(name) and name not in _RESERVED else string(name)
+    """An object key: bare when it is a plain identifier, quoted otherwise.
+
+    hclwrite aligns `=` by counting grapheme clusters, with the Unicode tables of its own
+    release. So that every key has an unambiguous width, characters that can join a
+    cluster (marks, joiners, emoji, Hangul jamo, anything outside the BMP) are written as
+    \\u escapes; the key's value is the same, and its width is then its length."""
+    if _IDENT.fullmatch(name) and name not in _RESERVED:
+        return name
+    return '"' + "".join(c if _single_cluster(c) else _u_escape(c) for c in escape(name)) + '"'
+
+
+def _single_cluster(char: str) -> bool:
+    if char.isascii():
+        return True
+    code = ord(char)
+    if code > 0xFFFF or 0x1100 <= code <= 0x11FF or 0xA960 <= code <= 0xA97F or 0xD7B0 <= code <= 0xD7FF:
+        return False
+    return unicodedata.category(char)[0] in "LNPS" and code != 0x0D4E  # U+0D4E is a prepend
+
+
+def _u_escape(char: str) -> str:
+    code = ord(char)
+    return f"\\u{code:04X}" if code <= 0xFFFF else f"\\U{code:08X}"
 
 
 def encode(value: Any, level: int = 0, expr: Callable[[Any], str] | None = None) -> str:
@@ -78,16 +100,6 @@ def encode(value: Any, level: int = 0, expr: Callable[[Any], str] | None = None)
     raise TypeError(f"cannot encode {type(value).__name__} as HCL")
 
 
-def columns(text: str) -> int:
-    """Display width as hclwrite counts it: grapheme clusters (a base letter plus its
-    combining marks is one column)."""
-    if text.isascii():
-        return len(text)
-    import regex  # non-ASCII keys only: the stdlib has no grapheme segmentation
-
-    return len(regex.findall(r"\X", text))
-
-
 def attributes(rows: list[tuple[str, str]], level: int) -> str:
     """`name = value` lines at `level` (no final newline), aligned like hclwrite: runs of
     single-line values share one column for `=`; a multi-line value ends the run."""
@@ -97,8 +109,8 @@ def attributes(rows: list[tuple[str, str]], level: int) -> str:
 
     def flush() -> None:
         if run:
-            width = max(columns(k) for k, _ in run)
-            out.extend(f"{pad}{k}{' ' * (width - columns(k))} = {v}" for k, v in run)
+            width = max(len(k) for k, _ in run)
+            out.extend(f"{pad}{k.ljust(width)} = {v}" for k, v in run)
             run.clear()
 
     for name, text in rows:

@@ -122,6 +122,21 @@ def test_any_value_is_fmt_clean(hclfmt: str, tmp_path: Path, value: object) -> N
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+CLUSTER_KEYS = ["0", "\U0001F3FB", "a\u0301", "\u1100\u1161", "\u0915\u094D\u0937", "🇪🇺", "ünï", "日本"]
+
+
+def test_keys_that_join_clusters_are_fmt_clean_and_round_trip(hclfmt: str, tmp_path: Path) -> None:
+    value = {k: k for k in CLUSTER_KEYS}
+    path = tmp_path / "v.tf"
+    path.write_text("locals {\n" + hcl.attributes([("v", hcl.encode(value, 1))], 1) + "\n}\n",
+                    encoding="utf-8")
+    result = subprocess.run([hclfmt, "-require-no-change", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    nfc_value = {nfc(k): nfc(v) for k, v in value.items()}
+    assert _roundtrip(value, tmp_path) == nfc_value
+    assert '"ünï"' in path.read_text() and '"日本"' in path.read_text()  # plain letters stay readable
+
+
 def test_unknown_types_are_refused() -> None:
     with pytest.raises(TypeError):
         hcl.encode(object())
