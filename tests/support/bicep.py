@@ -1,0 +1,409 @@
+"""Parse generated Bicep with pycep-parser and read back the ARM bodies it would send.
+
+pycep parses `.bicep` files; a `.bicepparam` file is parsed after two mechanical rewrites
+(the `using` line dropped, `param x = ...` read as `var x = ...`), since pycep has no
+grammar for parameter files. pycep leaves string literals as written (escapes and `${...}`
+interpolations included), so this module decodes them and evaluates the small expression
+subset gen-iac writes: parameter, type and resource references, property and index access,
+string interpolation, unary minus and the functions json, readEnvironmentVariable,
+resourceGroup, subscription, uniqueString and union.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.support.terraform import DUMMY_ID
+
+KEYS_ENV = "GEN_IAC_ENDPOINT_KEYS"
+DEFAULT_SCOPE = {
+    "subscriptionId": "00000000-0000-0000-0000-000000000000",
+    "resourceGroup": "rg",
+    "location": "resource-group-location",
+}
+
+_USING = re.compile(r"^using\s+'[^']*'\s*$", re.MULTILINE)
+_PARAM = re.compile(r"^param(\s+[A-Za-z_][A-Za-z0-9_]*\s*=)", re.MULTILINE)
+_KEY_REF = re.compile(r"endpointKeys\[('(?:[^'\\]|\\.)*')\]")
+_ESCAPES = {"\\": "\\", "'": "'", "n": "\n", "r": "\r", "t": "\t", "$": "$"}
+
+
+def parse(path: Path) -> dict[str, Any]:
+    """pycep's JSON for a .bicep file, or for a .bicepparam file after the rewrites above."""
+    return parse_text(path.read_text(encoding="utf-8"), path.suffix == ".bicepparam")
+
+
+def parse_text(text: str, bicepparam: bool = False) -> dict[str, Any]:
+    from pycep import BicepParser
+
+    if bicepparam:
+        text = bicepparam_as_bicep(text)
+    result: dict[str, Any] = _parser(BicepParser).parse(text=text)
+    return result
+
+
+_PARSERS: dict[type, Any] = {}
+
+
+def _parser(cls: type) -> Any:
+    # Building the Lark parser is the slow part; one instance serves every parse.
+    if cls not in _PARSERS:
+        _PARSERS[cls] = cls()
+    return _PARSERS[cls]
+
+
+def bicepparam_as_bicep(text: str) -> str:
+    if not _USING.search(text):
+        raise ValueError("a .bicepparam file must start with a using declaration")
+    return _PARAM.sub(r"var\1", _USING.sub("", text, count=1))
+
+
+def is_reference(node: Any) -> bool:
+    """pycep marks identifiers (not quoted strings) as BicepElement."""
+    from pycep.models import BicepElement
+
+    return isinstance(node, BicepElement)
+
+
+def decode_key(raw: str) -> str:
+    if raw.startswith("'") and raw.endswith("'") and len(raw) >= 2:
+        return "".join(_decode_literal(raw[1:-1]))
+    return raw
+
+
+def _decode_literal(inner: str) -> list[str]:
+    """Decode escapes of a string without interpolations (a `${` here is an error)."""
+    out: list[str] = []
+    for part in _split_template(inner):
+        if not isinstance(part, str):
+            raise ValueError(f"unexpected interpolation in {inner!r}")
+        out.append(part)
+    return out
+
+
+@dataclass(frozen=True)
+class _Interpolation:
+    source: str
+
+
+def _split_template(inner: str) -> list[str | _Interpolation]:
+    """The literal pieces (escapes decoded) and `${...}` expressions of a string's inside."""
+    parts: list[str | _Interpolation] = []
+    buf: list[str] = []
+    i = 0
+    while i < len(inner):
+        c = inner[i]
+        if c == "\\":
+            nxt = inner[i + 1]
+            if nxt in _ESCAPES:
+                buf.append(_ESCAPES[nxt])
+                i += 2
+            elif nxt == "u":
+                end = inner.index("}", i)
+                if inner[i + 2] != "{":
+                    raise ValueError(f"bad unicode escape in {inner!r}")
+                buf.append(chr(int(inner[i + 3 : end], 16)))
+                i = end + 1
+            else:
+                raise ValueError(f"unknown escape \\{nxt} in {inner!r}")
+        elif c == "'":
+            raise ValueError(f"unescaped quote in {inner!r}")
+        elif c == "$" and inner[i + 1 : i + 2] == "{":
+            depth, j, quoted = 1, i + 2, False
+            while depth:
+                ch = inner[j]
+                if quoted:
+                    if ch == "\\":
+                        j += 1
+                    elif ch == "'":
+                        quoted = False
+                elif ch == "'":
+                    quoted = True
+                elif ch == "{":
+                    depth += 1
+                elif ch == "}":
+                    depth -= 1
+                j += 1
+            if buf:
+                parts.append("".join(buf))
+                buf = []
+            parts.append(_Interpolation(inner[i + 2 : j - 1]))
+            i = j
+        else:
+            buf.append(c)
+            i += 1
+    if buf or not parts:
+        parts.append("".join(buf))
+    return parts
+
+
+@dataclass
+class Evaluator:
+    """Evaluates pycep values against named values (params, vars, resource stand-ins)."""
+
+    names: dict[str, Any]
+    environ: dict[str, str] = field(default_factory=dict)
+    scope: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SCOPE))
+
+    def __call__(self, node: Any) -> Any:
+        if is_reference(node):
+            if str(node) not in self.names:
+                raise KeyError(f"unknown name {node!s}")
+            return self.names[str(node)]
+        if isinstance(node, str):
+            return self.string(node)
+        if node is None or isinstance(node, (bool, int, float)):
+            return node
+        if isinstance(node, list):
+            return [self(v) for v in node]
+        if isinstance(node, dict):
+            if _is_call(node, "function"):
+                return self.function(node["function"])
+            if _is_call(node, "operator"):
+                return self.operator(node["operator"])
+            return {decode_key(k): self(v) for k, v in node.items()}
+        raise TypeError(f"cannot evaluate {node!r}")
+
+    def string(self, inner: str) -> str:
+        out = []
+        for part in _split_template(inner):
+            if isinstance(part, str):
+                out.append(part)
+            else:
+                value = self(expression(part.source))
+                out.append(value if isinstance(value, str) else json.dumps(value))
+        return "".join(out)
+
+    def function(self, call: dict[str, Any]) -> Any:
+        name = str(call["type"]).replace("_", "").lower()
+        args = [self(a) for a in (call.get("parameters") or {}).values() if a is not None]
+        if name == "json":
+            return json.loads(args[0])
+        if name == "readenvironmentvariable":
+            if args[0] in self.environ:
+                return self.environ[args[0]]
+            if len(args) > 1:
+                return args[1]
+            raise KeyError(f"environment variable {args[0]} is not set")
+        if name == "resourcegroup":
+            return {
+                "id": f"/subscriptions/{self.scope['subscriptionId']}/resourceGroups/"
+                f"{self.scope['resourceGroup']}",
+                "name": self.scope["resourceGroup"],
+                "location": self.scope["location"],
+            }
+        if name == "subscription":
+            return {"subscriptionId": self.scope["subscriptionId"]}
+        if name == "uniquestring":
+            return hashlib.sha256("|".join(args).encode()).hexdigest()[:13]
+        if name == "union":
+            merged: dict[str, Any] = {}
+            for a in args:
+                merged.update(a)
+            return merged
+        raise NotImplementedError(f"function {call['type']}")
+
+    def operator(self, op: dict[str, Any]) -> Any:
+        kind = op["type"]
+        if kind == "minus":
+            return -self(next(iter(op["operands"].values())))
+        if kind in {"property_accessor", "index_accessor"}:
+            value: Any = None
+            for n, (what, arg) in enumerate(_chain(op)):
+                if n == 0:
+                    value = self(arg) if what == "index" else self.names[str(arg)]
+                elif what == "name":
+                    value = value[str(arg)]
+                else:
+                    value = value[self(arg)]
+            return value
+        raise NotImplementedError(f"operator {kind}")
+
+
+def _is_call(node: dict[str, Any], kind: str) -> bool:
+    inner = node.get(kind)
+    return len(node) == 1 and isinstance(inner, dict) and "type" in inner
+
+
+def _chain(op: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Accessor chain as [("name", first), ("name", prop) | ("index", node), ...].
+
+    pycep nests `a.b.c` as a . (b . c) and `a['k'].b` as (a['k']) . b."""
+    operands = op["operands"]
+    left, right = operands["operand_1"], operands["operand_2"]
+    steps = _operand_chain(left)
+    if op["type"] == "index_accessor":
+        return [*steps, ("index", right)]
+    return steps + [
+        (("name" if what == "name" else what), arg) for what, arg in _operand_chain(right)
+    ]
+
+
+def _operand_chain(node: Any) -> list[tuple[str, Any]]:
+    if isinstance(node, dict) and _is_call(node, "operator"):
+        inner = node["operator"]
+        if inner["type"] in {"property_accessor", "index_accessor"}:
+            return _chain(inner)
+    if is_reference(node):
+        return [("name", node)]
+    return [("index", node)]
+
+
+def expression(source: str) -> Any:
+    """pycep's value for one Bicep expression (e.g. the inside of an interpolation)."""
+    return parse_text(f"var x = {source}\n")["variables"]["x"]["value"]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def param_values(module_dir: Path) -> dict[str, Any]:
+    """main.bicepparam as parsed (unevaluated pycep values), by parameter name."""
+    parsed = parse(module_dir / "main.bicepparam")
+    return {name: spec["value"] for name, spec in parsed.get("variables", {}).items()}
+
+
+def input_values(module_dir: Path) -> dict[str, Any]:
+    """Values standing in for what a user fills in: the same dummy ARM ids as the Terraform
+    support module, for every key of every input object param, and test keys for every
+    service main.bicep reads from endpointKeys (given as the environment variable)."""
+    values: dict[str, Any] = {}
+    for name, raw in param_values(module_dir).items():
+        if name in {"location", "workspaceName", "endpointKeys"}:
+            continue
+        snake = re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+        kind = snake.removesuffix("_ids") + "s"
+        keys = [decode_key(k) for k in raw]
+        values[name] = {k: DUMMY_ID.format(kind=kind, name=k.replace("/", "-")) for k in keys}
+    services = sorted(
+        {decode_key(m.group(1)) for m in _KEY_REF.finditer((module_dir / "main.bicep").read_text())}
+    )
+    if services:
+        values["endpointKeys"] = {
+            s: {"primaryKey": f"test-primary-{s}", "secondaryKey": f"test-secondary-{s}"}
+            for s in services
+        }
+    return values
+
+
+def resolved_params(
+    module_dir: Path,
+    values: dict[str, Any] | None = None,
+    scope: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Parameter values as a deployment would see them: defaults, then main.bicepparam
+    (evaluated, with GEN_IAC_ENDPOINT_KEYS from `values`), then `values` for the inputs."""
+    values = input_values(module_dir) if values is None else values
+    scope = {**DEFAULT_SCOPE, **(scope or {})}
+    environ = {KEYS_ENV: json.dumps(values["endpointKeys"])} if "endpointKeys" in values else {}
+    evaluator = Evaluator({}, environ, scope)
+    main = parse(module_dir / "main.bicep")
+    params: dict[str, Any] = {}
+    for name, spec in main.get("parameters", {}).items():
+        if spec.get("default") is not None:
+            params[name] = evaluator(spec["default"])
+    for name, raw in param_values(module_dir).items():
+        params[name] = evaluator(raw)
+    for name, value in values.items():
+        if name != "endpointKeys":
+            params[name] = value
+    return params
+
+
+def bodies(
+    module_dir: Path,
+    values: dict[str, Any] | None = None,
+    scope: dict[str, str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """ARM bodies as the Bicep deployment would send them, keyed like the Terraform support
+    module: "endpoint:<name>" (keys split off into "endpoint-secrets:<name>"),
+    "deployment:<ep>/<name>", "autoscale:<name>", "traffic:<endpoint>" (the module's full
+    PUT). Each entry holds properties (and sku) plus location, tags and identity where the
+    resource has them. `scope` gives subscriptionId/resourceGroup/location of the deployment."""
+    scope = {**DEFAULT_SCOPE, **(scope or {})}
+    params = resolved_params(module_dir, values, scope)
+    main = parse(module_dir / "main.bicep")
+    names: dict[str, Any] = dict(params)
+    evaluator = Evaluator(names, {}, scope)
+    rg_id = f"/subscriptions/{scope['subscriptionId']}/resourceGroups/{scope['resourceGroup']}"
+    found: dict[str, dict[str, Any]] = {}
+    pending = dict(main.get("resources", {}))
+    # Resources in dependency order: a resource is evaluated once what it names exists.
+    while pending:
+        progressed = False
+        for symbol, spec in list(pending.items()):
+            config = spec["config"]
+            try:
+                body = {
+                    k: evaluator(v) for k, v in config.items() if k not in {"parent", "dependsOn"}
+                }
+            except KeyError:
+                continue
+            parent = names.get(str(config["parent"])) if "parent" in config else None
+            if "parent" in config and parent is None:
+                continue
+            kind = spec["type"]
+            if kind.endswith("/workspaces"):
+                ident = f"{rg_id}/providers/{kind}/{body['name']}"
+            elif parent is not None:
+                ident = f"{parent['id']}/{kind.rsplit('/', 1)[1]}/{body['name']}"
+            else:
+                ident = f"{rg_id}/providers/{kind}/{body['name']}"
+            names[symbol] = {**body, "id": ident, "name": body["name"]}
+            del pending[symbol]
+            progressed = True
+            if spec["existing"]:
+                continue
+            name = body.pop("name")
+            if kind.endswith("/onlineEndpoints"):
+                keys = body.get("properties", {}).pop("keys", None)
+                found[f"endpoint:{name}"] = body
+                if keys is not None:
+                    found[f"endpoint-secrets:{name}"] = {"properties": {"keys": keys}}
+            elif kind.endswith("/deployments"):
+                found[f"deployment:{parent['name'] if parent else '?'}/{name}"] = body
+            else:
+                found[f"autoscale:{name}"] = body
+        if not progressed:
+            raise ValueError(f"cannot resolve resources {sorted(pending)}")
+    for spec in main.get("modules", {}).values():
+        # The module's own resource, evaluated with the parameters main.bicep passes.
+        module = parse(module_dir / spec["detail"]["path"])
+        passed = evaluator(spec["config"]["params"])
+        module_params = {
+            n: evaluator(m["default"])
+            for n, m in module.get("parameters", {}).items()
+            if m.get("default") is not None
+        }
+        module_params.update(passed)
+        missing = {
+            n for n, m in module.get("parameters", {}).items() if m.get("default") is None
+        } - set(passed)
+        if missing:
+            raise ValueError(f"module {spec['detail']['path']} misses parameters {sorted(missing)}")
+        inner = bodies_of(module, module_params, scope)
+        for key, body in inner.items():
+            found[key.replace("endpoint:", "traffic:", 1)] = body
+    return found
+
+
+def bodies_of(
+    parsed: dict[str, Any], params: dict[str, Any], scope: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """The non-existing resources of a parsed file (no dependencies between them)."""
+    evaluator = Evaluator(dict(params), {}, scope)
+    found: dict[str, dict[str, Any]] = {}
+    for spec in parsed.get("resources", {}).values():
+        if spec["existing"]:
+            continue
+        body = {
+            k: evaluator(v) for k, v in spec["config"].items() if k not in {"parent", "dependsOn"}
+        }
+        name = body.pop("name")
+        found[f"{spec['type'].rsplit('/', 1)[1]}:{name}"] = body
+    return {k.replace("onlineEndpoints:", "endpoint:", 1): v for k, v in found.items()}
