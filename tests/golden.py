@@ -14,7 +14,7 @@ from generator.pipeline import Options, generate
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 ROOT = CASES_DIR.parent.parent
-TARGETS = ("terraform",)
+TARGETS = ("terraform", "bicep")
 
 
 @dataclass(frozen=True)
