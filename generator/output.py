@@ -69,8 +69,11 @@ def write_tree(out: Path, files: list[RenderedFile], force: bool = False) -> Wri
                 handle.write(data)
             staged.append((temp, target, path))
         # Commit point: everything rendered and staged; only renames follow.
+        made: set[Path] = set()
         for temp, target, path in staged:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
             os.replace(temp, target)
             result.written.append(path)
         for path in sorted(set(old) - set(new)):

@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -33,6 +34,7 @@ class Raw:
     text: str
 
 
+@lru_cache(maxsize=1 << 16)  # bodies repeat the same few strings many times
 def escape(text: str) -> str:
     """The inside of a Bicep single-quoted string that evaluates to exactly `text`.
 
@@ -68,13 +70,14 @@ def template(parts: Sequence[str | Raw]) -> str:
     return "'" + inner + "'"
 
 
+@lru_cache(maxsize=1 << 16)
 def key(name: str) -> str:
     """An object key: bare when it is a plain identifier, quoted otherwise."""
-    return name if _IDENT.match(name) and name not in _RESERVED else string(name)
+    return name if _IDENT.fullmatch(name) and name not in _RESERVED else string(name)
 
 
 def identifier(name: str) -> bool:
-    return bool(_IDENT.match(name)) and name not in _RESERVED
+    return bool(_IDENT.fullmatch(name)) and name not in _RESERVED
 
 
 def encode(value: Any, level: int = 0, expr: Callable[[Any], str] | None = None) -> str:

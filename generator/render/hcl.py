@@ -10,6 +10,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -24,6 +25,7 @@ class Raw:
     text: str
 
 
+@lru_cache(maxsize=1 << 16)  # bodies repeat the same few strings many times
 def escape(text: str) -> str:
     """The inside of an HCL quoted template that evaluates to exactly `text`."""
     out = (
@@ -42,6 +44,7 @@ def string(text: str) -> str:
     return f'"{escape(text)}"'
 
 
+@lru_cache(maxsize=1 << 16)
 def key(name: str) -> str:
     """An object key: bare when it is a plain identifier, quoted otherwise.
 

@@ -173,3 +173,10 @@ def test_camel() -> None:
     assert enc.camel("code_ids") == "codeIds"
     assert enc.camel("deployment", "a-b", "blue") == "deploymentABBlue"
     assert enc.camel("9lives") == "x9lives"
+
+
+def test_a_trailing_newline_is_not_an_identifier() -> None:
+    from generator.render import bicep_encoder
+
+    assert bicep_encoder.key("A\n") == "'A\\n'"
+    assert not bicep_encoder.identifier("A\n")
