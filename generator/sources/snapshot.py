@@ -121,6 +121,7 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
         if not errors:
             services.append(service)
 
+    diagnostics.extend(_export_errors(data, str(json_file)))
     keys = _read_keys(directory / "keys.json", diagnostics) if directory else {}
     assets = directory / "assets" if directory and (directory / "assets").is_dir() else None
     return Snapshot(str(json_file), workspace, services, skipped, keys, assets, diagnostics)
@@ -193,6 +194,21 @@ def _workspace(raw: dict[str, Any] | None, flags: dict[str, str], file: str) -> 
         location=values["location"].replace(" ", "").lower(),
         public_network_access=values.get("publicNetworkAccess"),
     )
+
+
+def _export_errors(data: Any, file: str) -> list[Diagnostic]:
+    """What `gen-iac export` could not read: a whole service (not migrated) or a part of it."""
+    entries = data.get("errors") if isinstance(data, dict) else None
+    found: list[Diagnostic] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        service = str(entry.get("service") or "")
+        what = str(entry.get("what") or "service")
+        message = f"the export could not read {what}: {entry.get('message') or 'no detail'}"
+        level = Level.ERROR if what == "service" else Level.WARNING
+        found.append(Diagnostic(service, level, "export-failed", message, file=file))
+    return found
 
 
 def _skip_reason(compute_type: str) -> str:

@@ -137,3 +137,15 @@ def test_aks_endpoint_versions_map_and_variants_array(make_snapshot: SnapshotFac
         ("x", 40.0),
     ]
     assert [v.name for v in by_name["ep2"].versions] == ["v1"]
+
+
+def test_export_errors_are_reported(tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.json"
+    path.write_text(json.dumps({"workspace": WORKSPACE, "services": [aci("partial")], "errors": [
+        {"service": "lost", "what": "service", "message": "HTTP 500 after 5 tries"},
+        {"service": "partial", "what": "asset score.py", "message": "HTTP 404"},
+    ]}))
+    snapshot = read_snapshot(path)
+    found = {(d.service, d.level, d.code) for d in snapshot.diagnostics}
+    assert found == {("lost", Level.ERROR, "export-failed"), ("partial", Level.WARNING, "export-failed")}
+    assert [s.name for s in snapshot.services] == ["partial"]
