@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from generator.diagnostics import Diagnostic, InputError, Level
+from generator.diagnostics import InputError, Level
 from generator.output import WriteResult, write_tree
 from generator.plan.build import build_plan
 from generator.plan.model import MigrationPlan, ServiceOutcome
@@ -90,8 +90,10 @@ def parse_assignments(values: list[str], flag: str, kind: Callable[[str], T]) ->
     return result
 
 
-def plan_from(options: Options) -> tuple[MigrationPlan, dict[str, tuple[str, str]]]:
-    path = options.input or example_snapshot()
+def plan_from(
+    options: Options, path: Path | None = None
+) -> tuple[MigrationPlan, dict[str, tuple[str, str]]]:
+    path = path or options.input or example_snapshot()
     overrides = merge_flags(
         read_overrides(options.overrides_file),
         options.sku_overrides,
@@ -127,13 +129,9 @@ def render(
 def generate(options: Options) -> GenerateResult:
     if not options.targets:
         raise InputError("no target given: use --target terraform or --target bicep")
-    plan, keys = plan_from(options)
     path = options.input or example_snapshot()
+    plan, keys = plan_from(options, path)
     input_name = str(path) if options.input and not path.is_absolute() else path.name
     files = render(plan, options, keys, input_name)
     written = write_tree(options.out, files, options.force)
     return GenerateResult(plan, tuple(files), written, options.out)
-
-
-def diagnostics_of(plan: MigrationPlan) -> list[Diagnostic]:
-    return list(plan.diagnostics) + [d for o in plan.outcomes for d in o.diagnostics]

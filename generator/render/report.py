@@ -80,7 +80,6 @@ def render_report(
         "migrated": [o for o in plan.outcomes if o.status == "migrated"],
         "not_migrated": [o for o in plan.outcomes if o.status == "not-migrated"],
         "skipped": [o for o in plan.outcomes if o.status == "skipped"],
-        "inputs": sorted({i.name: [] for i in plan.workspace.inputs}),
         "input_keys": {
             name: [i.key for i in plan.workspace.inputs if i.name == name]
             for name in sorted({i.name for i in plan.workspace.inputs})

@@ -38,6 +38,8 @@ RESOURCE_TYPES = {
     "machinelearningservices_workspaces_online_endpoints": f"{ENDPOINT_TYPE}@{ML_API_VERSION}",
     "machinelearningservices_workspaces_online_endpoints_deployments": f"{DEPLOYMENT_TYPE}@{ML_API_VERSION}",
 }
+# What the endpoint exports for outputs.tf, nothing more (no default read-only output).
+ENDPOINT_EXPORTS = {"scoring_uri": "properties.scoringUri"}
 # Image builds on first deployment routinely pass azapi's 30-minute default.
 DEPLOYMENT_TIMEOUTS = {"create": "90m", "delete": "60m", "update": "90m"}
 
@@ -254,6 +256,7 @@ def _endpoint_context(endpoint: Endpoint, compute_type: str, todos: list[str]) -
             for d in endpoint.deployments
         ],
         "resource_types": RESOURCE_TYPES,
+        "exports": ENDPOINT_EXPORTS,
     }
 
 

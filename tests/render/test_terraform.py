@@ -13,7 +13,7 @@ import pytest
 
 from generator.pipeline import Options, generate
 from tests.conftest import EXAMPLE, SnapshotFactory, aci, aks
-from tests.support.terraform import bodies, input_values
+from tests.support.terraform import bodies, evaluate, resources
 
 ML = "Microsoft.MachineLearningServices/workspaces"
 
@@ -93,16 +93,8 @@ def test_hostile_strings_reach_the_bodies_unchanged(
 
 
 def test_autoscale_targets_the_deployment(example_out: Path) -> None:
-    import tfparse
-
     module = example_out / "terraform" / "mlw-contoso-prod"
-    values = input_values(module)
-    (module / "t.tfvars.json").write_text(json.dumps(values))
-    try:
-        evaluated = tfparse.load_from_path(str(module), vars_paths=["t.tfvars.json"])
-    finally:
-        (module / "t.tfvars.json").unlink()
-    blocks = {b["__tfmeta"]["path"]: b for b in evaluated["azapi_resource"]}
+    blocks = resources(evaluate(module))
     autoscale = blocks["azapi_resource.autoscale_fraud_aks__blue"]["body"]["properties"]
     deployment_id = blocks["azapi_resource.deployment_fraud_aks__blue"]["id"]
     assert autoscale["targetResourceUri"] == deployment_id
