@@ -98,7 +98,54 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help="YAML file of per-service choices: services: {NAME: {instance_type, "
-        "instance_count, endpoint_name, request_timeout_ms}}",
+        "instance_count, endpoint_name, request_timeout_ms, endpoint_kind, compute, "
+        "deployment_name, initial_traffic, mirror}}; flags win over it",
+    )
+    k8s = parser.add_argument_group(
+        "Kubernetes online endpoints",
+        "each flag takes VALUE (every AKS service) or SERVICE=VALUE (one service)",
+    )
+    k8s.add_argument(
+        "--endpoint-kind",
+        action="append",
+        default=[],
+        metavar="[SERVICE=]KIND",
+        help="managed (default) or kubernetes: keep AKS services on your own cluster",
+    )
+    k8s.add_argument(
+        "--compute",
+        action="append",
+        default=[],
+        metavar="[SERVICE=]NAME",
+        help="the workspace's Kubernetes compute (an attached AKS or Arc cluster with the "
+        "Azure ML extension) for kubernetes endpoints",
+    )
+    rollout = parser.add_argument_group(
+        "rollout", "each flag takes VALUE (every service) or SERVICE=VALUE (one service)"
+    )
+    rollout.add_argument(
+        "--deployment-name",
+        action="append",
+        default=[],
+        metavar="[SERVICE=]NAME",
+        help="name of the deployment of a single v1 service (default: blue); AKS endpoint "
+        "versions keep their names",
+    )
+    rollout.add_argument(
+        "--initial-traffic",
+        action="append",
+        default=[],
+        metavar="[SERVICE=]PCT",
+        help="100 (default): the new endpoint serves at once; 0: a dark launch, no live "
+        "traffic until you change the traffic map",
+    )
+    rollout.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="[SERVICE=]PCT",
+        help="shadow-test an AKS endpoint's treatment version: it gets no live traffic and a "
+        "copy of PCT %% (1-50) of the requests (managed endpoints only)",
     )
     secrets = parser.add_argument_group("secrets")
     secrets.add_argument(
@@ -145,11 +192,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from generator.diagnostics import InputError
-    from generator.pipeline import Options, generate, parse_assignments
+    from generator.pipeline import Options, generate, parse_choices
 
     try:
         if args.from_workspace:
             return _generate_from_workspace(args)
+        defaults, per_service = parse_choices(
+            {
+                "--sku": args.sku,
+                "--instance-count": args.instance_count,
+                "--endpoint-kind": args.endpoint_kind,
+                "--compute": args.compute,
+                "--deployment-name": args.deployment_name,
+                "--initial-traffic": args.initial_traffic,
+                "--mirror": args.mirror,
+            }
+        )
         options = Options(
             input=args.input,
             out=args.out,
@@ -160,10 +218,8 @@ def _generate(args: argparse.Namespace) -> int:
                 "name": args.workspace,
                 "location": args.location,
             },
-            sku_overrides=parse_assignments(args.sku, "--sku", str),
-            instance_count_overrides=parse_assignments(
-                args.instance_count, "--instance-count", int
-            ),
+            defaults=defaults,
+            service_overrides=per_service,
             overrides_file=args.overrides,
             write_keys=args.write_keys,
             force=args.force,

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from generator.diagnostics import InputError, Level
 from generator.output import WriteResult, write_tree
 from generator.plan.build import build_plan
 from generator.plan.model import MigrationPlan, ServiceOutcome
 from generator.render import RenderedFile
-from generator.sources.overrides import merge_flags, read_overrides
+from generator.sources.overrides import Override, merge_flags, parse_field, read_overrides
 from generator.sources.snapshot import read_snapshot
 
-T = TypeVar("T")
+# Choice flags: flag -> (Override field, value type, whether a bare VALUE applies to all).
+CHOICE_FLAGS: dict[str, tuple[str, type, bool]] = {
+    "--sku": ("instance_type", str, False),
+    "--instance-count": ("instance_count", int, False),
+    "--endpoint-kind": ("endpoint_kind", str, True),
+    "--compute": ("compute", str, True),
+    "--deployment-name": ("deployment_name", str, True),
+    "--initial-traffic": ("initial_traffic", int, True),
+    "--mirror": ("mirror", int, True),
+}
 
 
 @dataclass(frozen=True)
@@ -24,8 +31,8 @@ class Options:
     out: Path = Path("out")
     targets: tuple[str, ...] = ("terraform",)
     workspace_flags: dict[str, str | None] = field(default_factory=dict)
-    sku_overrides: dict[str, str] = field(default_factory=dict)
-    instance_count_overrides: dict[str, int] = field(default_factory=dict)
+    defaults: Override = field(default_factory=Override)  # flags given without SERVICE=
+    service_overrides: dict[str, Override] = field(default_factory=dict)  # SERVICE=VALUE flags
     overrides_file: Path | None = None
     write_keys: bool = False
     force: bool = False
@@ -73,36 +80,38 @@ def example_snapshot() -> Path:
     raise InputError("the example snapshot is missing from this installation; pass --input")
 
 
-def parse_assignments(values: list[str], flag: str, kind: Callable[[str], T]) -> dict[str, T]:
-    """`NAME=VALUE` flags into a dict; a malformed one is a usage error."""
-    result: dict[str, T] = {}
-    for item in values:
-        name, sep, raw = item.partition("=")
-        try:
-            if not sep or not name or not raw:
-                raise ValueError
-            value = kind(raw)
-            if isinstance(value, int) and value < 1:
-                raise ValueError
-        except ValueError:
-            raise InputError(f"{flag} {item!r}: expected SERVICE=VALUE") from None
-        result[name] = value
-    return result
+def parse_choices(flags: dict[str, list[str]]) -> tuple[Override, dict[str, Override]]:
+    """Choice flags (`CHOICE_FLAGS`), each `VALUE` (every service it applies to) or
+    `SERVICE=VALUE`, into defaults and per-service overrides; a bad one is a usage error."""
+    defaults: dict[str, object] = {}
+    per_service: dict[str, dict[str, object]] = {}
+    for flag, values in flags.items():
+        name, kind, bare_ok = CHOICE_FLAGS[flag]
+        for item in values:
+            service, sep, raw = item.rpartition("=")
+            expected = "SERVICE=VALUE or VALUE" if bare_ok else "SERVICE=VALUE"
+            if (sep and not service) or not raw or (not sep and not bare_ok):
+                raise InputError(f"{flag} {item!r}: expected {expected}")
+            try:
+                value = parse_field(name, kind(raw))
+            except ValueError as exc:
+                raise InputError(f"{flag} {item!r}: {exc}") from None
+            (per_service.setdefault(service, {}) if sep else defaults)[name] = value
+    return Override(**defaults), {  # type: ignore[arg-type]
+        s: Override(**v)  # type: ignore[arg-type]
+        for s, v in per_service.items()
+    }
 
 
 def plan_from(
     options: Options, path: Path | None = None
 ) -> tuple[MigrationPlan, dict[str, tuple[str, str]]]:
     path = path or options.input or example_snapshot()
-    overrides = merge_flags(
-        read_overrides(options.overrides_file),
-        options.sku_overrides,
-        options.instance_count_overrides,
-    )
+    overrides = merge_flags(read_overrides(options.overrides_file), options.service_overrides)
     flags = {k: v for k, v in options.workspace_flags.items() if v}
     snapshot = read_snapshot(path, flags)
     keys = {name: (k.primary, k.secondary) for name, k in snapshot.keys.items()}
-    return build_plan(snapshot, overrides), keys
+    return build_plan(snapshot, overrides, options.defaults), keys
 
 
 def render(

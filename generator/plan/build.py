@@ -7,20 +7,25 @@ rest of the plan goes on.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from generator.diagnostics import Diagnostic, Level
-from generator.plan import rules
+from generator.plan import kubernetes as kubernetes_rules
+from generator.plan import rules, traffic
 from generator.plan.cost import compare
 from generator.plan.model import (
     Autoscale,
     Body,
     Concat,
+    CostComparison,
     Deployment,
     DeploymentId,
     Endpoint,
     Input,
     MigrationPlan,
+    Prices,
+    Rollout,
     ServiceOutcome,
     SkuChoice,
     Value,
@@ -58,16 +63,23 @@ class _Service:
             Diagnostic(self.service.name, level, code, message, field, self.file)
         )
 
-    def extend(self, findings: list[rules.Finding]) -> None:
+    def extend(self, findings: list[rules.Finding], prefix: str = "") -> None:
         for f in findings:
-            self.add(f.level, f.code, f.message, f.field)
+            self.add(f.level, f.code, f.message, prefix + f.field if f.field else f.field)
 
     def fail(self, code: str, message: str, field: str = "") -> _Skip:
         self.add(Level.ERROR, code, message, field)
         return _Skip()
 
 
-def build_plan(snapshot: Snapshot, overrides: dict[str, Override]) -> MigrationPlan:
+AKS_TYPES = ("AKS", "AKSENDPOINT")
+
+
+def build_plan(
+    snapshot: Snapshot, overrides: dict[str, Override], defaults: Override | None = None
+) -> MigrationPlan:
+    """`defaults` are the choices given for all services (flags without SERVICE=);
+    `overrides` the per-service ones, which win."""
     ws = snapshot.workspace
     endpoints: list[Endpoint] = []
     outcomes: list[ServiceOutcome] = []
@@ -81,7 +93,7 @@ def build_plan(snapshot: Snapshot, overrides: dict[str, Override]) -> MigrationP
         ctx.diagnostics.extend(by_service.pop(service.name, []))
         try:
             endpoint, outcome = _plan_service(
-                ctx, snapshot, overrides.get(service.name, Override())
+                ctx, snapshot, _choices(service, defaults, overrides.get(service.name))
             )
             if endpoint.name in taken:
                 raise ctx.fail(
@@ -142,6 +154,15 @@ def build_plan(snapshot: Snapshot, overrides: dict[str, Override]) -> MigrationP
     )
 
 
+def _choices(
+    service: LegacyService, defaults: Override | None, override: Override | None
+) -> Override:
+    base = defaults or Override()
+    if base.endpoint_kind and service.compute_type not in AKS_TYPES:
+        base = replace(base, endpoint_kind=None)  # a kind for all services means all AKS ones
+    return base.merged(override or Override())
+
+
 def _sorted(diagnostics: list[Diagnostic]) -> tuple[Diagnostic, ...]:
     return tuple(sorted(diagnostics, key=lambda d: d.sort_key))
 
@@ -152,6 +173,16 @@ def _reason(diagnostics: list[Diagnostic]) -> str:
         for d in diagnostics
         if d.level is Level.ERROR
     )
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One future deployment: the v1 service (or AKS endpoint version) it comes from."""
+
+    name: str
+    source: LegacyService
+    prefix: str  # field prefix for diagnostics, e.g. "versions.a."
+    share: traffic.Share | None = None
 
 
 def _plan_service(
@@ -166,44 +197,218 @@ def _plan_service(
             "script, or run the image as a custom container (imageDetails.imageLocation)",
             "imageId",
         )
-    if s.compute_type == "AKSENDPOINT":
-        raise ctx.fail(
-            "not-yet-supported",
-            "AKS endpoints with versions are not yet supported by this version of gen-iac",
-            "computeType",
-        )
-
     endpoint_name = _endpoint_name(ctx, override)
-    sku = _sku(ctx, override)
-    scale, findings = rules.scale(s, override.instance_count)
-    ctx.extend(findings)
+    kubernetes = override.endpoint_kind == "kubernetes"
+    if kubernetes and not override.compute:
+        raise ctx.fail(
+            "no-compute",
+            "a Kubernetes endpoint needs the workspace's Kubernetes compute: pass --compute NAME "
+            "(or SERVICE=NAME), or set compute in an overrides file",
+            "compute",
+        )
+    units = _units(ctx, override)
     auth, findings = rules.auth_mode(s)
     ctx.extend(findings)
     _unsupported(ctx)
-    private = _private_network(ctx, snapshot)
+    private = _private_network(ctx, snapshot, kubernetes)
 
     endpoint_props: Body = {"authMode": auth}
+    if kubernetes:
+        endpoint_props["compute"] = Concat((WorkspaceId(), f"/computes/{override.compute}"))
+        ctx.add(
+            Level.WARNING,
+            "kubernetes-prerequisites",
+            "before applying: " + "; ".join(kubernetes_rules.PREREQUISITES),
+            "compute",
+        )
     if s.description:
         endpoint_props["description"] = s.description
     if private:
         endpoint_props["publicNetworkAccess"] = "Disabled"
+    keys_from = _keys(ctx, snapshot, auth)
 
-    keys_from = None
+    deployments: list[Deployment] = []
+    skus: dict[str, SkuChoice | None] = {}
+    costs: list[CostComparison] = []
+    for unit in units:
+        scale, findings = rules.scale(unit.source, override.instance_count)
+        ctx.extend(findings, unit.prefix)
+        if kubernetes:
+            if not kubernetes_rules.name_length_ok(endpoint_name, unit.name):
+                low, high = kubernetes_rules.NAME_LENGTHS
+                raise ctx.fail(
+                    "name-length",
+                    f"Kubernetes endpoints need len(endpoint) + len(deployment) from {low} to "
+                    f"{high}; {endpoint_name!r} + {unit.name!r} is "
+                    f"{len(endpoint_name) + len(unit.name)}: set endpoint_name or deployment_name",
+                    "name",
+                )
+            sku = None
+            props = _kubernetes_properties(ctx, unit, scale, override)
+        else:
+            sku = _sku(ctx, unit, override)
+            props = _managed_properties(unit, sku, private)
+            cost = _cost(unit.source, sku, scale.instances)
+            if cost:
+                costs.append(cost)
+        skus[unit.name] = sku
+        deployments.append(
+            _deployment(ctx, endpoint_name, unit, props, scale, override, kubernetes)
+        )
+
+    live, mirror = _traffic(ctx, units, override, kubernetes)
+    endpoint = _nfc_endpoint(
+        ctx,
+        Endpoint(
+            name=endpoint_name,
+            service=s.name,
+            properties=dict(sorted(endpoint_props.items())),
+            tags=dict(sorted(s.kv_tags.items())),
+            deployments=tuple(deployments),
+            traffic=live,
+            mirror_traffic=mirror,
+            kind="Kubernetes" if kubernetes else "Managed",
+            keys_from=keys_from,
+        ),
+    )
+    single = len(units) == 1
+    outcome = ServiceOutcome(
+        s.name,
+        s.compute_type,
+        "migrated",
+        endpoint=endpoint_name,
+        deployments=tuple(u.name for u in units),
+        rollout=tuple(
+            Rollout(
+                deployment=u.name,
+                version=None if single and u.share is None else u.source.name,
+                role=u.source.version_type,
+                is_default=bool(u.source.is_default),
+                v1_percent=u.source.traffic_percentile,
+                traffic=live.get(u.name, 0),
+                mirror=mirror.get(u.name, 0),
+                instance_type=sku.instance_type if (sku := skus[u.name]) else None,
+            )
+            for u in units
+        ),
+        endpoint_kind=endpoint.kind,
+        old_scoring_uri=s.scoring_uri,
+        new_scoring_uri=scoring_uri(endpoint_name, snapshot.workspace.location),
+        sku=skus[units[0].name] if single else None,
+        cost=_total(costs) if costs and len(costs) == len(units) else None,
+    )
+    return endpoint, outcome
+
+
+def _units(ctx: _Service, override: Override) -> list[_Unit]:
+    """One deployment per AKS endpoint version (names kept, made valid); else one."""
+    s = ctx.service
+    if s.compute_type != "AKSENDPOINT":
+        name = override.deployment_name or DEFAULT_DEPLOYMENT
+        if not is_valid_name(name):
+            raise ctx.fail(
+                "invalid-deployment-name",
+                f"deployment name {name!r} is not valid (3-32 characters, a letter first, "
+                "letters, digits and single hyphens)",
+                "deployment_name",
+            )
+        return [_Unit(name, s, "")]
+    if not s.versions:
+        raise ctx.fail("no-versions", "the AKS endpoint has no versions to migrate", "versions")
+    if override.deployment_name:
+        ctx.add(
+            Level.INFO,
+            "deployment-name-ignored",
+            "AKS endpoint versions keep their own names; deployment_name is not used",
+            "deployment_name",
+        )
+    units: list[_Unit] = []
+    seen: dict[str, str] = {}  # lower-cased deployment name -> version (ARM names ignore case)
+    for v in sorted(s.versions, key=lambda v: v.name):
+        name = valid_name(v.name, prefix="v")
+        if name.lower() in seen:
+            raise ctx.fail(
+                "version-name-collision",
+                f"versions {seen[name.lower()]!r} and {v.name!r} both become deployment "
+                f"{name!r}; rename one in v1 or migrate them separately",
+                f"versions.{v.name}",
+            )
+        seen[name.lower()] = v.name
+        if name != v.name:
+            ctx.add(
+                Level.WARNING,
+                "renamed",
+                f"version {v.name!r} is not a valid v2 deployment name; the deployment is "
+                f"named {name!r}",
+                f"versions.{v.name}",
+            )
+        share = traffic.Share(name, v.traffic_percentile, bool(v.is_default), v.version_type)
+        units.append(_Unit(name, v, f"versions.{v.name}.", share))
+    return units
+
+
+def _traffic(
+    ctx: _Service, units: list[_Unit], override: Override, kubernetes: bool
+) -> tuple[dict[str, int], dict[str, int]]:
+    shares = [u.share for u in units if u.share is not None]
+    if shares:
+        try:
+            live, findings = traffic.split(shares)
+        except traffic.TrafficError as exc:
+            raise ctx.fail("invalid-traffic", str(exc), "versions.trafficPercentile") from None
+        ctx.extend(findings)
+    else:
+        live = {units[0].name: 100}
+    mirror: dict[str, int] = {}
+    if override.mirror:
+        why = (
+            "Kubernetes endpoints do not support mirrored traffic"
+            if kubernetes
+            else "mirroring needs a second deployment (an AKS endpoint with versions)"
+            if len(shares) < 2
+            else ""
+        )
+        if why:
+            ctx.add(Level.WARNING, "mirror-ignored", f"{why}; --mirror is not applied", "mirror")
+        else:
+            live, mirror = traffic.with_mirror(shares, live, override.mirror)
+            target = next(iter(mirror))
+            ctx.add(
+                Level.INFO,
+                "mirror",
+                f"{target!r} gets no live traffic and a copy of {override.mirror} % of the "
+                "requests (shadow testing): its responses are discarded",
+                "mirror",
+            )
+    if override.initial_traffic == 0:
+        live = dict.fromkeys(live, 0)
+        ctx.add(
+            Level.WARNING,
+            "dark-launch",
+            "initial traffic is 0 (dark launch): the endpoint answers no requests until "
+            "the traffic map is changed; call a deployment directly with the "
+            "azureml-model-deployment header to test it",
+            "initial_traffic",
+        )
+    return live, mirror
+
+
+def _keys(ctx: _Service, snapshot: Snapshot, auth: str) -> str | None:
+    s = ctx.service
     if s.name in snapshot.keys:
         if auth == "Key":
-            keys_from = s.name
             ctx.add(
                 Level.INFO,
                 "keys-kept",
                 "the endpoint is created with the exported v1 keys (write-only input "
                 "endpoint_keys; never stored in files or state)",
             )
-        else:
-            ctx.add(
-                Level.INFO,
-                "keys-unused",
-                "exported keys are not used: the endpoint uses token auth",
-            )
+            return s.name
+        ctx.add(
+            Level.INFO,
+            "keys-unused",
+            "exported keys are not used: the endpoint uses token auth",
+        )
     elif auth == "Key" and s.auth_enabled:
         ctx.add(
             Level.WARNING,
@@ -211,39 +416,34 @@ def _plan_service(
             "no exported keys for this service (export with --with-keys to keep them): the "
             "endpoint gets new keys and clients must be given them",
         )
+    return None
 
-    deployment = _deployment(ctx, endpoint_name, DEFAULT_DEPLOYMENT, sku, scale, override, private)
-    endpoint = _nfc_endpoint(
-        ctx,
-        Endpoint(
-            name=endpoint_name,
-            service=s.name,
-            properties=endpoint_props,
-            tags=dict(sorted(s.kv_tags.items())),
-            deployments=(deployment,),
-            traffic={deployment.name: 100},
-            keys_from=keys_from,
-        ),
+
+def _cost(source: LegacyService, sku: SkuChoice, instances: int) -> CostComparison | None:
+    res = source.resources
+    if res and res.cpu and res.memory_gb:
+        return compare(source.compute_type, res.cpu, res.memory_gb, sku.prices, instances)
+    return None
+
+
+def _total(costs: list[CostComparison]) -> CostComparison:
+    """Costs of an endpoint's deployments added up; unknown if any part is unknown."""
+    if len(costs) == 1:
+        return costs[0]
+    v1 = [c.v1_monthly for c in costs if c.v1_monthly is not None]
+    v2 = [c.v2 for c in costs]
+    return CostComparison(
+        sum(v1, Decimal(0)) if len(v1) == len(costs) else None,
+        costs[0].v1_basis,
+        sum(c.instances for c in costs),
+        Prices(
+            sum((p.pay_as_you_go for p in v2 if p), Decimal(0)),
+            sum((p.reserved_1y for p in v2 if p), Decimal(0)),
+            sum((p.reserved_3y for p in v2 if p), Decimal(0)),
+        )
+        if None not in v2
+        else None,
     )
-    cpu = s.resources.cpu if s.resources else None
-    memory = s.resources.memory_gb if s.resources else None
-    cost = (
-        compare(s.compute_type, cpu, memory, sku.prices, scale.instances)
-        if cpu and memory
-        else None
-    )
-    outcome = ServiceOutcome(
-        s.name,
-        s.compute_type,
-        "migrated",
-        endpoint=endpoint_name,
-        deployments=(deployment.name,),
-        old_scoring_uri=s.scoring_uri,
-        new_scoring_uri=scoring_uri(endpoint_name, snapshot.workspace.location),
-        sku=sku,
-        cost=cost,
-    )
-    return endpoint, outcome
 
 
 def _endpoint_name(ctx: _Service, override: Override) -> str:
@@ -275,9 +475,9 @@ def _endpoint_name(ctx: _Service, override: Override) -> str:
     return name
 
 
-def _sku(ctx: _Service, override: Override) -> SkuChoice:
-    s = ctx.service
-    res = s.resources
+def _sku(ctx: _Service, unit: _Unit, override: Override) -> SkuChoice:
+    res = unit.source.resources
+    where = unit.prefix + "containerResourceRequirements"
     if override.instance_type:
         return SkuChoice(
             override.instance_type,
@@ -296,22 +496,20 @@ def _sku(ctx: _Service, override: Override) -> SkuChoice:
                 "missing-resources",
                 f"expected a number > 0, got {got}: it is needed to choose a VM size "
                 "(or pass --sku SERVICE=SIZE)",
-                f"containerResourceRequirements.{key}",
+                f"{where}.{key}",
             )
     assert cpu is not None and memory is not None
     gpu = (res.gpu if res else None) or 0
     try:
         choice = choose_sku(cpu, memory, gpu)
     except NoSize as exc:
-        raise ctx.fail(
-            "no-size", f"{exc}; pass --sku SERVICE=SIZE", "containerResourceRequirements"
-        ) from None
+        raise ctx.fail("no-size", f"{exc}; pass --sku SERVICE=SIZE", where) from None
     if choice.rule in {"general-purpose", "gpu"}:
         ctx.add(
             Level.WARNING,
             "sku-outside-seed",
             f"{choice.reason}; check quota and price before applying",
-            "containerResourceRequirements",
+            where,
         )
     elif choice.instance_type in {"Standard_DS1_v2", "Standard_F2s_v2"}:
         ctx.add(
@@ -319,7 +517,7 @@ def _sku(ctx: _Service, override: Override) -> SkuChoice:
             "small-sku",
             f"{choice.instance_type} follows the seed table but Azure ML calls it small for "
             "production; consider Standard_DS3_v2 if the model needs headroom",
-            "containerResourceRequirements",
+            where,
         )
     limit_cpu = res.cpu_limit if res else None
     limit_mem = res.memory_gb_limit if res else None
@@ -329,7 +527,7 @@ def _sku(ctx: _Service, override: Override) -> SkuChoice:
             "limits-above-sku",
             "the v1 limits allowed bursting beyond the chosen size; the size follows the "
             "requests as the seed table does",
-            "containerResourceRequirements",
+            where,
         )
     return choice
 
@@ -371,10 +569,20 @@ def _unsupported(ctx: _Service) -> None:
         )
 
 
-def _private_network(ctx: _Service, snapshot: Snapshot) -> bool:
+def _private_network(ctx: _Service, snapshot: Snapshot, kubernetes: bool) -> bool:
     s = ctx.service
     private_ws = (snapshot.workspace.public_network_access or "").lower() == "disabled"
     if not (private_ws or s.vnet):
+        return False
+    if kubernetes:
+        ctx.add(
+            Level.WARNING,
+            "network-isolation",
+            "the workspace is private: on a Kubernetes endpoint, network isolation is the "
+            "cluster's (publicNetworkAccess is managed-only); check the cluster's ingress and "
+            "its private link to the workspace",
+            "workspace.publicNetworkAccess",
+        )
         return False
     why = (
         "the workspace is private"
@@ -395,40 +603,73 @@ def _private_network(ctx: _Service, snapshot: Snapshot) -> bool:
     return True
 
 
+def _managed_properties(unit: _Unit, sku: SkuChoice, private: bool) -> Body:
+    props: Body = {"endpointComputeType": "Managed", "instanceType": sku.instance_type}
+    if private:
+        props["egressPublicNetworkAccess"] = "Disabled"
+    return props
+
+
+def _kubernetes_properties(
+    ctx: _Service, unit: _Unit, scale: rules.Scale, override: Override
+) -> Body:
+    props: Body = {
+        "endpointComputeType": "Kubernetes",
+        "scaleSettings": kubernetes_rules.scale_settings(scale),
+    }
+    if override.instance_type:
+        props["instanceType"] = override.instance_type
+    resources = kubernetes_rules.container_resources(unit.source.resources)
+    if resources:
+        props["containerResourceRequirements"] = resources
+    elif not override.instance_type:
+        ctx.add(
+            Level.WARNING,
+            "no-resources",
+            "no v1 CPU or memory requests: the cluster's default instance type applies",
+            unit.prefix + "containerResourceRequirements",
+        )
+    return props
+
+
 def _deployment(
     ctx: _Service,
     endpoint: str,
-    name: str,
-    sku: SkuChoice,
+    unit: _Unit,
+    props: Body,
     scale: rules.Scale,
     override: Override,
-    private: bool,
+    kubernetes: bool,
 ) -> Deployment:
-    s = ctx.service
-    props: Body = {"endpointComputeType": "Managed", "instanceType": sku.instance_type}
+    s = unit.source
+    props = dict(props)
     if s.description:
         props["description"] = s.description
     if s.app_insights_enabled is not None:
         props["appInsightsEnabled"] = s.app_insights_enabled
-    if private:
-        props["egressPublicNetworkAccess"] = "Disabled"
-    settings, findings = rules.request_settings(s, override.request_timeout_ms)
-    ctx.extend(findings)
+    settings, findings = rules.request_settings(
+        s,
+        override.request_timeout_ms,
+        kubernetes_rules.MAX_REQUEST_TIMEOUT_MS
+        if kubernetes
+        else rules.MANAGED_MAX_REQUEST_TIMEOUT_MS,
+    )
+    ctx.extend(findings, unit.prefix)
     if settings:
         props["requestSettings"] = settings
     probe, findings = rules.liveness_probe(s)
-    ctx.extend(findings)
+    ctx.extend(findings, unit.prefix)
     if probe:
         props["livenessProbe"] = probe
-    props.update(_assets(ctx, endpoint, name))
+    props.update(_assets(ctx, s, endpoint, unit.name))
     autoscale = None
-    if scale.autoscale is not None:
+    if scale.autoscale is not None and not kubernetes:
         autoscale = Autoscale(
-            f"{endpoint}-{name}-autoscale",
-            rules.autoscale_properties(scale.autoscale, DeploymentId(endpoint, name)),
+            f"{endpoint}-{unit.name}-autoscale",
+            rules.autoscale_properties(scale.autoscale, DeploymentId(endpoint, unit.name)),
         )
     return Deployment(
-        name=name,
+        name=unit.name,
         properties=dict(sorted(props.items())),
         sku={"capacity": scale.instances, "name": "Default"},
         tags=dict(sorted(s.kv_tags.items())),
@@ -436,9 +677,8 @@ def _deployment(
     )
 
 
-def _assets(ctx: _Service, endpoint: str, deployment: str) -> Body:
+def _assets(ctx: _Service, s: LegacyService, endpoint: str, deployment: str) -> Body:
     """Model, code and environment references (the assets issue replaces the inputs)."""
-    s = ctx.service
     request = s.image_request
     key = f"{endpoint}/{deployment}"
     found: Body = {}
@@ -481,7 +721,7 @@ def _assets(ctx: _Service, endpoint: str, deployment: str) -> Body:
             "environmentImageRequest.modelIds",
         )
 
-    script = _scoring_script(ctx, env_vars)
+    script = _scoring_script(ctx, s, env_vars)
     found["codeConfiguration"] = {
         "codeId": Input(CODE_IDS, key, "code version ARM id holding the scoring code"),
         "scoringScript": script,
@@ -499,14 +739,14 @@ def _assets(ctx: _Service, endpoint: str, deployment: str) -> Body:
     return found
 
 
-def _scoring_script(ctx: _Service, env_vars: dict[str, Value]) -> str:
+def _scoring_script(ctx: _Service, s: LegacyService, env_vars: dict[str, Value]) -> str:
     entry = env_vars.get("AZUREML_ENTRY_SCRIPT")
     source = env_vars.get("AZUREML_SOURCE_DIRECTORY")
     if isinstance(entry, str) and entry:
         if isinstance(source, str) and source and entry.startswith(source.rstrip("/") + "/"):
             entry = entry[len(source.rstrip("/")) + 1 :]
         return entry.removeprefix("./")
-    request = ctx.service.image_request
+    request = s.image_request
     driver = request.driver_program if request else None
     scripts = [
         a.id

@@ -69,7 +69,7 @@ class Deployment:
     properties: Body
     sku: Body
     tags: dict[str, str]
-    autoscale: Autoscale | None = None
+    autoscale: Autoscale | None = None  # managed only; Kubernetes scales in scaleSettings
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,9 @@ class Endpoint:
     properties: Body  # no traffic: that is set after the deployments exist
     tags: dict[str, str]
     deployments: tuple[Deployment, ...]
-    traffic: dict[str, int]
+    traffic: dict[str, int]  # every deployment, zeros included
     mirror_traffic: dict[str, int] = field(default_factory=dict)
+    kind: str = "Managed"  # Managed | Kubernetes (properties.compute is set)
     identity_type: str = "SystemAssigned"
     keys_from: str | None = None  # the v1 service whose exported keys the endpoint keeps
 
@@ -113,6 +114,20 @@ class CostComparison:
 
 
 @dataclass(frozen=True)
+class Rollout:
+    """One deployment's place in its endpoint's traffic, for the report."""
+
+    deployment: str
+    version: str | None  # the v1 AKS endpoint version it comes from
+    role: str | None  # v1 version type: Control | Treatment
+    is_default: bool
+    v1_percent: float | None  # v1 trafficPercentile
+    traffic: int
+    mirror: int
+    instance_type: str | None
+
+
+@dataclass(frozen=True)
 class ServiceOutcome:
     """What happened to one v1 service: the report's unit."""
 
@@ -121,6 +136,8 @@ class ServiceOutcome:
     status: str  # migrated | not-migrated | skipped
     endpoint: str | None = None
     deployments: tuple[str, ...] = ()
+    rollout: tuple[Rollout, ...] = ()
+    endpoint_kind: str = "Managed"
     old_scoring_uri: str | None = None
     new_scoring_uri: str | None = None
     sku: SkuChoice | None = None

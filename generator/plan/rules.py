@@ -63,23 +63,26 @@ def auth_mode(service: LegacyService) -> tuple[str, list[Finding]]:
 
 
 def request_settings(
-    service: LegacyService, timeout_override_ms: int | None
+    service: LegacyService,
+    timeout_override_ms: int | None,
+    max_timeout_ms: int = MANAGED_MAX_REQUEST_TIMEOUT_MS,
 ) -> tuple[Body, list[Finding]]:
+    """`max_timeout_ms`: 180 s on managed endpoints, 300 s on Kubernetes ones."""
     findings: list[Finding] = []
     settings: Body = {}
     timeout = timeout_override_ms if timeout_override_ms is not None else service.scoring_timeout_ms
     if timeout is not None:
-        if timeout > MANAGED_MAX_REQUEST_TIMEOUT_MS:
+        if timeout > max_timeout_ms:
             findings.append(
                 Finding(
                     Level.WARNING,
                     "clamped-timeout",
-                    f"request timeout {timeout} ms is above the managed endpoint limit; clamped to "
-                    f"{MANAGED_MAX_REQUEST_TIMEOUT_MS} ms",
+                    f"request timeout {timeout} ms is above the endpoint limit; clamped to "
+                    f"{max_timeout_ms} ms",
                     "scoringTimeoutMs",
                 )
             )
-            timeout = MANAGED_MAX_REQUEST_TIMEOUT_MS
+            timeout = max_timeout_ms
         if timeout <= 0:
             findings.append(
                 Finding(

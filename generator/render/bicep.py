@@ -43,6 +43,8 @@ TRAFFIC_MODULE = "modules/endpoint-traffic.bicep"
 KEYS_PARAM = "endpointKeys"
 KEYS_ENV = "GEN_IAC_ENDPOINT_KEYS"
 RESOURCE_ID_TYPE = "resourceIdType"
+TRAFFIC_PARAM = "traffic"
+MIRROR_PARAM = "mirrorTraffic"
 
 RESOURCE_TYPES = {
     "autoscale": f"{AUTOSCALE_TYPE}@{AUTOSCALE_API_VERSION}",
@@ -57,6 +59,12 @@ _FIXED_NAMES = {
     "workspaceName",
     "workspace",
     KEYS_PARAM,
+    TRAFFIC_PARAM,
+    MIRROR_PARAM,
+    "trafficType",
+    "mirrorTrafficType",
+    "percentType",
+    "mirrorPercentType",
     "endpointIds",
     "scoringUris",
     RESOURCE_ID_TYPE,
@@ -157,6 +165,7 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
         "keys": _keys(plan),
         "endpoints": [_endpoint_context(e, symbols, outcomes.get(e.name)) for e in ws.endpoints],
         "resource_id_type": RESOURCE_ID_TYPE,
+        "rollout": _rollout(plan) if ws.endpoints else None,
         "traffic_module": TRAFFIC_MODULE,
         "commands": _commands(plan),
         "endpoint_ids": {e.name: enc.Raw(f"{symbols.endpoint(e.name)}.id") for e in ws.endpoints},
@@ -201,6 +210,38 @@ def _inputs(plan: MigrationPlan) -> list[dict[str, Any]]:
     return found
 
 
+def _mirrored(endpoint: Endpoint) -> bool:
+    """Endpoints that can mirror: managed, with a second deployment to copy traffic to."""
+    return endpoint.kind == "Managed" and len(endpoint.deployments) > 1
+
+
+def _rollout(plan: MigrationPlan) -> dict[str, Any]:
+    """The `traffic` and `mirrorTraffic` params: typed so every deployment must be listed,
+    values one line per endpoint in main.bicepparam."""
+    endpoints = plan.workspace.endpoints
+
+    def typed(percent: str, only: list[Endpoint]) -> dict[str, Any]:
+        return {
+            e.name: enc.Raw(enc.inline({d.name: enc.Raw(percent) for d in e.deployments}))
+            for e in only
+        }
+
+    mirrored = [e for e in endpoints if _mirrored(e)]
+    return {
+        "traffic": TRAFFIC_PARAM,
+        "mirror": MIRROR_PARAM,
+        "traffic_type": typed("percentType", list(endpoints)),
+        "mirror_type": typed("mirrorPercentType", mirrored),
+        "traffic_values": {e.name: enc.Raw(enc.inline(e.traffic)) for e in endpoints},
+        "mirror_values": {
+            e.name: enc.Raw(
+                enc.inline({d.name: e.mirror_traffic.get(d.name, 0) for d in e.deployments})
+            )
+            for e in mirrored
+        },
+    }
+
+
 def _keys(plan: MigrationPlan) -> dict[str, Any] | None:
     services = plan.workspace.keyed_services
     if not services:
@@ -225,9 +266,25 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
         }
     # The traffic step is a full PUT: every endpoint property (keys aside: they are only
     # honoured at creation, as azapi's GET-merge-PUT leaves them out too) plus the traffic.
-    traffic_properties: dict[str, Any] = {**endpoint.properties, "traffic": endpoint.traffic}
-    if endpoint.mirror_traffic:
-        traffic_properties["mirrorTraffic"] = endpoint.mirror_traffic
+    live = f"{TRAFFIC_PARAM}[{enc.string(endpoint.name)}]"
+    mirror = f"{MIRROR_PARAM}[{enc.string(endpoint.name)}]"
+    names = [d.name for d in endpoint.deployments]
+    traffic_properties: dict[str, Any] = {**endpoint.properties, "traffic": enc.Raw(live)}
+    # Checks the module's parameter decorators make before the PUT (Bicep cannot sum a map
+    # without a lambda): live total 0 or 100, mirror total <= 50, one mirrored deployment,
+    # none both live and mirrored.
+    checks: dict[str, Any] = {
+        "trafficTotal": enc.Raw(" + ".join(enc.access(live, n) for n in names)),
+    }
+    if _mirrored(endpoint):
+        traffic_properties["mirrorTraffic"] = enc.Raw(mirror)
+        checks["mirrorTotal"] = enc.Raw(" + ".join(enc.access(mirror, n) for n in names))
+        checks["mirroredDeployments"] = enc.Raw(
+            " + ".join(f"min({enc.access(mirror, n)}, 1)" for n in names)
+        )
+        checks["liveAndMirrored"] = enc.Raw(
+            " + ".join(f"min({enc.access(live, n)}, {enc.access(mirror, n)})" for n in names)
+        )
     symbol = symbols.endpoint(endpoint.name)
     todos = [d.message for d in outcome.diagnostics if d.level is Level.WARNING] if outcome else []
     return {
@@ -261,6 +318,7 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
                 "identityType": endpoint.identity_type,
                 "location": enc.Raw("location"),
                 "properties": traffic_properties,
+                **checks,
                 "tags": endpoint.tags,
                 "workspaceName": enc.Raw("workspace.name"),
             },

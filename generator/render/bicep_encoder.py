@@ -80,6 +80,23 @@ def identifier(name: str) -> bool:
     return bool(_IDENT.fullmatch(name)) and name not in _RESERVED
 
 
+def access(base: str, name: str) -> str:
+    """`base.name`, or `base['name']` when the name is not an identifier."""
+    return f"{base}.{name}" if identifier(name) else f"{base}[{string(name)}]"
+
+
+def inline(value: dict[str, Any], expr: Callable[[Any], str] | None = None) -> str:
+    """A flat object on one line, `{ a: 1, b: 2 }` (sorted keys): a change to one value is a
+    one-line diff. Values must encode on one line."""
+    if not value:
+        return "{}"
+    return (
+        "{ "
+        + ", ".join(f"{key(str(k))}: {encode(value[k], 0, expr)}" for k in sorted(value))
+        + " }"
+    )
+
+
 def encode(value: Any, level: int = 0, expr: Callable[[Any], str] | None = None) -> str:
     """`value` as Bicep, its first line at indent `level` (continuation lines indented to match).
 

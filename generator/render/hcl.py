@@ -61,7 +61,12 @@ def _single_cluster(char: str) -> bool:
     if char.isascii():
         return True
     code = ord(char)
-    if code > 0xFFFF or 0x1100 <= code <= 0x11FF or 0xA960 <= code <= 0xA97F or 0xD7B0 <= code <= 0xD7FF:
+    if (
+        code > 0xFFFF
+        or 0x1100 <= code <= 0x11FF
+        or 0xA960 <= code <= 0xA97F
+        or 0xD7B0 <= code <= 0xD7FF
+    ):
         return False
     return unicodedata.category(char)[0] in "LNPS" and code != 0x0D4E  # U+0D4E is a prepend
 
@@ -101,6 +106,18 @@ def encode(value: Any, level: int = 0, expr: Callable[[Any], str] | None = None)
     if expr is not None:
         return expr(value)
     raise TypeError(f"cannot encode {type(value).__name__} as HCL")
+
+
+def inline(value: dict[str, Any], expr: Callable[[Any], str] | None = None) -> str:
+    """A flat object on one line, `{ a = 1, b = 2 }` (sorted keys): a change to one value is
+    a one-line diff. Values must encode on one line."""
+    if not value:
+        return "{}"
+    return (
+        "{ "
+        + ", ".join(f"{key(str(k))} = {encode(value[k], 0, expr)}" for k in sorted(value))
+        + " }"
+    )
 
 
 def attributes(rows: list[tuple[str, str]], level: int) -> str:

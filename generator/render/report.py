@@ -145,7 +145,20 @@ def _service(o: ServiceOutcome) -> dict[str, Any]:
         "status": o.status,
         "reason": o.reason or None,
         "endpoint": o.endpoint,
-        "deployments": list(o.deployments),
+        "endpointKind": o.endpoint_kind if o.endpoint else None,
+        "deployments": [
+            {
+                "name": r.deployment,
+                "v1Version": r.version,
+                "role": r.role,
+                "isDefault": r.is_default,
+                "v1TrafficPercent": r.v1_percent,
+                "traffic": r.traffic,
+                "mirrorTraffic": r.mirror,
+                "instanceType": r.instance_type,
+            }
+            for r in o.rollout
+        ],
         "oldScoringUri": o.old_scoring_uri,
         "newScoringUri": o.new_scoring_uri,
         "sku": None,

@@ -24,6 +24,7 @@ from generator.plan.model import (
     MigrationPlan,
     WorkspaceId,
 )
+from generator.plan.traffic import MAX_MIRROR
 from generator.render import RenderedFile, hcl
 from generator.render.templating import environment as _jinja
 
@@ -32,6 +33,10 @@ AZAPI_SOURCE = "Azure/azapi"
 AZAPI_VERSION = "~> 2.9"  # 2.9 is the first azapi whose schemas know 2025-12-01
 KEYS_FILE = "endpoint_keys.auto.tfvars.json"
 KEYS_VARIABLE = "endpoint_keys"
+# The rollout controls: one line per endpoint, the one place a traffic change is made.
+ROLLOUT_FILE = "rollout.auto.tfvars"
+TRAFFIC_VARIABLE = "traffic"
+MIRROR_VARIABLE = "mirror_traffic"
 
 RESOURCE_TYPES = {
     "insights_autoscalesettings": f"{AUTOSCALE_TYPE}@{AUTOSCALE_API_VERSION}",
@@ -140,6 +145,8 @@ def render_terraform(
                 ),
             )
         )
+    if ws.endpoints:
+        files.append(_rollout_file(plan, base))
     if keys is not None and ws.keyed_services:
         files.extend(_keys_files(base, ws.keyed_services, keys))
     return files
@@ -163,12 +170,14 @@ def _variables(plan: MigrationPlan) -> list[dict[str, Any]]:
                     'for each deployment, keyed by "<endpoint>/<deployment>".',
                     "nullable": False,
                 },
-                "validation": {
-                    "condition": hcl.Raw(
-                        f"length(setsubtract({encode(wanted)}, keys(var.{name}))) == 0"
-                    ),
-                    "error_message": f"Give a value for every deployment: {', '.join(wanted)}.",
-                },
+                "validations": [
+                    {
+                        "condition": hcl.Raw(
+                            f"length(setsubtract({encode(wanted)}, keys(var.{name}))) == 0"
+                        ),
+                        "error_message": f"Give a value for every deployment: {', '.join(wanted)}.",
+                    }
+                ],
             }
         )
     if ws.keyed_services:
@@ -189,15 +198,115 @@ def _variables(plan: MigrationPlan) -> list[dict[str, Any]]:
                     "nullable": False,
                     "sensitive": True,
                 },
-                "validation": {
-                    "condition": hcl.Raw(
-                        f"length(setsubtract({encode(services)}, keys(var.{KEYS_VARIABLE}))) == 0"
-                    ),
-                    "error_message": f"Give the keys of every service: {', '.join(services)}.",
-                },
+                "validations": [
+                    {
+                        "condition": hcl.Raw(
+                            f"length(setsubtract({encode(services)}, keys(var.{KEYS_VARIABLE}))) == 0"
+                        ),
+                        "error_message": f"Give the keys of every service: {', '.join(services)}.",
+                    }
+                ],
             }
         )
+    if ws.endpoints:
+        variables += _rollout_variables()
     return variables
+
+
+def _rollout_variables() -> list[dict[str, Any]]:
+    """Value rules live here; rules about one endpoint's deployments are preconditions of
+    its traffic step (a variable's validation can only see the variable)."""
+
+    def each(variable: str, test: str) -> hcl.Raw:
+        return hcl.Raw(
+            f"alltrue(flatten([for endpoint, split in var.{variable} : "
+            f"[for deployment, percent in split : {test}]]))"
+        )
+
+    whole = "floor(percent) == percent"
+    return [
+        {
+            "name": TRAFFIC_VARIABLE,
+            "comment": [
+                f"Values: {ROLLOUT_FILE}. Change a split there; each endpoint is one line."
+            ],
+            "attributes": {
+                "type": hcl.Raw("map(map(number))"),
+                "description": "Live traffic by endpoint, then deployment: whole percentages "
+                "summing to 0 or 100 per endpoint. A deployment left out gets 0.",
+                "nullable": False,
+            },
+            "validations": [
+                {
+                    "condition": each(
+                        TRAFFIC_VARIABLE, f"percent >= 0 && percent <= 100 && {whole}"
+                    ),
+                    "error_message": "Traffic percentages are whole numbers from 0 to 100.",
+                },
+                {
+                    "condition": hcl.Raw(
+                        f"alltrue([for endpoint, split in var.{TRAFFIC_VARIABLE} : "
+                        "contains([0, 100], sum(concat([0], values(split))))])"
+                    ),
+                    "error_message": "The traffic of each endpoint must sum to 0 or 100.",
+                },
+            ],
+        },
+        {
+            "name": MIRROR_VARIABLE,
+            "comment": [f"Values: {ROLLOUT_FILE}. Managed endpoints only."],
+            "attributes": {
+                "type": hcl.Raw("map(map(number))"),
+                "description": "Mirrored (shadow) traffic by endpoint, then deployment: a copy "
+                f"of up to {MAX_MIRROR} % of the live requests sent to one deployment that has "
+                "no live traffic; its responses are discarded.",
+                "default": {},
+                "nullable": False,
+            },
+            "validations": [
+                {
+                    "condition": each(
+                        MIRROR_VARIABLE, f"percent >= 0 && percent <= {MAX_MIRROR} && {whole}"
+                    ),
+                    "error_message": f"Mirrored traffic is a whole number from 0 to {MAX_MIRROR}.",
+                },
+                {
+                    "condition": hcl.Raw(
+                        f"alltrue([for endpoint, split in var.{MIRROR_VARIABLE} : "
+                        "length([for deployment, percent in split : deployment if percent > 0]) <= 1])"
+                    ),
+                    "error_message": "At most one deployment per endpoint receives mirrored traffic.",
+                },
+            ],
+        },
+    ]
+
+
+def mirror_endpoints(plan: MigrationPlan) -> list[Endpoint]:
+    """Endpoints that can mirror: managed, with a second deployment to copy traffic to."""
+    return [e for e in plan.workspace.endpoints if e.kind == "Managed" and len(e.deployments) > 1]
+
+
+def _rollout_file(plan: MigrationPlan, base: str) -> RenderedFile:
+    def one_line(values: dict[str, dict[str, int]]) -> str:
+        return encode({ep: hcl.Raw(hcl.inline(split)) for ep, split in values.items()})
+
+    endpoints = plan.workspace.endpoints
+    traffic = {e.name: e.traffic for e in endpoints}
+    mirror = {
+        e.name: {d.name: e.mirror_traffic.get(d.name, 0) for d in e.deployments}
+        for e in mirror_endpoints(plan)
+    }
+    text = (
+        "# Generated by gen-iac: the rollout controls, one line per endpoint. Review traffic\n"
+        "# changes here. Whole percentages; each endpoint's live traffic sums to 0 or 100.\n"
+        "# Retire a deployment in two applies: set its traffic to 0, then delete it.\n\n"
+        f"{TRAFFIC_VARIABLE} = {one_line(traffic)}\n\n"
+        "# A copy of up to 50 % of the live requests, sent to one deployment without live\n"
+        "# traffic (shadow testing). Managed endpoints with several deployments.\n"
+        f"{MIRROR_VARIABLE} = {one_line(mirror)}\n"
+    )
+    return RenderedFile(f"{base}/{ROLLOUT_FILE}", text)
 
 
 def _outputs(plan: MigrationPlan) -> list[dict[str, Any]]:
@@ -250,7 +359,8 @@ def _endpoint_context(endpoint: Endpoint, compute_type: str, todos: list[str]) -
         "sensitive_body_version": {"properties.keys": "1"} if sensitive else None,
         "deployments": [_deployment_context(endpoint, ep_label, d) for d in endpoint.deployments],
         "traffic_label": traffic_label(endpoint.name),
-        "traffic_body": {"properties": {"traffic": endpoint.traffic}},
+        "traffic_body": {"properties": _traffic_properties(endpoint)},
+        "traffic_preconditions": _traffic_preconditions(endpoint),
         "traffic_depends_on": [
             hcl.Raw(f"azapi_resource.{deployment_label(endpoint.name, d.name)}")
             for d in endpoint.deployments
@@ -258,6 +368,63 @@ def _endpoint_context(endpoint: Endpoint, compute_type: str, todos: list[str]) -
         "resource_types": RESOURCE_TYPES,
         "exports": ENDPOINT_EXPORTS,
     }
+
+
+def _traffic_properties(endpoint: Endpoint) -> dict[str, Any]:
+    """Every deployment at 0, then the reviewer's values: azapi merges this body into the
+    remote endpoint, so a deployment left out would keep its old percentage."""
+    zeros = hcl.inline({d.name: 0 for d in endpoint.deployments})
+    name = hcl.string(endpoint.name)
+    found = {"traffic": hcl.Raw(f"merge({zeros}, lookup(var.{TRAFFIC_VARIABLE}, {name}, {{}}))")}
+    if endpoint.kind == "Managed" and len(endpoint.deployments) > 1:
+        found["mirrorTraffic"] = hcl.Raw(
+            f"merge({zeros}, lookup(var.{MIRROR_VARIABLE}, {name}, {{}}))"
+        )
+    return found
+
+
+def _traffic_preconditions(endpoint: Endpoint) -> list[dict[str, Any]]:
+    name = hcl.string(endpoint.name)
+    names = encode([d.name for d in endpoint.deployments])
+    split = f"lookup(var.{TRAFFIC_VARIABLE}, {name}, {{}})"
+    mirror = f"lookup(var.{MIRROR_VARIABLE}, {name}, {{}})"
+    checks = [
+        {
+            "condition": hcl.Raw(f"contains(keys(var.{TRAFFIC_VARIABLE}), {name})"),
+            "error_message": f"var.{TRAFFIC_VARIABLE} has no entry for endpoint {endpoint.name}: "
+            f"add one to {ROLLOUT_FILE}.",
+        },
+        {
+            "condition": hcl.Raw(f"alltrue([for d in keys({split}) : contains({names}, d)])"),
+            "error_message": f"var.{TRAFFIC_VARIABLE}[{name}] names a deployment that endpoint "
+            f"{endpoint.name} does not have. To remove a deployment, first set its traffic to 0 "
+            "and apply; then delete the deployment and its entry.",
+        },
+    ]
+    if endpoint.kind == "Managed" and len(endpoint.deployments) > 1:
+        checks.append(
+            {
+                "condition": hcl.Raw(
+                    f"alltrue([for d, p in {mirror} : p == 0 || "
+                    f"(contains({names}, d) && lookup({split}, d, 0) == 0)])"
+                ),
+                "error_message": f"Mirrored traffic of endpoint {endpoint.name} must go to one of "
+                "its deployments that has no live traffic.",
+            }
+        )
+    else:
+        why = (
+            "Kubernetes endpoints do not support mirrored traffic"
+            if endpoint.kind == "Kubernetes"
+            else "mirroring needs a second deployment"
+        )
+        checks.append(
+            {
+                "condition": hcl.Raw(f"alltrue([for d, p in {mirror} : p == 0])"),
+                "error_message": f"Endpoint {endpoint.name}: {why}.",
+            }
+        )
+    return checks
 
 
 def _deployment_context(endpoint: Endpoint, ep_label: str, d: Deployment) -> dict[str, Any]:

@@ -2,30 +2,77 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from generator.diagnostics import InputError
 
-FIELDS = {
-    "instance_type": str,
-    "instance_count": int,
-    "endpoint_name": str,
-    "request_timeout_ms": int,
-}
+ENDPOINT_KINDS = ("managed", "kubernetes")
 
 
 @dataclass(frozen=True)
 class Override:
-    instance_type: str | None = None
+    """Every field is optional; None keeps gen-iac's own choice."""
+
+    instance_type: str | None = None  # VM size (managed) or instance type name (Kubernetes)
     instance_count: int | None = None
     endpoint_name: str | None = None
     request_timeout_ms: int | None = None
+    endpoint_kind: str | None = None  # managed | kubernetes
+    compute: str | None = None  # the v2 Kubernetes compute's name in the workspace
+    deployment_name: str | None = None  # instead of "blue" for single services
+    initial_traffic: int | None = None  # 0 (dark launch) or 100
+    mirror: int | None = None  # percent of live traffic copied to the shadow deployment
+
+    def merged(self, other: Override) -> Override:
+        """`other`'s set fields win."""
+        changes = {f.name: getattr(other, f.name) for f in fields(other)}
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _whole(low: int, high: int | None = None) -> Callable[[Any], int | None]:
+    def check(value: Any) -> int | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+        return value if ok and (high is None or value <= high) else None
+
+    return check
+
+
+def _choice(*allowed: Any) -> Callable[[Any], Any]:
+    return lambda value: value if value in allowed and not isinstance(value, bool) else None
+
+
+# field -> (parser returning None for a bad value, what was expected)
+FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "instance_type": (_text, "a string"),
+    "instance_count": (_whole(1), "a whole number >= 1"),
+    "endpoint_name": (_text, "a string"),
+    "request_timeout_ms": (_whole(1), "a whole number >= 1"),
+    "endpoint_kind": (_choice(*ENDPOINT_KINDS), "managed or kubernetes"),
+    "compute": (_text, "a string"),
+    "deployment_name": (_text, "a string"),
+    "initial_traffic": (_choice(0, 100), "0 or 100"),
+    "mirror": (_whole(1, 50), "a whole number from 1 to 50"),
+}
+
+
+def parse_field(name: str, value: Any) -> Any:
+    """The checked value, or ValueError naming what was expected."""
+    parse, expected = FIELDS[name]
+    parsed = parse(value)
+    if parsed is None:
+        raise ValueError(f"expected {expected}")
+    return parsed
 
 
 def read_overrides(path: Path | None) -> dict[str, Override]:
-    """`services: {NAME: {instance_type, instance_count, endpoint_name, request_timeout_ms}}`."""
+    """`services: {NAME: {FIELD: VALUE, ...}}` with the fields of `Override`."""
     if path is None:
         return {}
     import yaml  # only when a file is given
@@ -48,31 +95,22 @@ def read_overrides(path: Path | None) -> dict[str, Override]:
             raise InputError(f"{path}: service {name!r}: expected a mapping of choices")
         values: dict[str, Any] = {}
         for key, value in entry.items():
-            kind = FIELDS.get(str(key))
-            if kind is None:
+            if str(key) not in FIELDS:
                 raise InputError(
                     f"{path}: service {name!r}: field {key!r}: unknown; expected one of "
                     f"{', '.join(sorted(FIELDS))}"
                 )
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, kind)
-                or (isinstance(value, int) and value < 1)
-            ):
-                expected = "a whole number >= 1" if kind is int else "a string"
-                raise InputError(f"{path}: service {name!r}: field {key!r}: expected {expected}")
-            values[str(key)] = value
+            try:
+                values[str(key)] = parse_field(str(key), value)
+            except ValueError as exc:
+                raise InputError(f"{path}: service {name!r}: field {key!r}: {exc}") from None
         result[str(name)] = Override(**values)
     return result
 
 
-def merge_flags(
-    overrides: dict[str, Override], skus: dict[str, str], counts: dict[str, int]
-) -> dict[str, Override]:
-    """Flags win over the file."""
+def merge_flags(overrides: dict[str, Override], flags: dict[str, Override]) -> dict[str, Override]:
+    """Flags win over the file, field by field."""
     merged = dict(overrides)
-    for name, size in skus.items():
-        merged[name] = replace(merged.get(name, Override()), instance_type=size)
-    for name, count in counts.items():
-        merged[name] = replace(merged.get(name, Override()), instance_count=count)
+    for name, chosen in flags.items():
+        merged[name] = merged.get(name, Override()).merged(chosen)
     return merged

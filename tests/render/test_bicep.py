@@ -167,15 +167,15 @@ def test_resources_follow_the_rules(module_dir: Path, main: dict[str, Any]) -> N
             assert spec["api_version"] == "2022-10-01"
     assert kinds == {
         "workspaces": 1,
-        "onlineEndpoints": 5,
-        "deployments": 5,
+        "onlineEndpoints": 6,
+        "deployments": 7,  # ab-endpoint has two versions
         "autoscalesettings": 1,
     }
 
 
 def test_traffic_modules(main: dict[str, Any], module_dir: Path) -> None:
     modules = main["modules"]
-    assert len(modules) == 5
+    assert len(modules) == 6
     for name, spec in modules.items():
         assert spec["detail"]["path"] == "modules/endpoint-traffic.bicep"
         config = spec["config"]
@@ -188,24 +188,31 @@ def test_traffic_modules(main: dict[str, Any], module_dir: Path) -> None:
         assert all(str(main["resources"][d]["config"]["parent"]) == endpoint for d in deployments)
         assert "traffic" in config["params"]["properties"], name
     found = bodies(module_dir)
+    expected = {"ab-endpoint": {"versiona": 60, "versionb": 40}}
     for key, body in found.items():
         if key.startswith("traffic:"):
-            created = found["endpoint:" + key.split(":", 1)[1]]
+            name = key.split(":", 1)[1]
+            created = found["endpoint:" + name]
+            extra = {"mirrorTraffic": {"versiona": 0, "versionb": 0}} if name in expected else {}
             assert body == {
                 **created,
-                "properties": {**created["properties"], "traffic": {"blue": 100}},
+                "properties": {
+                    **created["properties"],
+                    "traffic": expected.get(name, {"blue": 100}),
+                    **extra,
+                },
             }
 
 
 def test_mirror_traffic_and_zero_weights_are_sent(example_plan: MigrationPlan) -> None:
     ws = example_plan.workspace
     endpoint = ws.endpoints[0]
-    changed = replace(endpoint, traffic={"blue": 0}, mirror_traffic={"blue": 10})
+    assert endpoint.name == "ab-endpoint"
+    changed = replace(endpoint, traffic={"versiona": 100, "versionb": 0}, mirror_traffic={"versionb": 10})
     plan = replace(example_plan, workspace=replace(ws, endpoints=(changed, *ws.endpoints[1:])))
-    text = next(f.text for f in render_bicep(plan) if f.path.endswith("/main.bicep"))
-    block = text[text.index("module traffic") :]
-    assert "mirrorTraffic: {\n        blue: 10\n      }" in block
-    assert "traffic: {\n        blue: 0\n      }" in block
+    text = next(f.text for f in render_bicep(plan) if f.path.endswith("/main.bicepparam"))
+    assert "'ab-endpoint': { versiona: 100, versionb: 0 }" in text
+    assert "'ab-endpoint': { versiona: 0, versionb: 10 }" in text
 
 
 def test_bicepparam(module_dir: Path) -> None:
@@ -215,7 +222,14 @@ def test_bicepparam(module_dir: Path) -> None:
     values = parse_text(text, bicepparam=True)["variables"]
     assert values["location"]["value"] == "westeurope"
     assert values["workspaceName"]["value"] == WS
-    assert set(values) == {"location", "workspaceName", "codeIds", "environmentIds"}
+    assert set(values) == {
+        "location",
+        "workspaceName",
+        "traffic",
+        "mirrorTraffic",
+        "codeIds",
+        "environmentIds",
+    }
     assert set(values["codeIds"]["value"].values()) == {""}
     assert text.count("// TODO(gen-iac):") == 2
     main = parse(module_dir / "main.bicep")

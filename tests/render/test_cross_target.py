@@ -186,7 +186,7 @@ def test_example_snapshot_same_bodies(tmp_path: Path) -> None:
     generate(Options(input=EXAMPLE, out=tmp_path, targets=("terraform", "bicep")))
     workspace = json.loads((EXAMPLE / "snapshot.json").read_text(encoding="utf-8"))["workspace"]
     found = assert_same_bodies(tmp_path, workspace)
-    assert len([k for k in found if k.startswith("endpoint:")]) == 5
+    assert len([k for k in found if k.startswith("endpoint:")]) == 6
     assert "autoscale:fraud-aks-blue-autoscale" in found
 
 

@@ -52,6 +52,7 @@ def test_module_layout(example_out: Path) -> None:
     names = sorted(p.name for p in module.iterdir())
     assert names == [
         "locals.tf",
+        "main.ab-endpoint.tf",
         "main.churn-aci.tf",
         "main.fraud-aks.tf",
         "main.ocr-aci-private.tf",
@@ -59,6 +60,7 @@ def test_module_layout(example_out: Path) -> None:
         "main.sentiment-aci.tf",
         "outputs.tf",
         "providers.tf",
+        "rollout.auto.tfvars",
         "terraform.tf",
         "variables.tf",
     ]
@@ -250,7 +252,8 @@ def test_keys_are_write_only_inputs_and_never_in_files(
     assert 'variable "endpoint_keys"' in variables
     for attribute in ("ephemeral   = true", "sensitive   = true"):
         assert attribute in variables
-    assert "default" not in variables
+    keys_block = variables[variables.index('variable "endpoint_keys"') :]
+    assert "default" not in keys_block[: keys_block.index("\n}\n")]
     assert "endpoint_keys" not in (module / "outputs.tf").read_text()
     found = bodies(module)
     assert found["endpoint-secrets:svc-aci"] == {

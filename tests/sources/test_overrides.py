@@ -16,7 +16,9 @@ def test_reads_choices_and_flags_win(tmp_path: Path) -> None:
     )
     read = read_overrides(path)
     assert read["b"] == Override(endpoint_name="b-new", request_timeout_ms=30000)
-    merged = merge_flags(read, {"a": "Standard_F4s_v2"}, {"c": 3})
+    merged = merge_flags(
+        read, {"a": Override(instance_type="Standard_F4s_v2"), "c": Override(instance_count=3)}
+    )
     assert merged["a"] == Override(instance_type="Standard_F4s_v2", instance_count=2)
     assert merged["c"] == Override(instance_count=3)
 
@@ -33,6 +35,10 @@ def test_reads_choices_and_flags_win(tmp_path: Path) -> None:
             r"field 'instance_count': expected a whole number",
         ),
         ("services:\n  a:\n    instance_count: 0\n", r"expected a whole number >= 1"),
+        ("services:\n  a:\n    endpoint_kind: aks\n", r"'endpoint_kind': expected managed or"),
+        ("services:\n  a:\n    initial_traffic: 50\n", r"'initial_traffic': expected 0 or 100"),
+        ("services:\n  a:\n    mirror: 51\n", r"'mirror': expected a whole number from 1 to 50"),
+        ("services:\n  a:\n    mirror: true\n", r"'mirror': expected a whole number"),
     ],
 )
 def test_bad_files_get_one_line(tmp_path: Path, text: str, message: str) -> None:
@@ -40,3 +46,18 @@ def test_bad_files_get_one_line(tmp_path: Path, text: str, message: str) -> None
     path.write_text(text)
     with pytest.raises(InputError, match=message):
         read_overrides(path)
+
+
+def test_rollout_and_kubernetes_choices(tmp_path: Path) -> None:
+    path = tmp_path / "o.yaml"
+    path.write_text(
+        "services:\n  a:\n    endpoint_kind: kubernetes\n    compute: k8s\n"
+        "    initial_traffic: 0\n    mirror: 10\n    deployment_name: green\n"
+    )
+    assert read_overrides(path)["a"] == Override(
+        endpoint_kind="kubernetes",
+        compute="k8s",
+        initial_traffic=0,
+        mirror=10,
+        deployment_name="green",
+    )

@@ -201,6 +201,8 @@ class Evaluator:
             return {"subscriptionId": self.scope["subscriptionId"]}
         if name == "uniquestring":
             return hashlib.sha256("|".join(args).encode()).hexdigest()[:13]
+        if name == "min":
+            return min(args)
         if name == "union":
             merged: dict[str, Any] = {}
             for a in args:
@@ -209,9 +211,12 @@ class Evaluator:
         raise NotImplementedError(f"function {call['type']}")
 
     def operator(self, op: dict[str, Any]) -> Any:
+        op = _fix_precedence(op)
         kind = op["type"]
         if kind == "minus":
             return -self(next(iter(op["operands"].values())))
+        if kind == "add":
+            return sum(self(v) for v in op["operands"].values())
         if kind in {"property_accessor", "index_accessor"}:
             value: Any = None
             for n, (what, arg) in enumerate(_chain(op)):
@@ -223,6 +228,25 @@ class Evaluator:
                     value = value[self(arg)]
             return value
         raise NotImplementedError(f"operator {kind}")
+
+
+def _fix_precedence(op: dict[str, Any]) -> dict[str, Any]:
+    """pycep binds `a.b + c` as `a . (b + c)`; rebuild it as `(a.b) + c`."""
+    if op["type"] != "property_accessor":
+        return op
+    left, right = op["operands"]["operand_1"], op["operands"]["operand_2"]
+    if not (isinstance(right, dict) and _is_call(right, "operator")):
+        return op
+    inner = right["operator"]
+    if inner["type"] != "add" or not is_reference(inner["operands"]["operand_1"]):
+        return op
+    access = {
+        "operator": {
+            "type": "property_accessor",
+            "operands": {"operand_1": left, "operand_2": inner["operands"]["operand_1"]},
+        }
+    }
+    return {"type": "add", "operands": {"operand_1": access, "operand_2": inner["operands"]["operand_2"]}}
 
 
 def _is_call(node: dict[str, Any], kind: str) -> bool:
@@ -274,7 +298,7 @@ def input_values(module_dir: Path) -> dict[str, Any]:
     service main.bicep reads from endpointKeys (given as the environment variable)."""
     values: dict[str, Any] = {}
     for name, raw in param_values(module_dir).items():
-        if name in {"location", "workspaceName", "endpointKeys"}:
+        if name in {"location", "workspaceName", "endpointKeys", "traffic", "mirrorTraffic"}:
             continue
         snake = re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
         kind = snake.removesuffix("_ids") + "s"
@@ -386,10 +410,29 @@ def bodies(
         } - set(passed)
         if missing:
             raise ValueError(f"module {spec['detail']['path']} misses parameters {sorted(missing)}")
+        check_decorators(module, module_params)
         inner = bodies_of(module, module_params, scope)
         for key, body in inner.items():
             found[key.replace("endpoint:", "traffic:", 1)] = body
     return found
+
+
+class ParameterRejected(ValueError):
+    """ARM would refuse the deployment: a value breaks its parameter's decorators."""
+
+
+def check_decorators(parsed: dict[str, Any], params: dict[str, Any]) -> None:
+    """What ARM checks before deploying: @allowed, @minValue and @maxValue."""
+    for name, spec in parsed.get("parameters", {}).items():
+        value = params.get(name)
+        for decorator in spec.get("decorators", []):
+            kind, argument = decorator.get("type"), decorator.get("argument")
+            if (
+                (kind == "allowed" and value not in argument)
+                or (kind == "min_value" and value < argument)
+                or (kind == "max_value" and value > argument)
+            ):
+                raise ParameterRejected(f"{name} = {value!r} breaks @{kind}({argument!r})")
 
 
 def bodies_of(

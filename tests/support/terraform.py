@@ -14,6 +14,10 @@ DUMMY_ID = (
 )
 
 
+ROLLOUT_VARIABLES = ("traffic", "mirror_traffic")
+ROLLOUT_FILE = "rollout.auto.tfvars"
+
+
 def input_values(module: Path) -> dict[str, Any]:
     """Values for every map input the module declares: a recognisable dummy ARM id per key."""
     import hcl2
@@ -23,6 +27,8 @@ def input_values(module: Path) -> dict[str, Any]:
     for block in hcl2.loads(text).get("variable", []):
         for name, spec in block.items():
             name = name.strip('"')
+            if name in ROLLOUT_VARIABLES:  # their values are the generated rollout file
+                continue
             condition = spec["validation"][0]["condition"] if spec.get("validation") else ""
             keys = (
                 json.loads(condition[condition.index("[") : condition.index("]") + 1])
@@ -52,7 +58,11 @@ def evaluate(module: Path, values: dict[str, Any] | None = None) -> dict[str, An
         shutil.copytree(module, copy)
         # tfparse resolves vars_paths relative to the module.
         (copy / "test.tfvars.json").write_text(json.dumps(values), encoding="utf-8")
-        result: dict[str, Any] = tfparse.load_from_path(str(copy), vars_paths=["test.tfvars.json"])
+        # Terraform reads *.auto.tfvars by itself; tfparse must be told.
+        paths = [ROLLOUT_FILE] if (copy / ROLLOUT_FILE).exists() else []
+        result: dict[str, Any] = tfparse.load_from_path(
+            str(copy), vars_paths=[*paths, "test.tfvars.json"]
+        )
         return result
 
 

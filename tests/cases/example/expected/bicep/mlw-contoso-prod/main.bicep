@@ -16,6 +16,12 @@ param location string = resourceGroup().location
 @maxLength(33)
 param workspaceName string
 
+@description('Required. Live traffic by endpoint, then deployment: whole percentages, 0 or 100 in all per endpoint, every deployment listed (0 included). Change a split in main.bicepparam.')
+param traffic trafficType
+
+@description('Required. Mirrored (shadow) traffic of managed endpoints with several deployments: a copy of up to 50 % of the live requests, to one deployment without live traffic.')
+param mirrorTraffic mirrorTrafficType
+
 @description('Required. Code version ARM id holding the scoring code for each deployment, keyed by "<endpoint>/<deployment>".')
 param codeIds codeIdsType
 
@@ -28,6 +34,116 @@ param environmentIds environmentIdsType
 
 resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-12-01' existing = {
   name: workspaceName
+}
+
+// ---- Endpoint ab-endpoint: from v1 AKSENDPOINT service ab-endpoint ----
+// TODO(gen-iac): no usable replica count; one instance is used
+// TODO(gen-iac): no usable replica count; one instance is used
+// TODO(gen-iac): the entry script is not recorded (no AZUREML_ENTRY_SCRIPT, no script asset): 'score.py' is assumed
+// TODO(gen-iac): the entry script is not recorded (no AZUREML_ENTRY_SCRIPT, no script asset): 'score.py' is assumed
+// TODO(gen-iac): no exported keys for this service (export with --with-keys to keep them): the endpoint gets new keys and clients must be given them
+// TODO(gen-iac): the service references no model
+// TODO(gen-iac): the service references no model
+
+resource endpointAbEndpoint 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
+  parent: workspace
+  name: 'ab-endpoint'
+  location: location
+  tags: {
+    team: 'risk'
+  }
+  identity: {
+    type: 'SystemAssigned'
+  }
+  // No traffic here: trafficAbEndpoint sets it once the deployments exist.
+  properties: {
+    authMode: 'Key'
+    description: 'A/B test of two fraud models'
+  }
+}
+
+resource deploymentAbEndpointVersiona 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
+  parent: endpointAbEndpoint
+  name: 'versiona'
+  location: location
+  tags: {}
+  sku: {
+    capacity: 1
+    name: 'Default'
+  }
+  properties: {
+    codeConfiguration: {
+      codeId: codeIds['ab-endpoint/versiona']
+      scoringScript: 'score.py'
+    }
+    endpointComputeType: 'Managed'
+    environmentId: environmentIds['ab-endpoint/versiona']
+    instanceType: 'Standard_DS2_v2'
+    livenessProbe: {
+      failureThreshold: 3
+      initialDelay: 'PT5M10S'
+      period: 'PT10S'
+      successThreshold: 1
+      timeout: 'PT2S'
+    }
+  }
+}
+
+resource deploymentAbEndpointVersionb 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
+  parent: endpointAbEndpoint
+  name: 'versionb'
+  location: location
+  tags: {}
+  sku: {
+    capacity: 1
+    name: 'Default'
+  }
+  properties: {
+    codeConfiguration: {
+      codeId: codeIds['ab-endpoint/versionb']
+      scoringScript: 'score.py'
+    }
+    endpointComputeType: 'Managed'
+    environmentId: environmentIds['ab-endpoint/versionb']
+    instanceType: 'Standard_DS2_v2'
+    livenessProbe: {
+      failureThreshold: 3
+      initialDelay: 'PT5M10S'
+      period: 'PT10S'
+      successThreshold: 1
+      timeout: 'PT2S'
+    }
+  }
+}
+
+// The traffic step: a full PUT of the endpoint (every property plus traffic, every
+// deployment listed, zeros included) once its deployments exist. A module, because a
+// template cannot declare the same resource twice.
+module trafficAbEndpoint 'modules/endpoint-traffic.bicep' = {
+  name: '${uniqueString(endpointAbEndpoint.id, location)}-traffic'
+  params: {
+    endpointName: endpointAbEndpoint.name
+    identityType: 'SystemAssigned'
+    liveAndMirrored: min(traffic['ab-endpoint'].versiona, mirrorTraffic['ab-endpoint'].versiona) + min(traffic['ab-endpoint'].versionb, mirrorTraffic['ab-endpoint'].versionb)
+    location: location
+    mirrorTotal: mirrorTraffic['ab-endpoint'].versiona + mirrorTraffic['ab-endpoint'].versionb
+    mirroredDeployments: min(mirrorTraffic['ab-endpoint'].versiona, 1) + min(mirrorTraffic['ab-endpoint'].versionb, 1)
+    properties: {
+      authMode: 'Key'
+      description: 'A/B test of two fraud models'
+      mirrorTraffic: mirrorTraffic['ab-endpoint']
+      traffic: traffic['ab-endpoint']
+    }
+    tags: {
+      team: 'risk'
+    }
+    trafficTotal: traffic['ab-endpoint'].versiona + traffic['ab-endpoint'].versionb
+    workspaceName: workspace.name
+  }
+  dependsOn: [
+    deploymentAbEndpointVersiona
+    deploymentAbEndpointVersionb
+  ]
 }
 
 // ---- Endpoint churn-aci: from v1 ACI service churn-aci ----
@@ -92,14 +208,13 @@ module trafficChurnAci 'modules/endpoint-traffic.bicep' = {
     properties: {
       authMode: 'Key'
       description: 'Customer churn scoring for the CRM nightly sync'
-      traffic: {
-        blue: 100
-      }
+      traffic: traffic['churn-aci']
     }
     tags: {
       'cost-center': 'CC-4711'
       team: 'crm-analytics'
     }
+    trafficTotal: traffic['churn-aci'].blue
     workspaceName: workspace.name
   }
   dependsOn: [
@@ -238,14 +353,13 @@ module trafficFraudAks 'modules/endpoint-traffic.bicep' = {
     properties: {
       authMode: 'Key'
       description: 'Card fraud scoring behind the payments gateway'
-      traffic: {
-        blue: 100
-      }
+      traffic: traffic['fraud-aks']
     }
     tags: {
       team: 'risk'
       tier: 'gold'
     }
+    trafficTotal: traffic['fraud-aks'].blue
     workspaceName: workspace.name
   }
   dependsOn: [
@@ -315,13 +429,12 @@ module trafficOcrAciPrivate 'modules/endpoint-traffic.bicep' = {
       authMode: 'Key'
       description: 'Invoice OCR in the finance VNet'
       publicNetworkAccess: 'Disabled'
-      traffic: {
-        blue: 100
-      }
+      traffic: traffic['ocr-aci-private']
     }
     tags: {
       team: 'finance'
     }
+    trafficTotal: traffic['ocr-aci-private'].blue
     workspaceName: workspace.name
   }
   dependsOn: [
@@ -330,7 +443,7 @@ module trafficOcrAciPrivate 'modules/endpoint-traffic.bicep' = {
 }
 
 // ---- Endpoint recs-aks-token: from v1 AKS service recs-aks-token ----
-// TODO(gen-iac): request timeout 300000 ms is above the managed endpoint limit; clamped to 180000 ms
+// TODO(gen-iac): request timeout 300000 ms is above the endpoint limit; clamped to 180000 ms
 // TODO(gen-iac): v1 model data collection is not migrated: v2 uses the data collector, which needs code changes
 // TODO(gen-iac): 2 models (recs-als:5, recs-popularity:2); a v2 deployment takes one: 'recs-als:5' is referenced, the others must be packaged with it
 
@@ -400,13 +513,12 @@ module trafficRecsAksToken 'modules/endpoint-traffic.bicep' = {
     properties: {
       authMode: 'AMLToken'
       description: 'Product recommendations (token auth, fixed replicas)'
-      traffic: {
-        blue: 100
-      }
+      traffic: traffic['recs-aks-token']
     }
     tags: {
       team: 'growth'
     }
+    trafficTotal: traffic['recs-aks-token'].blue
     workspaceName: workspace.name
   }
   dependsOn: [
@@ -481,9 +593,7 @@ module trafficSentimentAci 'modules/endpoint-traffic.bicep' = {
     properties: {
       authMode: 'Key'
       description: 'Says "hi" \\ back\\slash\nnew line, \${var.secret} %{ if true }x%{ endif } ünïcødé 日本語 \'single\' $\${literal}'
-      traffic: {
-        blue: 100
-      }
+      traffic: traffic['sentiment-aci']
     }
     tags: {
       empty: ''
@@ -492,6 +602,7 @@ module trafficSentimentAci 'modules/endpoint-traffic.bicep' = {
       owner: 'Zoë "the" O\'Brien'
       'ключ': 'значение'
     }
+    trafficTotal: traffic['sentiment-aci'].blue
     workspaceName: workspace.name
   }
   dependsOn: [
@@ -505,6 +616,7 @@ module trafficSentimentAci 'modules/endpoint-traffic.bicep' = {
 
 @description('ARM ids of the online endpoints, by endpoint name.')
 output endpointIds object = {
+  'ab-endpoint': endpointAbEndpoint.id
   'churn-aci': endpointChurnAci.id
   'fraud-aks': endpointFraudAks.id
   'ocr-aci-private': endpointOcrAciPrivate.id
@@ -514,6 +626,7 @@ output endpointIds object = {
 
 @description('Scoring URLs of the online endpoints, by endpoint name.')
 output scoringUris object = {
+  'ab-endpoint': endpointAbEndpoint.properties.scoringUri
   'churn-aci': endpointChurnAci.properties.scoringUri
   'fraud-aks': endpointFraudAks.properties.scoringUri
   'ocr-aci-private': endpointOcrAciPrivate.properties.scoringUri
@@ -525,12 +638,39 @@ output scoringUris object = {
 //   Types   //
 // ========= //
 
+@description('A live traffic percentage.')
+@minValue(0)
+@maxValue(100)
+type percentType = int
+
+@description('A mirrored traffic percentage.')
+@minValue(0)
+@maxValue(50)
+type mirrorPercentType = int
+
+@description('Live traffic of every endpoint: each deployment listed.')
+type trafficType = {
+  'ab-endpoint': { versiona: percentType, versionb: percentType }
+  'churn-aci': { blue: percentType }
+  'fraud-aks': { blue: percentType }
+  'ocr-aci-private': { blue: percentType }
+  'recs-aks-token': { blue: percentType }
+  'sentiment-aci': { blue: percentType }
+}
+
+@description('Mirrored traffic of every managed endpoint with several deployments: each deployment listed.')
+type mirrorTrafficType = {
+  'ab-endpoint': { versiona: mirrorPercentType, versionb: mirrorPercentType }
+}
+
 @description('An ARM resource id. An empty placeholder left in main.bicepparam fails validation.')
 @minLength(1)
 type resourceIdType = string
 
 @description('Code version ARM id holding the scoring code of every deployment that needs one.')
 type codeIdsType = {
+  'ab-endpoint/versiona': resourceIdType
+  'ab-endpoint/versionb': resourceIdType
   'churn-aci/blue': resourceIdType
   'fraud-aks/blue': resourceIdType
   'ocr-aci-private/blue': resourceIdType
@@ -540,6 +680,8 @@ type codeIdsType = {
 
 @description('Environment version ARM id of every deployment that needs one.')
 type environmentIdsType = {
+  'ab-endpoint/versiona': resourceIdType
+  'ab-endpoint/versionb': resourceIdType
   'churn-aci/blue': resourceIdType
   'fraud-aks/blue': resourceIdType
   'ocr-aci-private/blue': resourceIdType

@@ -6,8 +6,28 @@ param location = 'westeurope'
 
 param workspaceName = 'mlw-contoso-prod'
 
+// The rollout controls, one line per endpoint: review traffic changes here. Whole
+// percentages; each endpoint's live traffic sums to 0 or 100. Retire a deployment in two
+// deployments: set its traffic to 0, then delete it.
+param traffic = {
+  'ab-endpoint': { versiona: 60, versionb: 40 }
+  'churn-aci': { blue: 100 }
+  'fraud-aks': { blue: 100 }
+  'ocr-aci-private': { blue: 100 }
+  'recs-aks-token': { blue: 100 }
+  'sentiment-aci': { blue: 100 }
+}
+
+// A copy of up to 50 % of the live requests, sent to one deployment without live traffic
+// (shadow testing).
+param mirrorTraffic = {
+  'ab-endpoint': { versiona: 0, versionb: 0 }
+}
+
 // TODO(gen-iac): fill in the code version ARM id holding the scoring code of every deployment; an empty value fails validation before anything is deployed.
 param codeIds = {
+  'ab-endpoint/versiona': ''
+  'ab-endpoint/versionb': ''
   'churn-aci/blue': ''
   'fraud-aks/blue': ''
   'ocr-aci-private/blue': ''
@@ -17,6 +37,8 @@ param codeIds = {
 
 // TODO(gen-iac): fill in the environment version ARM id of every deployment; an empty value fails validation before anything is deployed.
 param environmentIds = {
+  'ab-endpoint/versiona': ''
+  'ab-endpoint/versionb': ''
   'churn-aci/blue': ''
   'fraud-aks/blue': ''
   'ocr-aci-private/blue': ''

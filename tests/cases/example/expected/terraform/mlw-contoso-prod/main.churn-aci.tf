@@ -77,11 +77,10 @@ resource "azapi_update_resource" "traffic_churn_aci" {
   resource_id = azapi_resource.endpoint_churn_aci.id
 
   # Every deployment is listed, zeros included: azapi merges this into the endpoint.
+  # The values are var.traffic (and var.mirror_traffic) in rollout.auto.tfvars.
   body = {
     properties = {
-      traffic = {
-        blue = 100
-      }
+      traffic = merge({ blue = 0 }, lookup(var.traffic, "churn-aci", {}))
     }
   }
 
@@ -92,5 +91,20 @@ resource "azapi_update_resource" "traffic_churn_aci" {
   lifecycle {
     # A full PUT of the endpoint resets its traffic: set it again whenever the endpoint changes.
     replace_triggered_by = [azapi_resource.endpoint_churn_aci]
+
+    precondition {
+      condition     = contains(keys(var.traffic), "churn-aci")
+      error_message = "var.traffic has no entry for endpoint churn-aci: add one to rollout.auto.tfvars."
+    }
+
+    precondition {
+      condition     = alltrue([for d in keys(lookup(var.traffic, "churn-aci", {})) : contains(["blue"], d)])
+      error_message = "var.traffic[\"churn-aci\"] names a deployment that endpoint churn-aci does not have. To remove a deployment, first set its traffic to 0 and apply; then delete the deployment and its entry."
+    }
+
+    precondition {
+      condition     = alltrue([for d, p in lookup(var.mirror_traffic, "churn-aci", {}) : p == 0])
+      error_message = "Endpoint churn-aci: mirroring needs a second deployment."
+    }
   }
 }

@@ -157,11 +157,10 @@ resource "azapi_update_resource" "traffic_fraud_aks" {
   resource_id = azapi_resource.endpoint_fraud_aks.id
 
   # Every deployment is listed, zeros included: azapi merges this into the endpoint.
+  # The values are var.traffic (and var.mirror_traffic) in rollout.auto.tfvars.
   body = {
     properties = {
-      traffic = {
-        blue = 100
-      }
+      traffic = merge({ blue = 0 }, lookup(var.traffic, "fraud-aks", {}))
     }
   }
 
@@ -172,5 +171,20 @@ resource "azapi_update_resource" "traffic_fraud_aks" {
   lifecycle {
     # A full PUT of the endpoint resets its traffic: set it again whenever the endpoint changes.
     replace_triggered_by = [azapi_resource.endpoint_fraud_aks]
+
+    precondition {
+      condition     = contains(keys(var.traffic), "fraud-aks")
+      error_message = "var.traffic has no entry for endpoint fraud-aks: add one to rollout.auto.tfvars."
+    }
+
+    precondition {
+      condition     = alltrue([for d in keys(lookup(var.traffic, "fraud-aks", {})) : contains(["blue"], d)])
+      error_message = "var.traffic[\"fraud-aks\"] names a deployment that endpoint fraud-aks does not have. To remove a deployment, first set its traffic to 0 and apply; then delete the deployment and its entry."
+    }
+
+    precondition {
+      condition     = alltrue([for d, p in lookup(var.mirror_traffic, "fraud-aks", {}) : p == 0])
+      error_message = "Endpoint fraud-aks: mirroring needs a second deployment."
+    }
   }
 }

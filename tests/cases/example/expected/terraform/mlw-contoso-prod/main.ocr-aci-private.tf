@@ -76,11 +76,10 @@ resource "azapi_update_resource" "traffic_ocr_aci_private" {
   resource_id = azapi_resource.endpoint_ocr_aci_private.id
 
   # Every deployment is listed, zeros included: azapi merges this into the endpoint.
+  # The values are var.traffic (and var.mirror_traffic) in rollout.auto.tfvars.
   body = {
     properties = {
-      traffic = {
-        blue = 100
-      }
+      traffic = merge({ blue = 0 }, lookup(var.traffic, "ocr-aci-private", {}))
     }
   }
 
@@ -91,5 +90,20 @@ resource "azapi_update_resource" "traffic_ocr_aci_private" {
   lifecycle {
     # A full PUT of the endpoint resets its traffic: set it again whenever the endpoint changes.
     replace_triggered_by = [azapi_resource.endpoint_ocr_aci_private]
+
+    precondition {
+      condition     = contains(keys(var.traffic), "ocr-aci-private")
+      error_message = "var.traffic has no entry for endpoint ocr-aci-private: add one to rollout.auto.tfvars."
+    }
+
+    precondition {
+      condition     = alltrue([for d in keys(lookup(var.traffic, "ocr-aci-private", {})) : contains(["blue"], d)])
+      error_message = "var.traffic[\"ocr-aci-private\"] names a deployment that endpoint ocr-aci-private does not have. To remove a deployment, first set its traffic to 0 and apply; then delete the deployment and its entry."
+    }
+
+    precondition {
+      condition     = alltrue([for d, p in lookup(var.mirror_traffic, "ocr-aci-private", {}) : p == 0])
+      error_message = "Endpoint ocr-aci-private: mirroring needs a second deployment."
+    }
   }
 }

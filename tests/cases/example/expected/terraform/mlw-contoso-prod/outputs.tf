@@ -3,6 +3,7 @@
 output "endpoint_ids" {
   description = "ARM ids of the online endpoints, by endpoint name."
   value = {
+    "ab-endpoint"     = azapi_resource.endpoint_ab_endpoint.id
     "churn-aci"       = azapi_resource.endpoint_churn_aci.id
     "fraud-aks"       = azapi_resource.endpoint_fraud_aks.id
     "ocr-aci-private" = azapi_resource.endpoint_ocr_aci_private.id
@@ -14,6 +15,7 @@ output "endpoint_ids" {
 output "scoring_uris" {
   description = "Scoring URLs of the online endpoints, by endpoint name."
   value = {
+    "ab-endpoint"     = azapi_resource.endpoint_ab_endpoint.output.scoring_uri
     "churn-aci"       = azapi_resource.endpoint_churn_aci.output.scoring_uri
     "fraud-aks"       = azapi_resource.endpoint_fraud_aks.output.scoring_uri
     "ocr-aci-private" = azapi_resource.endpoint_ocr_aci_private.output.scoring_uri

@@ -16,6 +16,12 @@ param location string = resourceGroup().location
 @maxLength(33)
 param workspaceName string
 
+@description('Required. Live traffic by endpoint, then deployment: whole percentages, 0 or 100 in all per endpoint, every deployment listed (0 included). Change a split in main.bicepparam.')
+param traffic trafficType
+
+@description('Required. Mirrored (shadow) traffic of managed endpoints with several deployments: a copy of up to 50 % of the live requests, to one deployment without live traffic.')
+param mirrorTraffic mirrorTrafficType
+
 @description('Required. Code version ARM id holding the scoring code for each deployment, keyed by "<endpoint>/<deployment>".')
 param codeIds codeIdsType
 
@@ -92,13 +98,12 @@ module trafficBillingApi 'modules/endpoint-traffic.bicep' = {
     location: location
     properties: {
       authMode: 'Key'
-      traffic: {
-        blue: 100
-      }
+      traffic: traffic['billing-api']
     }
     tags: {
       app: 'billing-api'
     }
+    trafficTotal: traffic['billing-api'].blue
     workspaceName: workspace.name
   }
   dependsOn: [
@@ -159,13 +164,12 @@ module trafficPublicDemo 'modules/endpoint-traffic.bicep' = {
     location: location
     properties: {
       authMode: 'Key'
-      traffic: {
-        blue: 100
-      }
+      traffic: traffic['public-demo']
     }
     tags: {
       app: 'public-demo'
     }
+    trafficTotal: traffic['public-demo'].blue
     workspaceName: workspace.name
   }
   dependsOn: [
@@ -229,13 +233,12 @@ module trafficSearchApi 'modules/endpoint-traffic.bicep' = {
     location: location
     properties: {
       authMode: 'Key'
-      traffic: {
-        blue: 100
-      }
+      traffic: traffic['search-api']
     }
     tags: {
       app: 'search-api'
     }
+    trafficTotal: traffic['search-api'].blue
     workspaceName: workspace.name
   }
   dependsOn: [
@@ -264,6 +267,26 @@ output scoringUris object = {
 // ========= //
 //   Types   //
 // ========= //
+
+@description('A live traffic percentage.')
+@minValue(0)
+@maxValue(100)
+type percentType = int
+
+@description('A mirrored traffic percentage.')
+@minValue(0)
+@maxValue(50)
+type mirrorPercentType = int
+
+@description('Live traffic of every endpoint: each deployment listed.')
+type trafficType = {
+  'billing-api': { blue: percentType }
+  'public-demo': { blue: percentType }
+  'search-api': { blue: percentType }
+}
+
+@description('Mirrored traffic of every managed endpoint with several deployments: each deployment listed.')
+type mirrorTrafficType = {}
 
 @description('An ARM resource id. An empty placeholder left in main.bicepparam fails validation.')
 @minLength(1)

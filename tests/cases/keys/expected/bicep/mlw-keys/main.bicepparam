@@ -6,6 +6,19 @@ param location = 'eastus2'
 
 param workspaceName = 'mlw-keys'
 
+// The rollout controls, one line per endpoint: review traffic changes here. Whole
+// percentages; each endpoint's live traffic sums to 0 or 100. Retire a deployment in two
+// deployments: set its traffic to 0, then delete it.
+param traffic = {
+  'billing-api': { blue: 100 }
+  'public-demo': { blue: 100 }
+  'search-api': { blue: 100 }
+}
+
+// A copy of up to 50 % of the live requests, sent to one deployment without live traffic
+// (shadow testing).
+param mirrorTraffic = {}
+
 // TODO(gen-iac): fill in the code version ARM id holding the scoring code of every deployment; an empty value fails validation before anything is deployed.
 param codeIds = {
   'billing-api/blue': ''

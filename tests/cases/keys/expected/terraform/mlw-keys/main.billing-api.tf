@@ -81,11 +81,10 @@ resource "azapi_update_resource" "traffic_billing_api" {
   resource_id = azapi_resource.endpoint_billing_api.id
 
   # Every deployment is listed, zeros included: azapi merges this into the endpoint.
+  # The values are var.traffic (and var.mirror_traffic) in rollout.auto.tfvars.
   body = {
     properties = {
-      traffic = {
-        blue = 100
-      }
+      traffic = merge({ blue = 0 }, lookup(var.traffic, "billing-api", {}))
     }
   }
 
@@ -96,5 +95,20 @@ resource "azapi_update_resource" "traffic_billing_api" {
   lifecycle {
     # A full PUT of the endpoint resets its traffic: set it again whenever the endpoint changes.
     replace_triggered_by = [azapi_resource.endpoint_billing_api]
+
+    precondition {
+      condition     = contains(keys(var.traffic), "billing-api")
+      error_message = "var.traffic has no entry for endpoint billing-api: add one to rollout.auto.tfvars."
+    }
+
+    precondition {
+      condition     = alltrue([for d in keys(lookup(var.traffic, "billing-api", {})) : contains(["blue"], d)])
+      error_message = "var.traffic[\"billing-api\"] names a deployment that endpoint billing-api does not have. To remove a deployment, first set its traffic to 0 and apply; then delete the deployment and its entry."
+    }
+
+    precondition {
+      condition     = alltrue([for d, p in lookup(var.mirror_traffic, "billing-api", {}) : p == 0])
+      error_message = "Endpoint billing-api: mirroring needs a second deployment."
+    }
   }
 }

@@ -69,11 +69,10 @@ resource "azapi_update_resource" "traffic_public_demo" {
   resource_id = azapi_resource.endpoint_public_demo.id
 
   # Every deployment is listed, zeros included: azapi merges this into the endpoint.
+  # The values are var.traffic (and var.mirror_traffic) in rollout.auto.tfvars.
   body = {
     properties = {
-      traffic = {
-        blue = 100
-      }
+      traffic = merge({ blue = 0 }, lookup(var.traffic, "public-demo", {}))
     }
   }
 
@@ -84,5 +83,20 @@ resource "azapi_update_resource" "traffic_public_demo" {
   lifecycle {
     # A full PUT of the endpoint resets its traffic: set it again whenever the endpoint changes.
     replace_triggered_by = [azapi_resource.endpoint_public_demo]
+
+    precondition {
+      condition     = contains(keys(var.traffic), "public-demo")
+      error_message = "var.traffic has no entry for endpoint public-demo: add one to rollout.auto.tfvars."
+    }
+
+    precondition {
+      condition     = alltrue([for d in keys(lookup(var.traffic, "public-demo", {})) : contains(["blue"], d)])
+      error_message = "var.traffic[\"public-demo\"] names a deployment that endpoint public-demo does not have. To remove a deployment, first set its traffic to 0 and apply; then delete the deployment and its entry."
+    }
+
+    precondition {
+      condition     = alltrue([for d, p in lookup(var.mirror_traffic, "public-demo", {}) : p == 0])
+      error_message = "Endpoint public-demo: mirroring needs a second deployment."
+    }
   }
 }

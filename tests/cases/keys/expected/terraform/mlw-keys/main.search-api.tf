@@ -81,11 +81,10 @@ resource "azapi_update_resource" "traffic_search_api" {
   resource_id = azapi_resource.endpoint_search_api.id
 
   # Every deployment is listed, zeros included: azapi merges this into the endpoint.
+  # The values are var.traffic (and var.mirror_traffic) in rollout.auto.tfvars.
   body = {
     properties = {
-      traffic = {
-        blue = 100
-      }
+      traffic = merge({ blue = 0 }, lookup(var.traffic, "search-api", {}))
     }
   }
 
@@ -96,5 +95,20 @@ resource "azapi_update_resource" "traffic_search_api" {
   lifecycle {
     # A full PUT of the endpoint resets its traffic: set it again whenever the endpoint changes.
     replace_triggered_by = [azapi_resource.endpoint_search_api]
+
+    precondition {
+      condition     = contains(keys(var.traffic), "search-api")
+      error_message = "var.traffic has no entry for endpoint search-api: add one to rollout.auto.tfvars."
+    }
+
+    precondition {
+      condition     = alltrue([for d in keys(lookup(var.traffic, "search-api", {})) : contains(["blue"], d)])
+      error_message = "var.traffic[\"search-api\"] names a deployment that endpoint search-api does not have. To remove a deployment, first set its traffic to 0 and apply; then delete the deployment and its entry."
+    }
+
+    precondition {
+      condition     = alltrue([for d, p in lookup(var.mirror_traffic, "search-api", {}) : p == 0])
+      error_message = "Endpoint search-api: mirroring needs a second deployment."
+    }
   }
 }

@@ -37,3 +37,38 @@ variable "endpoint_keys" {
     error_message = "Give the keys of every service: billing-api, search-api."
   }
 }
+
+# Values: rollout.auto.tfvars. Change a split there; each endpoint is one line.
+variable "traffic" {
+  type        = map(map(number))
+  description = "Live traffic by endpoint, then deployment: whole percentages summing to 0 or 100 per endpoint. A deployment left out gets 0."
+  nullable    = false
+
+  validation {
+    condition     = alltrue(flatten([for endpoint, split in var.traffic : [for deployment, percent in split : percent >= 0 && percent <= 100 && floor(percent) == percent]]))
+    error_message = "Traffic percentages are whole numbers from 0 to 100."
+  }
+
+  validation {
+    condition     = alltrue([for endpoint, split in var.traffic : contains([0, 100], sum(concat([0], values(split))))])
+    error_message = "The traffic of each endpoint must sum to 0 or 100."
+  }
+}
+
+# Values: rollout.auto.tfvars. Managed endpoints only.
+variable "mirror_traffic" {
+  type        = map(map(number))
+  description = "Mirrored (shadow) traffic by endpoint, then deployment: a copy of up to 50 % of the live requests sent to one deployment that has no live traffic; its responses are discarded."
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue(flatten([for endpoint, split in var.mirror_traffic : [for deployment, percent in split : percent >= 0 && percent <= 50 && floor(percent) == percent]]))
+    error_message = "Mirrored traffic is a whole number from 0 to 50."
+  }
+
+  validation {
+    condition     = alltrue([for endpoint, split in var.mirror_traffic : length([for deployment, percent in split : deployment if percent > 0]) <= 1])
+    error_message = "At most one deployment per endpoint receives mirrored traffic."
+  }
+}

@@ -28,6 +28,30 @@ param properties object
 @description('Optional. Tags of the endpoint, as at its creation.')
 param tags object = {}
 
+// Checks made before the PUT: ARM refuses a value outside a parameter's allowed range.
+
+@description('Required. The sum of the live traffic: 0 or 100.')
+@allowed([
+  0
+  100
+])
+param trafficTotal int
+
+@description('Optional. The sum of the mirrored traffic: at most 50.')
+@minValue(0)
+@maxValue(50)
+param mirrorTotal int = 0
+
+@description('Optional. How many deployments receive mirrored traffic: at most one.')
+@minValue(0)
+@maxValue(1)
+param mirroredDeployments int = 0
+
+@description('Optional. Live traffic of deployments that also receive mirrored traffic: must be 0.')
+@minValue(0)
+@maxValue(0)
+param liveAndMirrored int = 0
+
 // ============= //
 //   Resources   //
 // ============= //
