@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.pipeline import Options, generate
+from generator.sources.overrides import Override
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 ROOT = CASES_DIR.parent.parent
@@ -21,16 +22,29 @@ TARGETS = ("terraform", "bicep")
 class Case:
     name: str
     input: Path
-    overrides: dict[str, str] = field(default_factory=dict)
+    defaults: Override = field(default_factory=Override)  # flags without SERVICE=
+    service_overrides: dict[str, Override] = field(default_factory=dict)  # SERVICE=VALUE flags
 
     @property
     def expected(self) -> Path:
         return CASES_DIR / self.name / "expected"
 
 
+EXAMPLE = ROOT / "examples" / "snapshot"
 CASES = (
-    Case("example", ROOT / "examples" / "snapshot"),
+    Case("example", EXAMPLE),
     Case("keys", CASES_DIR / "keys" / "input"),
+    # --endpoint-kind kubernetes --compute aks-v2: the AKS services on their own cluster.
+    Case("kubernetes", EXAMPLE, Override(endpoint_kind="kubernetes", compute="aks-v2")),
+    # --mirror ab-endpoint=10 --initial-traffic churn-aci=0 --deployment-name churn-aci=green
+    Case(
+        "rollout",
+        EXAMPLE,
+        service_overrides={
+            "ab-endpoint": Override(mirror=10),
+            "churn-aci": Override(initial_traffic=0, deployment_name="green"),
+        },
+    ),
 )
 
 
@@ -43,4 +57,12 @@ def render_case(case: Case, out: Path) -> None:
         keys = snapshot / "keys.json"
         if keys.exists():
             keys.chmod(0o600)
-        generate(Options(input=snapshot, out=out, targets=TARGETS))
+        generate(
+            Options(
+                input=snapshot,
+                out=out,
+                targets=TARGETS,
+                defaults=case.defaults,
+                service_overrides=case.service_overrides,
+            )
+        )

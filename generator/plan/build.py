@@ -218,7 +218,9 @@ def _plan_service(
         ctx.add(
             Level.WARNING,
             "kubernetes-prerequisites",
-            "before applying: " + "; ".join(kubernetes_rules.PREREQUISITES),
+            f"runs on the Kubernetes compute {override.compute!r}: the cluster needs the Azure "
+            "ML extension and a Kubernetes compute attach before applying (see Kubernetes "
+            "prerequisites in MIGRATION.md)",
             "compute",
         )
     if s.description:

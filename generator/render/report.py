@@ -9,6 +9,7 @@ from typing import Any
 
 from generator import __version__
 from generator.diagnostics import Diagnostic, Level
+from generator.plan.kubernetes import PREREQUISITES
 from generator.plan.model import MigrationPlan, Prices, ServiceOutcome
 from generator.render import RenderedFile
 from generator.render.templating import environment as _jinja
@@ -84,6 +85,8 @@ def render_report(
             name: [i.key for i in plan.workspace.inputs if i.name == name]
             for name in sorted({i.name for i in plan.workspace.inputs})
         },
+        "kubernetes": sorted({e.name for e in plan.workspace.endpoints if e.kind == "Kubernetes"}),
+        "kubernetes_prerequisites": PREREQUISITES,
         "attention": lambda o: [d for d in o.diagnostics if d.level is not Level.INFO],
         "notes": lambda o: [d for d in o.diagnostics if d.level is Level.INFO],
     }
