@@ -42,7 +42,7 @@ def write_tree(out: Path, files: list[RenderedFile], force: bool = False) -> Wri
         current = _hash(target.read_bytes())
         if path in old and current != old[path] and not force:
             conflicts.append(f"{path} (edited since gen-iac wrote it)")
-        elif path not in old and current != _hash(new[path].text.encode("utf-8")) and not force:
+        elif path not in old and current != _hash(new[path].content) and not force:
             conflicts.append(f"{path} (not written by gen-iac)")
     if conflicts:
         listing = "; ".join(conflicts[:5]) + ("; ..." if len(conflicts) > 5 else "")
@@ -58,7 +58,7 @@ def write_tree(out: Path, files: list[RenderedFile], force: bool = False) -> Wri
         staged: list[tuple[Path, Path, str]] = []
         for path in sorted(new):
             f = new[path]
-            data = f.text.encode("utf-8")
+            data = f.content
             target = out / path
             if target.exists() and not f.secret and target.read_bytes() == data:
                 result.unchanged.append(path)
@@ -86,7 +86,7 @@ def write_tree(out: Path, files: list[RenderedFile], force: bool = False) -> Wri
                 result.removed.append(path)
             else:
                 result.kept_edited.append(path)
-        _write_manifest(out, {p: _hash(new[p].text.encode("utf-8")) for p in new})
+        _write_manifest(out, {p: _hash(new[p].content) for p in new})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result

@@ -117,9 +117,10 @@ def plan_from(
 def render(
     plan: MigrationPlan, options: Options, keys: dict[str, tuple[str, str]], input_name: str
 ) -> list[RenderedFile]:
+    from generator.render.bundles import render_bundles
     from generator.render.report import render_report
 
-    files: list[RenderedFile] = []
+    files: list[RenderedFile] = render_bundles(plan)
     keys_file = None
     if "terraform" in options.targets:
         from generator.render.terraform import KEYS_FILE, render_terraform

@@ -9,10 +9,12 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from pathlib import Path
 
 from generator.diagnostics import Diagnostic, Level
 from generator.plan import kubernetes as kubernetes_rules
 from generator.plan import rules, traffic
+from generator.plan.assets import DeploymentAssets, deployment_assets
 from generator.plan.cost import compare
 from generator.plan.model import (
     Autoscale,
@@ -39,11 +41,6 @@ from generator.sources.overrides import Override
 from generator.sources.snapshot import Snapshot
 
 DEFAULT_DEPLOYMENT = "blue"
-# Set by the v1 SDK for its own wrapper; v2 sets its own equivalents.
-V1_ONLY_ENV_VARS = {"AZUREML_ENTRY_SCRIPT", "AZUREML_SOURCE_DIRECTORY", "EXAMPLE_ENV_VAR"}
-
-CODE_IDS = "code_ids"
-ENVIRONMENT_IDS = "environment_ids"
 
 
 class _Skip(Exception):
@@ -182,6 +179,7 @@ class _Unit:
     name: str
     source: LegacyService
     prefix: str  # field prefix for diagnostics, e.g. "versions.a."
+    asset_dir: Path | None  # the snapshot's assets of this service or version
     share: traffic.Share | None = None
 
 
@@ -206,7 +204,7 @@ def _plan_service(
             "(or SERVICE=NAME), or set compute in an overrides file",
             "compute",
         )
-    units = _units(ctx, override)
+    units = _units(ctx, override, snapshot.assets_dir)
     auth, findings = rules.auth_mode(s)
     ctx.extend(findings)
     _unsupported(ctx)
@@ -232,6 +230,7 @@ def _plan_service(
     deployments: list[Deployment] = []
     skus: dict[str, SkuChoice | None] = {}
     costs: list[CostComparison] = []
+    planned: dict[str, DeploymentAssets] = {}
     for unit in units:
         scale, findings = rules.scale(unit.source, override.instance_count)
         ctx.extend(findings, unit.prefix)
@@ -254,9 +253,10 @@ def _plan_service(
             if cost:
                 costs.append(cost)
         skus[unit.name] = sku
-        deployments.append(
-            _deployment(ctx, endpoint_name, unit, props, scale, override, kubernetes)
+        deployment, planned[unit.name] = _deployment(
+            ctx, snapshot.workspace.name, endpoint_name, unit, props, scale, override, kubernetes
         )
+        deployments.append(deployment)
 
     live, mirror = _traffic(ctx, units, override, kubernetes)
     endpoint = _nfc_endpoint(
@@ -290,6 +290,10 @@ def _plan_service(
                 traffic=live.get(u.name, 0),
                 mirror=mirror.get(u.name, 0),
                 instance_type=sku.instance_type if (sku := skus[u.name]) else None,
+                scoring_script=planned[u.name].scoring_script,
+                entry_rule=planned[u.name].entry_rule,
+                lint=planned[u.name].lint,
+                bundle=f"bundles/{snapshot.workspace.name}/{endpoint_name}/{u.name}",
             )
             for u in units
         ),
@@ -302,7 +306,7 @@ def _plan_service(
     return endpoint, outcome
 
 
-def _units(ctx: _Service, override: Override) -> list[_Unit]:
+def _units(ctx: _Service, override: Override, assets: Path | None) -> list[_Unit]:
     """One deployment per AKS endpoint version (names kept, made valid); else one."""
     s = ctx.service
     if s.compute_type != "AKSENDPOINT":
@@ -314,7 +318,7 @@ def _units(ctx: _Service, override: Override) -> list[_Unit]:
                 "letters, digits and single hyphens)",
                 "deployment_name",
             )
-        return [_Unit(name, s, "")]
+        return [_Unit(name, s, "", assets / s.name if assets else None)]
     if not s.versions:
         raise ctx.fail("no-versions", "the AKS endpoint has no versions to migrate", "versions")
     if override.deployment_name:
@@ -345,7 +349,8 @@ def _units(ctx: _Service, override: Override) -> list[_Unit]:
                 f"versions.{v.name}",
             )
         share = traffic.Share(name, v.traffic_percentile, bool(v.is_default), v.version_type)
-        units.append(_Unit(name, v, f"versions.{v.name}.", share))
+        folder = assets / s.name / v.name if assets else None
+        units.append(_Unit(name, v, f"versions.{v.name}.", folder, share))
     return units
 
 
@@ -636,13 +641,14 @@ def _kubernetes_properties(
 
 def _deployment(
     ctx: _Service,
+    workspace: str,
     endpoint: str,
     unit: _Unit,
     props: Body,
     scale: rules.Scale,
     override: Override,
     kubernetes: bool,
-) -> Deployment:
+) -> tuple[Deployment, DeploymentAssets]:
     s = unit.source
     props = dict(props)
     if s.description:
@@ -663,7 +669,9 @@ def _deployment(
     ctx.extend(findings, unit.prefix)
     if probe:
         props["livenessProbe"] = probe
-    props.update(_assets(ctx, s, endpoint, unit.name))
+    assets, findings = deployment_assets(s, unit.asset_dir, endpoint, unit.name, workspace)
+    ctx.extend(findings, unit.prefix)
+    props.update(assets.properties)
     autoscale = None
     if scale.autoscale is not None and not kubernetes:
         autoscale = Autoscale(
@@ -676,95 +684,9 @@ def _deployment(
         sku={"capacity": scale.instances, "name": "Default"},
         tags=dict(sorted(s.kv_tags.items())),
         autoscale=autoscale,
-    )
-
-
-def _assets(ctx: _Service, s: LegacyService, endpoint: str, deployment: str) -> Body:
-    """Model, code and environment references (the assets issue replaces the inputs)."""
-    request = s.image_request
-    key = f"{endpoint}/{deployment}"
-    found: Body = {}
-    env = (request.environment if request else None) or {}
-    env_vars = env.get("environmentVariables") if isinstance(env, dict) else None
-    env_vars = env_vars if isinstance(env_vars, dict) else {}
-    user_vars = {
-        k: v
-        for k, v in sorted(env_vars.items())
-        if k not in V1_ONLY_ENV_VARS and isinstance(k, str) and isinstance(v, str)
-    }
-    if user_vars:
-        found["environmentVariables"] = dict(user_vars)
-
-    model_ids = request.model_ids if request else ()
-    if model_ids:
-        name, _, version = model_ids[0].rpartition(":")
-        if name and version:
-            found["model"] = Concat((WorkspaceId(), f"/models/{name}/versions/{version}"))
-        else:
-            ctx.add(
-                Level.WARNING,
-                "invalid-model-id",
-                f"model id {model_ids[0]!r} is not NAME:VERSION; no model is referenced",
-                "environmentImageRequest.modelIds",
-            )
-        if len(model_ids) > 1:
-            ctx.add(
-                Level.WARNING,
-                "multi-model",
-                f"{len(model_ids)} models ({', '.join(model_ids)}); a v2 deployment takes one: "
-                f"{model_ids[0]!r} is referenced, the others must be packaged with it",
-                "environmentImageRequest.modelIds",
-            )
-    else:
-        ctx.add(
-            Level.WARNING,
-            "no-model",
-            "the service references no model",
-            "environmentImageRequest.modelIds",
-        )
-
-    script = _scoring_script(ctx, s, env_vars)
-    found["codeConfiguration"] = {
-        "codeId": Input(CODE_IDS, key, "code version ARM id holding the scoring code"),
-        "scoringScript": script,
-    }
-    reference = request.environment_reference if request else None
-    env_name, env_version = env.get("name"), env.get("version")
-    if reference is None and set(env) <= {"name", "version"} and env_name and env_version:
-        reference = (str(env_name), str(env_version))
-    if reference and reference[1]:
-        found["environmentId"] = Concat(
-            (WorkspaceId(), f"/environments/{reference[0]}/versions/{reference[1]}")
-        )
-    else:
-        found["environmentId"] = Input(ENVIRONMENT_IDS, key, "environment version ARM id")
-    return found
-
-
-def _scoring_script(ctx: _Service, s: LegacyService, env_vars: dict[str, Value]) -> str:
-    entry = env_vars.get("AZUREML_ENTRY_SCRIPT")
-    source = env_vars.get("AZUREML_SOURCE_DIRECTORY")
-    if isinstance(entry, str) and entry:
-        if isinstance(source, str) and source and entry.startswith(source.rstrip("/") + "/"):
-            entry = entry[len(source.rstrip("/")) + 1 :]
-        return entry.removeprefix("./")
-    request = s.image_request
-    driver = request.driver_program if request else None
-    scripts = [
-        a.id
-        for a in (request.assets if request else ())
-        if a.id and a.id != driver and not a.unpack and a.id.endswith(".py")
-    ]
-    if scripts:
-        return scripts[0]
-    ctx.add(
-        Level.WARNING,
-        "entry-script-unknown",
-        "the entry script is not recorded (no AZUREML_ENTRY_SCRIPT, no script asset): "
-        "'score.py' is assumed",
-        "environmentImageRequest",
-    )
-    return "score.py"
+        assets=assets.versions,
+        bundle=assets.files,
+    ), assets
 
 
 def _all_nfc(value: Value) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Union
 
+from generator.assets.lint import LintFinding
 from generator.diagnostics import Diagnostic
 
 ML_API_VERSION = "2025-12-01"
@@ -18,6 +19,9 @@ AUTOSCALE_API_VERSION = "2022-10-01"
 ENDPOINT_TYPE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 DEPLOYMENT_TYPE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
 AUTOSCALE_TYPE = "Microsoft.Insights/autoscalesettings"
+CODE_TYPE = "Microsoft.MachineLearningServices/workspaces/codes/versions"
+ENVIRONMENT_TYPE = "Microsoft.MachineLearningServices/workspaces/environments/versions"
+DATASTORE_TYPE = "Microsoft.MachineLearningServices/workspaces/datastores"
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,31 @@ class Input:
 
 
 @dataclass(frozen=True)
+class AssetId:
+    """The ARM id of a code or environment version this plan registers for a deployment."""
+
+    kind: str  # code | environment
+    endpoint: str
+    deployment: str
+
+
+@dataclass(frozen=True)
+class BlobUrl:
+    """The URL of a folder in the workspace's default blob datastore, which is looked up from
+    the workspace at apply time (never hard-coded)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class BundleText:
+    """The text of a file gen-iac writes into the bundles, read when the code is applied
+    (Terraform `file()`, Bicep `loadTextContent()`): the YAML stays reviewable as a file."""
+
+    path: str  # relative to bundles/<workspace>/
+
+
+@dataclass(frozen=True)
 class Concat:
     """String concatenation of literals and expressions (e.g. workspace id + "/models/...")."""
 
@@ -50,7 +79,7 @@ class Concat:
 
 
 # Union, not |: the recursive alias needs string forward references at run time.
-Expr = Union[WorkspaceId, DeploymentId, Input, Concat]  # noqa: UP007
+Expr = Union[WorkspaceId, DeploymentId, Input, Concat, AssetId, BlobUrl, BundleText]  # noqa: UP007
 Value = Union[  # noqa: UP007
     None, bool, int, float, str, Expr, list["Value"], dict[str, "Value"]
 ]
@@ -64,12 +93,34 @@ class Autoscale:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A bundle folder copied into the default blob datastore before registration."""
+
+    folder: str  # relative to bundles/<workspace>/, e.g. "churn-aci/blue/code"
+    blob_prefix: str  # folder in the datastore's container, content-addressed
+    required: bool = True  # an empty folder stops the apply with a clear message
+
+
+@dataclass(frozen=True)
+class AssetVersion:
+    """A `codes/versions` or `environments/versions` resource registered for one deployment."""
+
+    kind: str  # code | environment
+    name: str
+    version: str  # a content hash: unchanged content, unchanged plan
+    properties: Body
+    upload: Upload | None = None
+
+
+@dataclass(frozen=True)
 class Deployment:
     name: str
     properties: Body
     sku: Body
     tags: dict[str, str]
     autoscale: Autoscale | None = None  # managed only; Kubernetes scales in scaleSettings
+    assets: tuple[AssetVersion, ...] = ()  # code first, then the environment when registered
+    bundle: dict[str, bytes] = field(default_factory=dict)  # bundle files by relative path
 
 
 @dataclass(frozen=True)
@@ -125,6 +176,10 @@ class Rollout:
     traffic: int
     mirror: int
     instance_type: str | None
+    scoring_script: str = ""
+    entry_rule: str = ""  # which rule found the entry script
+    lint: tuple[LintFinding, ...] = ()  # v1-only uses in the scoring code
+    bundle: str = ""  # bundles/<workspace>/<endpoint>/<deployment>
 
 
 @dataclass(frozen=True)

@@ -10,3 +10,8 @@ class RenderedFile:
     path: str  # relative to the output directory, '/'-separated
     text: str
     secret: bool = False  # written with mode 0600 and git-ignored
+    data: bytes | None = None  # bundle files are bytes as the snapshot holds them; else text
+
+    @property
+    def content(self) -> bytes:
+        return self.data if self.data is not None else self.text.encode("utf-8")

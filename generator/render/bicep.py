@@ -24,9 +24,15 @@ from generator.diagnostics import Level
 from generator.plan.model import (
     AUTOSCALE_API_VERSION,
     AUTOSCALE_TYPE,
+    CODE_TYPE,
+    DATASTORE_TYPE,
     DEPLOYMENT_TYPE,
     ENDPOINT_TYPE,
+    ENVIRONMENT_TYPE,
     ML_API_VERSION,
+    AssetId,
+    BlobUrl,
+    BundleText,
     Concat,
     DeploymentId,
     Endpoint,
@@ -45,9 +51,17 @@ KEYS_ENV = "GEN_IAC_ENDPOINT_KEYS"
 RESOURCE_ID_TYPE = "resourceIdType"
 TRAFFIC_PARAM = "traffic"
 MIRROR_PARAM = "mirrorTraffic"
+DATASTORE_PARAM = "datastoreName"
+DATASTORE_ENV = "GEN_IAC_DATASTORE"
+UPLOAD_SCRIPT = "upload-bundles.sh"
 
 RESOURCE_TYPES = {
     "autoscale": f"{AUTOSCALE_TYPE}@{AUTOSCALE_API_VERSION}",
+    "code": f"{CODE_TYPE}@{ML_API_VERSION}",
+    "codeContainer": f"{CODE_TYPE.removesuffix('/versions')}@{ML_API_VERSION}",
+    "datastore": f"{DATASTORE_TYPE}@{ML_API_VERSION}",
+    "environment": f"{ENVIRONMENT_TYPE}@{ML_API_VERSION}",
+    "environmentContainer": f"{ENVIRONMENT_TYPE.removesuffix('/versions')}@{ML_API_VERSION}",
     "deployment": f"{DEPLOYMENT_TYPE}@{ML_API_VERSION}",
     "endpoint": f"{ENDPOINT_TYPE}@{ML_API_VERSION}",
     "workspace": f"{WORKSPACE_TYPE}@{ML_API_VERSION}",
@@ -59,6 +73,9 @@ _FIXED_NAMES = {
     "workspaceName",
     "workspace",
     KEYS_PARAM,
+    DATASTORE_PARAM,
+    "datastore",
+    "datastoreUrl",
     TRAFFIC_PARAM,
     MIRROR_PARAM,
     "trafficType",
@@ -98,6 +115,9 @@ class Symbols:
         for e in plan.workspace.endpoints:
             add("endpoint", e.name)
             for d in e.deployments:
+                for a in d.assets:
+                    add(a.kind, e.name, d.name)
+                    add(a.kind + "Container", e.name, d.name)
                 add("deployment", e.name, d.name)
                 if d.autoscale:
                     add("autoscale", e.name, d.name)
@@ -115,12 +135,16 @@ class Symbols:
     def traffic(self, endpoint: str) -> str:
         return self._names[("traffic", endpoint)]
 
+    def asset(self, kind: str, endpoint: str, deployment: str) -> str:
+        return self._names[(kind, endpoint, deployment)]
+
 
 class Encoder:
     """The encoder bound to one plan's symbols: plan expressions as Bicep."""
 
-    def __init__(self, symbols: Symbols) -> None:
+    def __init__(self, symbols: Symbols, bundles: str) -> None:
         self.symbols = symbols
+        self.bundles = bundles  # the workspace's bundles, relative to main.bicep
 
     def expression(self, value: Any) -> str:
         if isinstance(value, WorkspaceId):
@@ -129,6 +153,12 @@ class Encoder:
             return f"{self.symbols.deployment(value.endpoint, value.deployment)}.id"
         if isinstance(value, Input):
             return f"{param_name(value.name)}[{enc.string(value.key)}]"
+        if isinstance(value, AssetId):
+            return f"{self.symbols.asset(value.kind, value.endpoint, value.deployment)}.id"
+        if isinstance(value, BlobUrl):
+            return enc.template([enc.Raw("datastoreUrl"), "/" + value.path])
+        if isinstance(value, BundleText):
+            return f"loadTextContent({enc.string(f'{self.bundles}/{value.path}')})"
         if isinstance(value, Concat):
             return enc.template(
                 [p if isinstance(p, str) else enc.Raw(self.expression(p)) for p in value.parts]
@@ -153,7 +183,7 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
     plan's workspace. Keys are never written: main.bicepparam reads them from the environment."""
     ws = plan.workspace
     symbols = Symbols(plan)
-    encoder = Encoder(symbols)
+    encoder = Encoder(symbols, f"../../bundles/{ws.name}")
     env = environment(encoder)
     base = f"bicep/{ws.name}"
     outcomes = {o.endpoint: o for o in plan.outcomes if o.endpoint}
@@ -166,6 +196,10 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
         "endpoints": [_endpoint_context(e, symbols, outcomes.get(e.name)) for e in ws.endpoints],
         "resource_id_type": RESOURCE_ID_TYPE,
         "rollout": _rollout(plan) if ws.endpoints else None,
+        "uploads": _uploads(plan),
+        "datastore": {"param": DATASTORE_PARAM, "env": DATASTORE_ENV, "script": UPLOAD_SCRIPT},
+        "workspace_id": shlex.quote(ws.resource_id),
+        "api_version": shlex.quote(ML_API_VERSION),
         "traffic_module": TRAFFIC_MODULE,
         "commands": _commands(plan),
         "endpoint_ids": {e.name: enc.Raw(f"{symbols.endpoint(e.name)}.id") for e in ws.endpoints},
@@ -174,15 +208,28 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
             for e in ws.endpoints
         },
     }
+    names = ["main.bicep", "main.bicepparam", TRAFFIC_MODULE, "bicepconfig.json", "README.md"]
+    if context["uploads"]:
+        names.append(UPLOAD_SCRIPT)
     return [
         RenderedFile(f"{base}/{name}", env.get_template(f"{name}.j2").render(context))
-        for name in (
-            "main.bicep",
-            "main.bicepparam",
-            TRAFFIC_MODULE,
-            "bicepconfig.json",
-            "README.md",
-        )
+        for name in names
+    ]
+
+
+def _uploads(plan: MigrationPlan) -> list[dict[str, str]]:
+    """The folders upload-bundles.sh copies, shell-quoted (shlex is the shell's encoder)."""
+    ws = plan.workspace
+    return [
+        {
+            "source": shlex.quote(f"../../bundles/{ws.name}/{a.upload.folder}"),
+            "destination": shlex.quote(a.upload.blob_prefix),
+            "folder": shlex.quote(a.upload.folder),
+        }
+        for e in ws.endpoints
+        for d in e.deployments
+        for a in d.assets
+        if a.upload
     ]
 
 
@@ -297,6 +344,17 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
         "deployments": [
             {
                 "deployment": d,
+                "assets": [
+                    {
+                        "symbol": symbols.asset(a.kind, endpoint.name, d.name),
+                        "container": symbols.asset(a.kind + "Container", endpoint.name, d.name),
+                        "type": a.kind,
+                        "name": a.name,
+                        "version": a.version,
+                        "properties": a.properties,
+                    }
+                    for a in d.assets
+                ],
                 "symbol": symbols.deployment(endpoint.name, d.name),
                 "autoscale": {
                     "symbol": symbols.autoscale(endpoint.name, d.name),

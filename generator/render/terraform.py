@@ -13,9 +13,16 @@ from generator.diagnostics import Level
 from generator.plan.model import (
     AUTOSCALE_API_VERSION,
     AUTOSCALE_TYPE,
+    CODE_TYPE,
+    DATASTORE_TYPE,
     DEPLOYMENT_TYPE,
     ENDPOINT_TYPE,
+    ENVIRONMENT_TYPE,
     ML_API_VERSION,
+    AssetId,
+    AssetVersion,
+    BlobUrl,
+    BundleText,
     Concat,
     Deployment,
     DeploymentId,
@@ -31,6 +38,9 @@ from generator.render.templating import environment as _jinja
 TERRAFORM_VERSION = ">= 1.11, < 2.0"  # write-only arguments (sensitive_body) need 1.11
 AZAPI_SOURCE = "Azure/azapi"
 AZAPI_VERSION = "~> 2.9"  # 2.9 is the first azapi whose schemas know 2025-12-01
+# azurerm only uploads the bundles (azapi cannot upload files); 4.x reads storage with Entra ID.
+AZURERM_SOURCE = "hashicorp/azurerm"
+AZURERM_VERSION = "~> 4.0"
 KEYS_FILE = "endpoint_keys.auto.tfvars.json"
 KEYS_VARIABLE = "endpoint_keys"
 # The rollout controls: one line per endpoint, the one place a traffic change is made.
@@ -40,6 +50,9 @@ MIRROR_VARIABLE = "mirror_traffic"
 
 RESOURCE_TYPES = {
     "insights_autoscalesettings": f"{AUTOSCALE_TYPE}@{AUTOSCALE_API_VERSION}",
+    "machinelearningservices_workspaces_codes_versions": f"{CODE_TYPE}@{ML_API_VERSION}",
+    "machinelearningservices_workspaces_datastores": f"{DATASTORE_TYPE}@{ML_API_VERSION}",
+    "machinelearningservices_workspaces_environments_versions": f"{ENVIRONMENT_TYPE}@{ML_API_VERSION}",
     "machinelearningservices_workspaces_online_endpoints": f"{ENDPOINT_TYPE}@{ML_API_VERSION}",
     "machinelearningservices_workspaces_online_endpoints_deployments": f"{DEPLOYMENT_TYPE}@{ML_API_VERSION}",
 }
@@ -70,6 +83,16 @@ def traffic_label(endpoint: str) -> str:
     return "traffic_" + label(endpoint)
 
 
+def asset_label(kind: str, endpoint: str, deployment: str) -> str:
+    """code_<ep>__<dep> / environment_<ep>__<dep>: the version resource and its uploaded blobs."""
+    return f"{kind}_" + label(endpoint, deployment)
+
+
+def bundle_path(folder: str) -> str:
+    """An HCL string template for a path under the workspace's bundles (no quotes)."""
+    return "${local.bundles}/" + hcl.escape(folder)
+
+
 def expression(value: Any) -> str:
     """Plan expressions as HCL."""
     if isinstance(value, WorkspaceId):
@@ -78,6 +101,12 @@ def expression(value: Any) -> str:
         return f"azapi_resource.{deployment_label(value.endpoint, value.deployment)}.id"
     if isinstance(value, Input):
         return f"var.{value.name}[{hcl.string(value.key)}]"
+    if isinstance(value, AssetId):
+        return f"azapi_resource.{asset_label(value.kind, value.endpoint, value.deployment)}.id"
+    if isinstance(value, BlobUrl):
+        return '"${local.datastore_url}/' + hcl.escape(value.path) + '"'
+    if isinstance(value, BundleText):
+        return f'file("{bundle_path(value.path)}")'
     if isinstance(value, Concat):
         inner = "".join(
             hcl.escape(p) if isinstance(p, str) else "${" + expression(p) + "}" for p in value.parts
@@ -110,15 +139,21 @@ def render_terraform(
     ws = plan.workspace
     env = environment()
     base = f"terraform/{ws.name}"
+    uploads = any(a.upload for e in ws.endpoints for d in e.deployments for a in d.assets)
     context: dict[str, Any] = {
         "terraform_version": TERRAFORM_VERSION,
         "azapi_source": AZAPI_SOURCE,
         "azapi_version": AZAPI_VERSION,
+        "azurerm": {"source": AZURERM_SOURCE, "version": AZURERM_VERSION} if uploads else None,
+        "subscription_id": ws.subscription_id,
         "locals": {
             "location": ws.location,
             "resource_group_id": ws.resource_group_id,
             "workspace_id": ws.resource_id,
         },
+        "bundles": hcl.Raw(f'"${{path.module}}/../../bundles/{hcl.escape(ws.name)}"')
+        if uploads
+        else None,
         "resource_types": RESOURCE_TYPES,
         "variables": _variables(plan),
         "outputs": _outputs(plan),
@@ -427,8 +462,40 @@ def _traffic_preconditions(endpoint: Endpoint) -> list[dict[str, Any]]:
     return checks
 
 
+def _asset_context(endpoint: Endpoint, d: Deployment, asset: AssetVersion) -> dict[str, Any]:
+    asset_type = "codes" if asset.kind == "code" else "environments"
+    found: dict[str, Any] = {
+        "label": asset_label(asset.kind, endpoint.name, d.name),
+        "type": f"machinelearningservices_workspaces_{asset_type}_versions",
+        "name": asset.version,
+        "parent": hcl.Raw(f'"${{local.workspace_id}}/{asset_type}/{hcl.escape(asset.name)}"'),
+        "body": {"properties": asset.properties},
+        "upload": None,
+    }
+    if asset.upload:
+        folder = bundle_path(asset.upload.folder)
+        found["upload"] = {
+            "attributes": {
+                "name": hcl.Raw(f'"{hcl.escape(asset.upload.blob_prefix)}/${{each.value}}"'),
+                "storage_account_name": hcl.Raw("local.datastore.accountName"),
+                "storage_container_name": hcl.Raw("local.datastore.containerName"),
+                "type": "Block",
+                "source": hcl.Raw(f'"{folder}/${{each.value}}"'),
+                "content_md5": hcl.Raw(f'filemd5("{folder}/${{each.value}}")'),
+            },
+            "for_each": hcl.Raw(f'fileset("{folder}", "**")'),
+            "check": {
+                "condition": hcl.Raw(f'length(fileset("{folder}", "**")) > 0'),
+                "error_message": f"The bundle folder {asset.upload.folder} is empty: put the "
+                "files there (see MIGRATION.md), then plan again.",
+            },
+        }
+    return found
+
+
 def _deployment_context(endpoint: Endpoint, ep_label: str, d: Deployment) -> dict[str, Any]:
     return {
+        "assets": [_asset_context(endpoint, d, a) for a in d.assets],
         "deployment": d,
         "label": deployment_label(endpoint.name, d.name),
         "parent": hcl.Raw(f"azapi_resource.{ep_label}.id"),

@@ -62,6 +62,7 @@ def test_layout(example_out: Path, module_dir: Path) -> None:
         "main.bicep",
         "main.bicepparam",
         "modules/endpoint-traffic.bicep",
+        "upload-bundles.sh",
     ]
     assert not (example_out / "terraform").exists()  # --target bicep alone
 
@@ -98,6 +99,7 @@ def test_deterministic(example_plan: MigrationPlan, tmp_path: Path) -> None:
             "modules/endpoint-traffic.bicep",
             "bicepconfig.json",
             "README.md",
+            "upload-bundles.sh",
         )
     }
 
@@ -153,7 +155,7 @@ def test_resources_follow_the_rules(module_dir: Path, main: dict[str, Any]) -> N
     for name, spec in resources.items():
         kind = spec["type"].rsplit("/", 1)[1]
         kinds[kind] = kinds.get(kind, 0) + 1
-        if spec["existing"]:
+        if spec["existing"] or kind == "versions":  # asset versions have no location
             continue
         assert spec["config"]["location"] == "location", name  # the param, never a literal
         if kind in {"onlineEndpoints", "deployments"}:
@@ -170,6 +172,10 @@ def test_resources_follow_the_rules(module_dir: Path, main: dict[str, Any]) -> N
         "onlineEndpoints": 6,
         "deployments": 7,  # ab-endpoint has two versions
         "autoscalesettings": 1,
+        "datastores": 1,  # existing: the default datastore
+        "codes": 7,  # existing containers of the code versions, one per deployment
+        "environments": 4,  # ab-endpoint's versions and recs-aks-token register none
+        "versions": 11,
     }
 
 
@@ -208,7 +214,9 @@ def test_mirror_traffic_and_zero_weights_are_sent(example_plan: MigrationPlan) -
     ws = example_plan.workspace
     endpoint = ws.endpoints[0]
     assert endpoint.name == "ab-endpoint"
-    changed = replace(endpoint, traffic={"versiona": 100, "versionb": 0}, mirror_traffic={"versionb": 10})
+    changed = replace(
+        endpoint, traffic={"versiona": 100, "versionb": 0}, mirror_traffic={"versionb": 10}
+    )
     plan = replace(example_plan, workspace=replace(ws, endpoints=(changed, *ws.endpoints[1:])))
     text = next(f.text for f in render_bicep(plan) if f.path.endswith("/main.bicepparam"))
     assert "'ab-endpoint': { versiona: 100, versionb: 0 }" in text
@@ -225,21 +233,21 @@ def test_bicepparam(module_dir: Path) -> None:
     assert set(values) == {
         "location",
         "workspaceName",
+        "datastoreName",
         "traffic",
         "mirrorTraffic",
-        "codeIds",
-        "environmentIds",
+        "environmentIds",  # ab-endpoint's versions record no environment
     }
-    assert set(values["codeIds"]["value"].values()) == {""}
-    assert text.count("// TODO(gen-iac):") == 2
+    assert set(values["environmentIds"]["value"].values()) == {""}
+    assert text.count("// TODO(gen-iac):") == 1
     main = parse(module_dir / "main.bicep")
     assert main["types"]["resourceIdType"]["decorators"][-1] == {
         "type": "min_length",
         "argument": 1,
     }
-    assert main["parameters"]["codeIds"]["type"] == "codeIdsType"
-    declared = {k.strip("'") for k in main["types"]["codeIdsType"]["value"]}
-    assert declared == {k.strip("'") for k in values["codeIds"]["value"]}
+    assert main["parameters"]["environmentIds"]["type"] == "environmentIdsType"
+    declared = {k.strip("'") for k in main["types"]["environmentIdsType"]["value"]}
+    assert declared == {k.strip("'") for k in values["environmentIds"]["value"]}
 
 
 def test_bicepconfig_and_readme(module_dir: Path) -> None:

@@ -124,7 +124,7 @@ def _arm_ids(evaluated: dict[str, Any]) -> dict[str, str]:
         kind = block["type"].split("@")[0]
         parent = block["parent_id"]
         parent_id = arm(blocks[parent]) if parent in blocks else parent
-        if kind.endswith("/onlineEndpoints") or kind.endswith("/deployments"):
+        if "/workspaces/" in parent_id:  # a child of the workspace (or of its children)
             return f"{parent_id}/{kind.rsplit('/', 1)[1]}/{block['name']}"
         return f"{parent_id}/providers/{kind}/{block['name']}"
 

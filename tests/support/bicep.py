@@ -21,6 +21,14 @@ from typing import Any
 from tests.support.terraform import DUMMY_ID
 
 KEYS_ENV = "GEN_IAC_ENDPOINT_KEYS"
+DATASTORE_ENV = "GEN_IAC_DATASTORE"
+# Stand-in for the workspace's default datastore (upload-bundles.sh finds the real one).
+DATASTORE = {
+    "name": "workspaceblobstore",
+    "accountName": "stmlwtest",
+    "containerName": "azureml-blobstore-test",
+    "endpoint": "core.windows.net",
+}
 DEFAULT_SCOPE = {
     "subscriptionId": "00000000-0000-0000-0000-000000000000",
     "resourceGroup": "rg",
@@ -149,6 +157,7 @@ class Evaluator:
     names: dict[str, Any]
     environ: dict[str, str] = field(default_factory=dict)
     scope: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SCOPE))
+    base: Path = Path(".")  # the folder of the file, for loadTextContent
 
     def __call__(self, node: Any) -> Any:
         if is_reference(node):
@@ -201,6 +210,10 @@ class Evaluator:
             return {"subscriptionId": self.scope["subscriptionId"]}
         if name == "uniquestring":
             return hashlib.sha256("|".join(args).encode()).hexdigest()[:13]
+        if name == "any":
+            return args[0]
+        if name == "loadtextcontent":
+            return (self.base / args[0]).read_text(encoding="utf-8")
         if name == "min":
             return min(args)
         if name == "union":
@@ -246,7 +259,10 @@ def _fix_precedence(op: dict[str, Any]) -> dict[str, Any]:
             "operands": {"operand_1": left, "operand_2": inner["operands"]["operand_1"]},
         }
     }
-    return {"type": "add", "operands": {"operand_1": access, "operand_2": inner["operands"]["operand_2"]}}
+    return {
+        "type": "add",
+        "operands": {"operand_1": access, "operand_2": inner["operands"]["operand_2"]},
+    }
 
 
 def _is_call(node: dict[str, Any], kind: str) -> bool:
@@ -324,7 +340,9 @@ def resolved_params(
     (evaluated, with GEN_IAC_ENDPOINT_KEYS from `values`), then `values` for the inputs."""
     values = input_values(module_dir) if values is None else values
     scope = {**DEFAULT_SCOPE, **(scope or {})}
-    environ = {KEYS_ENV: json.dumps(values["endpointKeys"])} if "endpointKeys" in values else {}
+    environ = {DATASTORE_ENV: DATASTORE["name"]}
+    if "endpointKeys" in values:
+        environ[KEYS_ENV] = json.dumps(values["endpointKeys"])
     evaluator = Evaluator({}, environ, scope)
     main = parse(module_dir / "main.bicep")
     params: dict[str, Any] = {}
@@ -353,13 +371,21 @@ def bodies(
     params = resolved_params(module_dir, values, scope)
     main = parse(module_dir / "main.bicep")
     names: dict[str, Any] = dict(params)
-    evaluator = Evaluator(names, {}, scope)
+    evaluator = Evaluator(names, {}, scope, module_dir)
     rg_id = f"/subscriptions/{scope['subscriptionId']}/resourceGroups/{scope['resourceGroup']}"
     found: dict[str, dict[str, Any]] = {}
     pending = dict(main.get("resources", {}))
-    # Resources in dependency order: a resource is evaluated once what it names exists.
-    while pending:
+    variables = {n: v["value"] for n, v in main.get("variables", {}).items()}
+    # Resources (and variables) in dependency order: each is evaluated once what it names exists.
+    while pending or variables:
         progressed = False
+        for var_name, value in list(variables.items()):
+            try:
+                names[var_name] = evaluator(value)
+            except KeyError:
+                continue
+            del variables[var_name]
+            progressed = True
         for symbol, spec in list(pending.items()):
             config = spec["config"]
             try:
@@ -379,6 +405,8 @@ def bodies(
             else:
                 ident = f"{rg_id}/providers/{kind}/{body['name']}"
             names[symbol] = {**body, "id": ident, "name": body["name"]}
+            if spec["existing"] and kind.endswith("/datastores"):
+                names[symbol]["properties"] = {k: v for k, v in DATASTORE.items() if k != "name"}
             del pending[symbol]
             progressed = True
             if spec["existing"]:
@@ -391,10 +419,13 @@ def bodies(
                     found[f"endpoint-secrets:{name}"] = {"properties": {"keys": keys}}
             elif kind.endswith("/deployments"):
                 found[f"deployment:{parent['name'] if parent else '?'}/{name}"] = body
+            elif kind.endswith("/versions"):
+                asset = "code" if "/codes/" in kind else "environment"
+                found[f"{asset}:{parent['name'] if parent else '?'}/{name}"] = body
             else:
                 found[f"autoscale:{name}"] = body
         if not progressed:
-            raise ValueError(f"cannot resolve resources {sorted(pending)}")
+            raise ValueError(f"cannot resolve {sorted(pending) + sorted(variables)}")
     for spec in main.get("modules", {}).values():
         # The module's own resource, evaluated with the parameters main.bicep passes.
         module = parse(module_dir / spec["detail"]["path"])

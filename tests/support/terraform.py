@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -48,14 +49,38 @@ def input_values(module: Path) -> dict[str, Any]:
     return values
 
 
+# Stand-in for the workspace's default datastore: the data source that finds it is Azure.
+DATASTORE = {
+    "accountName": "stmlwtest",
+    "containerName": "azureml-blobstore-test",
+    "endpoint": "core.windows.net",
+}
+_DATASTORE_LOOKUP = re.compile(r"^(\s*datastore\s*=\s*)one\(.*\)$", re.MULTILINE)
+
+
 def evaluate(module: Path, values: dict[str, Any] | None = None) -> dict[str, Any]:
-    """tfparse's evaluation of `module` with `values` (default: input_values) as a tfvars file."""
+    """tfparse's evaluation of `module` with `values` (default: input_values) as a tfvars file.
+
+    The module is evaluated in a copy of its output tree (it reads ../../bundles), with the
+    default-datastore lookup answered by `DATASTORE`."""
     import tfparse
 
     values = input_values(module) if values is None else values
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "module"
-        shutil.copytree(module, copy)
+        out = module.parent.parent
+        if (out / "bundles").is_dir():  # a generated tree: the module reads ../../bundles
+            shutil.copytree(out, Path(tmp) / "out")
+            copy = Path(tmp) / "out" / module.relative_to(out)
+        else:
+            copy = Path(tmp) / "module"
+            shutil.copytree(module, copy)
+        locals_tf = copy / "locals.tf"
+        if locals_tf.exists():
+            stand_in = "{ " + ", ".join(f'{k} = "{v}"' for k, v in DATASTORE.items()) + " }"
+            locals_tf.write_text(
+                _DATASTORE_LOOKUP.sub(lambda m: m.group(1) + stand_in, locals_tf.read_text()),
+                encoding="utf-8",
+            )
         # tfparse resolves vars_paths relative to the module.
         (copy / "test.tfvars.json").write_text(json.dumps(values), encoding="utf-8")
         # Terraform reads *.auto.tfvars by itself; tfparse must be told.
@@ -73,7 +98,8 @@ def resources(evaluated: dict[str, Any], kind: str = "azapi_resource") -> dict[s
 
 def bodies(module: Path, values: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """ARM bodies as Terraform would send them, keyed "endpoint:<name>" / "deployment:<ep>/<name>"
-    / "autoscale:<name>" / "traffic:<endpoint>". Each entry is the request body plus
+    / "autoscale:<name>" / "traffic:<endpoint>" / "code:<name>/<version>" /
+    "environment:<name>/<version>". Each entry is the request body plus
     location, tags and identity where the resource has them."""
     evaluated = evaluate(module, values)
     found: dict[str, dict[str, Any]] = {}
@@ -98,6 +124,9 @@ def bodies(module: Path, values: dict[str, Any] | None = None) -> dict[str, dict
                 by_id[parent]["name"] if isinstance(parent, str) and parent in by_id else "?"
             )
             found[f"deployment:{parent_name}/{block['name']}"] = body
+        elif kind.endswith("/versions"):  # codes/versions, environments/versions
+            asset = "code" if "/codes/" in kind else "environment"
+            found[f"{asset}:{block['parent_id'].rsplit('/', 1)[1]}/{block['name']}"] = body
         else:
             found[f"autoscale:{block['name']}"] = body
     for block in evaluated.get("azapi_update_resource", []):

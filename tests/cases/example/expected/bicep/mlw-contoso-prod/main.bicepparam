@@ -6,6 +6,9 @@ param location = 'westeurope'
 
 param workspaceName = 'mlw-contoso-prod'
 
+// Set by upload-bundles.sh: export GEN_IAC_DATASTORE="$(./upload-bundles.sh)"
+param datastoreName = readEnvironmentVariable('GEN_IAC_DATASTORE')
+
 // The rollout controls, one line per endpoint: review traffic changes here. Whole
 // percentages; each endpoint's live traffic sums to 0 or 100. Retire a deployment in two
 // deployments: set its traffic to 0, then delete it.
@@ -24,23 +27,8 @@ param mirrorTraffic = {
   'ab-endpoint': { versiona: 0, versionb: 0 }
 }
 
-// TODO(gen-iac): fill in the code version ARM id holding the scoring code of every deployment; an empty value fails validation before anything is deployed.
-param codeIds = {
-  'ab-endpoint/versiona': ''
-  'ab-endpoint/versionb': ''
-  'churn-aci/blue': ''
-  'fraud-aks/blue': ''
-  'ocr-aci-private/blue': ''
-  'recs-aks-token/blue': ''
-  'sentiment-aci/blue': ''
-}
-
 // TODO(gen-iac): fill in the environment version ARM id of every deployment; an empty value fails validation before anything is deployed.
 param environmentIds = {
   'ab-endpoint/versiona': ''
   'ab-endpoint/versionb': ''
-  'churn-aci/blue': ''
-  'fraud-aks/blue': ''
-  'ocr-aci-private/blue': ''
-  'sentiment-aci/blue': ''
 }

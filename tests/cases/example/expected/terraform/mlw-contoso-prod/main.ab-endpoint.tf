@@ -2,11 +2,13 @@
 # A re-run replaces this file unless a person edited it.
 # TODO(gen-iac): no usable replica count; one instance is used
 # TODO(gen-iac): no usable replica count; one instance is used
-# TODO(gen-iac): the entry script is not recorded (no AZUREML_ENTRY_SCRIPT, no script asset): 'score.py' is assumed
-# TODO(gen-iac): the entry script is not recorded (no AZUREML_ENTRY_SCRIPT, no script asset): 'score.py' is assumed
 # TODO(gen-iac): no exported keys for this service (export with --with-keys to keep them): the endpoint gets new keys and clients must be given them
-# TODO(gen-iac): the service references no model
-# TODO(gen-iac): the service references no model
+# TODO(gen-iac): the v1 service records no scoring code (no environmentImageRequest); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
+# TODO(gen-iac): the v1 service records no scoring code (no environmentImageRequest); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
+# TODO(gen-iac): the v1 service records no environment (a no-code or entry-script-only deployment); a v2 deployment needs one: an image with Python and azureml-inference-server-http, e.g. mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest with a conda file that lists it, or a curated inference image
+# TODO(gen-iac): the v1 service records no environment (a no-code or entry-script-only deployment); a v2 deployment needs one: an image with Python and azureml-inference-server-http, e.g. mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest with a conda file that lists it, or a curated inference image
+# TODO(gen-iac): the service references no model: the scoring script must load what it needs itself, or set model in the deployment
+# TODO(gen-iac): the service references no model: the scoring script must load what it needs itself, or set model in the deployment
 
 resource "azapi_resource" "endpoint_ab_endpoint" {
   type      = local.resource_types.machinelearningservices_workspaces_online_endpoints
@@ -35,6 +37,41 @@ resource "azapi_resource" "endpoint_ab_endpoint" {
   }
 }
 
+# Uploaded to the workspace's default datastore; the version name is the content's hash.
+resource "azurerm_storage_blob" "code_ab_endpoint__versiona" {
+  for_each = fileset("${local.bundles}/ab-endpoint/versiona/code", "**")
+
+  name                   = "gen-iac/ab-endpoint/versiona/code/e3b0c44298fc1c14/${each.value}"
+  storage_account_name   = local.datastore.accountName
+  storage_container_name = local.datastore.containerName
+  type                   = "Block"
+  source                 = "${local.bundles}/ab-endpoint/versiona/code/${each.value}"
+  content_md5            = filemd5("${local.bundles}/ab-endpoint/versiona/code/${each.value}")
+}
+
+resource "azapi_resource" "code_ab_endpoint__versiona" {
+  type      = local.resource_types.machinelearningservices_workspaces_codes_versions
+  name      = "e3b0c44298fc1c14"
+  parent_id = "${local.workspace_id}/codes/ab-endpoint-versiona"
+
+  body = {
+    properties = {
+      codeUri = "${local.datastore_url}/gen-iac/ab-endpoint/versiona/code/e3b0c44298fc1c14"
+    }
+  }
+
+  response_export_values = []
+
+  depends_on = [azurerm_storage_blob.code_ab_endpoint__versiona]
+
+  lifecycle {
+    precondition {
+      condition     = length(fileset("${local.bundles}/ab-endpoint/versiona/code", "**")) > 0
+      error_message = "The bundle folder ab-endpoint/versiona/code is empty: put the files there (see MIGRATION.md), then plan again."
+    }
+  }
+}
+
 resource "azapi_resource" "deployment_ab_endpoint__versiona" {
   type      = local.resource_types.machinelearningservices_workspaces_online_endpoints_deployments
   name      = "versiona"
@@ -44,7 +81,7 @@ resource "azapi_resource" "deployment_ab_endpoint__versiona" {
   body = {
     properties = {
       codeConfiguration = {
-        codeId        = var.code_ids["ab-endpoint/versiona"]
+        codeId        = azapi_resource.code_ab_endpoint__versiona.id
         scoringScript = "score.py"
       }
       endpointComputeType = "Managed"
@@ -75,6 +112,41 @@ resource "azapi_resource" "deployment_ab_endpoint__versiona" {
   }
 }
 
+# Uploaded to the workspace's default datastore; the version name is the content's hash.
+resource "azurerm_storage_blob" "code_ab_endpoint__versionb" {
+  for_each = fileset("${local.bundles}/ab-endpoint/versionb/code", "**")
+
+  name                   = "gen-iac/ab-endpoint/versionb/code/e3b0c44298fc1c14/${each.value}"
+  storage_account_name   = local.datastore.accountName
+  storage_container_name = local.datastore.containerName
+  type                   = "Block"
+  source                 = "${local.bundles}/ab-endpoint/versionb/code/${each.value}"
+  content_md5            = filemd5("${local.bundles}/ab-endpoint/versionb/code/${each.value}")
+}
+
+resource "azapi_resource" "code_ab_endpoint__versionb" {
+  type      = local.resource_types.machinelearningservices_workspaces_codes_versions
+  name      = "e3b0c44298fc1c14"
+  parent_id = "${local.workspace_id}/codes/ab-endpoint-versionb"
+
+  body = {
+    properties = {
+      codeUri = "${local.datastore_url}/gen-iac/ab-endpoint/versionb/code/e3b0c44298fc1c14"
+    }
+  }
+
+  response_export_values = []
+
+  depends_on = [azurerm_storage_blob.code_ab_endpoint__versionb]
+
+  lifecycle {
+    precondition {
+      condition     = length(fileset("${local.bundles}/ab-endpoint/versionb/code", "**")) > 0
+      error_message = "The bundle folder ab-endpoint/versionb/code is empty: put the files there (see MIGRATION.md), then plan again."
+    }
+  }
+}
+
 resource "azapi_resource" "deployment_ab_endpoint__versionb" {
   type      = local.resource_types.machinelearningservices_workspaces_online_endpoints_deployments
   name      = "versionb"
@@ -84,7 +156,7 @@ resource "azapi_resource" "deployment_ab_endpoint__versionb" {
   body = {
     properties = {
       codeConfiguration = {
-        codeId        = var.code_ids["ab-endpoint/versionb"]
+        codeId        = azapi_resource.code_ab_endpoint__versionb.id
         scoringScript = "score.py"
       }
       endpointComputeType = "Managed"

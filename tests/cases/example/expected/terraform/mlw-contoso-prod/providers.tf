@@ -3,3 +3,12 @@
 # Credentials come from the environment: az login, ARM_CLIENT_ID/ARM_USE_OIDC in a
 # pipeline, or a managed identity. Every resource id is absolute, so no subscription is set.
 provider "azapi" {}
+
+# Only for uploading the bundles, with Entra ID (the identity needs Storage Blob Data
+# Contributor on the datastore's storage account). Registers no resource providers.
+provider "azurerm" {
+  features {}
+  resource_provider_registrations = "none"
+  storage_use_azuread             = true
+  subscription_id                 = "8f2d3c1e-5b7a-4e9c-9d21-6a0b4c3e2f10"
+}

@@ -16,17 +16,14 @@ param location string = resourceGroup().location
 @maxLength(33)
 param workspaceName string
 
+@description('Required. Name of the workspace\'s default blob datastore, which upload-bundles.sh finds and uploads the bundles to.')
+param datastoreName string
+
 @description('Required. Live traffic by endpoint, then deployment: whole percentages, 0 or 100 in all per endpoint, every deployment listed (0 included). Change a split in main.bicepparam.')
 param traffic trafficType
 
 @description('Required. Mirrored (shadow) traffic of managed endpoints with several deployments: a copy of up to 50 % of the live requests, to one deployment without live traffic.')
 param mirrorTraffic mirrorTrafficType
-
-@description('Required. Code version ARM id holding the scoring code for each deployment, keyed by "<endpoint>/<deployment>".')
-param codeIds codeIdsType
-
-@description('Required. Environment version ARM id for each deployment, keyed by "<endpoint>/<deployment>".')
-param environmentIds environmentIdsType
 
 // The v1 endpoint keys: secure, no default, never output. main.bicepparam reads them from
 // the environment variable GEN_IAC_ENDPOINT_KEYS.
@@ -42,7 +39,17 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-12-01' exi
   name: workspaceName
 }
 
+// The default blob datastore: the bundles of scoring code and environments are there.
+resource datastore 'Microsoft.MachineLearningServices/workspaces/datastores@2025-12-01' existing = {
+  parent: workspace
+  name: datastoreName
+}
+
+var datastoreUrl = 'https://${any(datastore.properties).accountName}.blob.${any(datastore.properties).endpoint}/${any(datastore.properties).containerName}'
+
 // ---- Endpoint billing-api: from v1 ACI service billing-api ----
+// TODO(gen-iac): the v1 service records no scoring code (no assets besides the driver); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
+// TODO(gen-iac): the environment has no conda dependencies; a minimal conda file with only the inference server was written: add the model's packages to it
 
 resource endpointBillingApi 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -64,6 +71,37 @@ resource endpointBillingApi 'Microsoft.MachineLearningServices/workspaces/online
   }
 }
 
+resource codeContainerBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'billing-api-blue'
+}
+
+// The version name is the content's hash; upload-bundles.sh uploads the code first.
+resource codeBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerBillingApiBlue
+  name: 'e3b0c44298fc1c14'
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/billing-api/blue/code/e3b0c44298fc1c14'
+  }
+}
+
+resource environmentContainerBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'billing-api-blue'
+}
+
+// The version name is the content's hash.
+resource environmentBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerBillingApiBlue
+  name: '5be9cb5b66853561'
+  properties: {
+    condaFile: loadTextContent('../../bundles/mlw-keys/billing-api/blue/environment/conda.yaml')
+    description: 'From the v1 environment \'billing-api-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
+    osType: 'Linux'
+  }
+}
+
 resource deploymentBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointBillingApi
   name: 'blue'
@@ -77,11 +115,11 @@ resource deploymentBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/
   }
   properties: {
     codeConfiguration: {
-      codeId: codeIds['billing-api/blue']
-      scoringScript: 'score.py'
+      codeId: codeBillingApiBlue.id
+      scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: environmentIds['billing-api/blue']
+    environmentId: environmentBillingApiBlue.id
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/billing-api-model/versions/1'
   }
@@ -113,6 +151,8 @@ module trafficBillingApi 'modules/endpoint-traffic.bicep' = {
 
 // ---- Endpoint public-demo: from v1 ACI service public-demo ----
 // TODO(gen-iac): the v1 service had no authentication; v2 online endpoints always require it, so it becomes key auth: clients must now send 'Authorization: Bearer <key>'
+// TODO(gen-iac): the v1 service records no scoring code (no assets besides the driver); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
+// TODO(gen-iac): the environment has no conda dependencies; a minimal conda file with only the inference server was written: add the model's packages to it
 
 resource endpointPublicDemo 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -130,6 +170,37 @@ resource endpointPublicDemo 'Microsoft.MachineLearningServices/workspaces/online
   }
 }
 
+resource codeContainerPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'public-demo-blue'
+}
+
+// The version name is the content's hash; upload-bundles.sh uploads the code first.
+resource codePublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerPublicDemoBlue
+  name: 'e3b0c44298fc1c14'
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/public-demo/blue/code/e3b0c44298fc1c14'
+  }
+}
+
+resource environmentContainerPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'public-demo-blue'
+}
+
+// The version name is the content's hash.
+resource environmentPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerPublicDemoBlue
+  name: '5be9cb5b66853561'
+  properties: {
+    condaFile: loadTextContent('../../bundles/mlw-keys/public-demo/blue/environment/conda.yaml')
+    description: 'From the v1 environment \'public-demo-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
+    osType: 'Linux'
+  }
+}
+
 resource deploymentPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointPublicDemo
   name: 'blue'
@@ -143,11 +214,11 @@ resource deploymentPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/
   }
   properties: {
     codeConfiguration: {
-      codeId: codeIds['public-demo/blue']
-      scoringScript: 'score.py'
+      codeId: codePublicDemoBlue.id
+      scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: environmentIds['public-demo/blue']
+    environmentId: environmentPublicDemoBlue.id
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/public-demo-model/versions/1'
   }
@@ -178,6 +249,8 @@ module trafficPublicDemo 'modules/endpoint-traffic.bicep' = {
 }
 
 // ---- Endpoint search-api: from v1 ACI service search-api ----
+// TODO(gen-iac): the v1 service records no scoring code (no assets besides the driver); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
+// TODO(gen-iac): the environment has no conda dependencies; a minimal conda file with only the inference server was written: add the model's packages to it
 
 resource endpointSearchApi 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -199,6 +272,37 @@ resource endpointSearchApi 'Microsoft.MachineLearningServices/workspaces/onlineE
   }
 }
 
+resource codeContainerSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'search-api-blue'
+}
+
+// The version name is the content's hash; upload-bundles.sh uploads the code first.
+resource codeSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerSearchApiBlue
+  name: 'e3b0c44298fc1c14'
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/search-api/blue/code/e3b0c44298fc1c14'
+  }
+}
+
+resource environmentContainerSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'search-api-blue'
+}
+
+// The version name is the content's hash.
+resource environmentSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerSearchApiBlue
+  name: '5be9cb5b66853561'
+  properties: {
+    condaFile: loadTextContent('../../bundles/mlw-keys/search-api/blue/environment/conda.yaml')
+    description: 'From the v1 environment \'search-api-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
+    osType: 'Linux'
+  }
+}
+
 resource deploymentSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointSearchApi
   name: 'blue'
@@ -212,11 +316,11 @@ resource deploymentSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/o
   }
   properties: {
     codeConfiguration: {
-      codeId: codeIds['search-api/blue']
-      scoringScript: 'score.py'
+      codeId: codeSearchApiBlue.id
+      scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: environmentIds['search-api/blue']
+    environmentId: environmentSearchApiBlue.id
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/search-api-model/versions/1'
   }
@@ -287,21 +391,3 @@ type trafficType = {
 
 @description('Mirrored traffic of every managed endpoint with several deployments: each deployment listed.')
 type mirrorTrafficType = {}
-
-@description('An ARM resource id. An empty placeholder left in main.bicepparam fails validation.')
-@minLength(1)
-type resourceIdType = string
-
-@description('Code version ARM id holding the scoring code of every deployment that needs one.')
-type codeIdsType = {
-  'billing-api/blue': resourceIdType
-  'public-demo/blue': resourceIdType
-  'search-api/blue': resourceIdType
-}
-
-@description('Environment version ARM id of every deployment that needs one.')
-type environmentIdsType = {
-  'billing-api/blue': resourceIdType
-  'public-demo/blue': resourceIdType
-  'search-api/blue': resourceIdType
-}

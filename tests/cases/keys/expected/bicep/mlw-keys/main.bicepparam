@@ -6,6 +6,9 @@ param location = 'eastus2'
 
 param workspaceName = 'mlw-keys'
 
+// Set by upload-bundles.sh: export GEN_IAC_DATASTORE="$(./upload-bundles.sh)"
+param datastoreName = readEnvironmentVariable('GEN_IAC_DATASTORE')
+
 // The rollout controls, one line per endpoint: review traffic changes here. Whole
 // percentages; each endpoint's live traffic sums to 0 or 100. Retire a deployment in two
 // deployments: set its traffic to 0, then delete it.
@@ -18,20 +21,6 @@ param traffic = {
 // A copy of up to 50 % of the live requests, sent to one deployment without live traffic
 // (shadow testing).
 param mirrorTraffic = {}
-
-// TODO(gen-iac): fill in the code version ARM id holding the scoring code of every deployment; an empty value fails validation before anything is deployed.
-param codeIds = {
-  'billing-api/blue': ''
-  'public-demo/blue': ''
-  'search-api/blue': ''
-}
-
-// TODO(gen-iac): fill in the environment version ARM id of every deployment; an empty value fails validation before anything is deployed.
-param environmentIds = {
-  'billing-api/blue': ''
-  'public-demo/blue': ''
-  'search-api/blue': ''
-}
 
 // The v1 endpoint keys, read from the environment when the deployment runs, never stored here:
 // export GEN_IAC_ENDPOINT_KEYS="$(cat SNAPSHOT/keys.json)"

@@ -8,5 +8,9 @@ terraform {
       source  = "Azure/azapi"
       version = "~> 2.9"
     }
+    azurerm = {
+      source  = "hashicorp/azurerm"
+      version = "~> 4.0"
+    }
   }
 }

@@ -16,14 +16,14 @@ param location string = resourceGroup().location
 @maxLength(33)
 param workspaceName string
 
+@description('Required. Name of the workspace\'s default blob datastore, which upload-bundles.sh finds and uploads the bundles to.')
+param datastoreName string
+
 @description('Required. Live traffic by endpoint, then deployment: whole percentages, 0 or 100 in all per endpoint, every deployment listed (0 included). Change a split in main.bicepparam.')
 param traffic trafficType
 
 @description('Required. Mirrored (shadow) traffic of managed endpoints with several deployments: a copy of up to 50 % of the live requests, to one deployment without live traffic.')
 param mirrorTraffic mirrorTrafficType
-
-@description('Required. Code version ARM id holding the scoring code for each deployment, keyed by "<endpoint>/<deployment>".')
-param codeIds codeIdsType
 
 @description('Required. Environment version ARM id for each deployment, keyed by "<endpoint>/<deployment>".')
 param environmentIds environmentIdsType
@@ -36,14 +36,24 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-12-01' exi
   name: workspaceName
 }
 
+// The default blob datastore: the bundles of scoring code and environments are there.
+resource datastore 'Microsoft.MachineLearningServices/workspaces/datastores@2025-12-01' existing = {
+  parent: workspace
+  name: datastoreName
+}
+
+var datastoreUrl = 'https://${any(datastore.properties).accountName}.blob.${any(datastore.properties).endpoint}/${any(datastore.properties).containerName}'
+
 // ---- Endpoint ab-endpoint: from v1 AKSENDPOINT service ab-endpoint ----
 // TODO(gen-iac): no usable replica count; one instance is used
 // TODO(gen-iac): no usable replica count; one instance is used
-// TODO(gen-iac): the entry script is not recorded (no AZUREML_ENTRY_SCRIPT, no script asset): 'score.py' is assumed
-// TODO(gen-iac): the entry script is not recorded (no AZUREML_ENTRY_SCRIPT, no script asset): 'score.py' is assumed
 // TODO(gen-iac): no exported keys for this service (export with --with-keys to keep them): the endpoint gets new keys and clients must be given them
-// TODO(gen-iac): the service references no model
-// TODO(gen-iac): the service references no model
+// TODO(gen-iac): the v1 service records no scoring code (no environmentImageRequest); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
+// TODO(gen-iac): the v1 service records no scoring code (no environmentImageRequest); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
+// TODO(gen-iac): the v1 service records no environment (a no-code or entry-script-only deployment); a v2 deployment needs one: an image with Python and azureml-inference-server-http, e.g. mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest with a conda file that lists it, or a curated inference image
+// TODO(gen-iac): the v1 service records no environment (a no-code or entry-script-only deployment); a v2 deployment needs one: an image with Python and azureml-inference-server-http, e.g. mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest with a conda file that lists it, or a curated inference image
+// TODO(gen-iac): the service references no model: the scoring script must load what it needs itself, or set model in the deployment
+// TODO(gen-iac): the service references no model: the scoring script must load what it needs itself, or set model in the deployment
 
 resource endpointAbEndpoint 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -62,6 +72,20 @@ resource endpointAbEndpoint 'Microsoft.MachineLearningServices/workspaces/online
   }
 }
 
+resource codeContainerAbEndpointVersiona 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'ab-endpoint-versiona'
+}
+
+// The version name is the content's hash; upload-bundles.sh uploads the code first.
+resource codeAbEndpointVersiona 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerAbEndpointVersiona
+  name: 'e3b0c44298fc1c14'
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/ab-endpoint/versiona/code/e3b0c44298fc1c14'
+  }
+}
+
 resource deploymentAbEndpointVersiona 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointAbEndpoint
   name: 'versiona'
@@ -73,7 +97,7 @@ resource deploymentAbEndpointVersiona 'Microsoft.MachineLearningServices/workspa
   }
   properties: {
     codeConfiguration: {
-      codeId: codeIds['ab-endpoint/versiona']
+      codeId: codeAbEndpointVersiona.id
       scoringScript: 'score.py'
     }
     endpointComputeType: 'Managed'
@@ -89,6 +113,20 @@ resource deploymentAbEndpointVersiona 'Microsoft.MachineLearningServices/workspa
   }
 }
 
+resource codeContainerAbEndpointVersionb 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'ab-endpoint-versionb'
+}
+
+// The version name is the content's hash; upload-bundles.sh uploads the code first.
+resource codeAbEndpointVersionb 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerAbEndpointVersionb
+  name: 'e3b0c44298fc1c14'
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/ab-endpoint/versionb/code/e3b0c44298fc1c14'
+  }
+}
+
 resource deploymentAbEndpointVersionb 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointAbEndpoint
   name: 'versionb'
@@ -100,7 +138,7 @@ resource deploymentAbEndpointVersionb 'Microsoft.MachineLearningServices/workspa
   }
   properties: {
     codeConfiguration: {
-      codeId: codeIds['ab-endpoint/versionb']
+      codeId: codeAbEndpointVersionb.id
       scoringScript: 'score.py'
     }
     endpointComputeType: 'Managed'
@@ -149,6 +187,7 @@ module trafficAbEndpoint 'modules/endpoint-traffic.bicep' = {
 // ---- Endpoint churn-aci: from v1 ACI service churn-aci ----
 // TODO(gen-iac): initial traffic is 0 (dark launch): the endpoint answers no requests until the traffic map is changed; call a deployment directly with the azureml-model-deployment header to test it
 // TODO(gen-iac): no exported keys for this service (export with --with-keys to keep them): the endpoint gets new keys and clients must be given them
+// TODO(gen-iac): pip pins azureml-defaults==1.57.0, which requires azureml-inference-server-http below 1.4.1; those releases import azureml.contrib at start-up, which fails with ModuleNotFoundError once another package (e.g. azureml-ai-monitoring) installs a regular azureml/__init__.py; raise it to azureml-defaults>=1.61 or replace it with azureml-inference-server-http~=1.5.1 (not added: it would conflict with the pin)
 
 resource endpointChurnAci 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -168,6 +207,37 @@ resource endpointChurnAci 'Microsoft.MachineLearningServices/workspaces/onlineEn
   }
 }
 
+resource codeContainerChurnAciGreen 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'churn-aci-green'
+}
+
+// The version name is the content's hash; upload-bundles.sh uploads the code first.
+resource codeChurnAciGreen 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerChurnAciGreen
+  name: '4581033a509745b2'
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/churn-aci/green/code/4581033a509745b2'
+  }
+}
+
+resource environmentContainerChurnAciGreen 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'churn-aci-green'
+}
+
+// The version name is the content's hash.
+resource environmentChurnAciGreen 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerChurnAciGreen
+  name: 'fa540f2d3fa8e715'
+  properties: {
+    condaFile: loadTextContent('../../bundles/mlw-contoso-prod/churn-aci/green/environment/conda.yaml')
+    description: 'From the v1 environment \'churn-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20240709.v1'
+    osType: 'Linux'
+  }
+}
+
 resource deploymentChurnAciGreen 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointChurnAci
   name: 'green'
@@ -183,12 +253,12 @@ resource deploymentChurnAciGreen 'Microsoft.MachineLearningServices/workspaces/o
   properties: {
     appInsightsEnabled: true
     codeConfiguration: {
-      codeId: codeIds['churn-aci/green']
+      codeId: codeChurnAciGreen.id
       scoringScript: 'score.py'
     }
     description: 'Customer churn scoring for the CRM nightly sync'
     endpointComputeType: 'Managed'
-    environmentId: environmentIds['churn-aci/green']
+    environmentId: environmentChurnAciGreen.id
     environmentVariables: {
       LOG_LEVEL: 'info'
     }
@@ -225,6 +295,8 @@ module trafficChurnAci 'modules/endpoint-traffic.bicep' = {
 
 // ---- Endpoint fraud-aks: from v1 AKS service fraud-aks ----
 // TODO(gen-iac): no exported keys for this service (export with --with-keys to keep them): the endpoint gets new keys and clients must be given them
+// TODO(gen-iac): pip pins azureml-defaults==1.57.0, which requires azureml-inference-server-http below 1.4.1; those releases import azureml.contrib at start-up, which fails with ModuleNotFoundError once another package (e.g. azureml-ai-monitoring) installs a regular azureml/__init__.py; raise it to azureml-defaults>=1.61 or replace it with azureml-inference-server-http~=1.5.1 (not added: it would conflict with the pin)
+// TODO(gen-iac): 3 use(s) of SDK v1 APIs or the v1 model layout in the scoring code (see the deployment's code review in MIGRATION.md): rewrite them before applying, or the container will not start
 
 resource endpointFraudAks 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -241,6 +313,37 @@ resource endpointFraudAks 'Microsoft.MachineLearningServices/workspaces/onlineEn
   properties: {
     authMode: 'Key'
     description: 'Card fraud scoring behind the payments gateway'
+  }
+}
+
+resource codeContainerFraudAksBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'fraud-aks-blue'
+}
+
+// The version name is the content's hash; upload-bundles.sh uploads the code first.
+resource codeFraudAksBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerFraudAksBlue
+  name: 'ac5d1cec05992c91'
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/fraud-aks/blue/code/ac5d1cec05992c91'
+  }
+}
+
+resource environmentContainerFraudAksBlue 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'fraud-aks-blue'
+}
+
+// The version name is the content's hash.
+resource environmentFraudAksBlue 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerFraudAksBlue
+  name: 'fa540f2d3fa8e715'
+  properties: {
+    condaFile: loadTextContent('../../bundles/mlw-contoso-prod/fraud-aks/blue/environment/conda.yaml')
+    description: 'From the v1 environment \'fraud-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20240709.v1'
+    osType: 'Linux'
   }
 }
 
@@ -261,12 +364,12 @@ resource deploymentFraudAksBlue 'Microsoft.MachineLearningServices/workspaces/on
   properties: {
     appInsightsEnabled: true
     codeConfiguration: {
-      codeId: codeIds['fraud-aks/blue']
+      codeId: codeFraudAksBlue.id
       scoringScript: 'score.py'
     }
     description: 'Card fraud scoring behind the payments gateway'
     endpointComputeType: 'Managed'
-    environmentId: environmentIds['fraud-aks/blue']
+    environmentId: environmentFraudAksBlue.id
     instanceType: 'Standard_DS2_v2'
     livenessProbe: {
       failureThreshold: 3
@@ -370,8 +473,10 @@ module trafficFraudAks 'modules/endpoint-traffic.bicep' = {
 
 // ---- Endpoint ocr-aci-private: from v1 ACI service ocr-aci-private ----
 // TODO(gen-iac): ACI encryptionProperties (customer-managed key) are not supported on online deployments; workspace encryption settings apply instead
+// TODO(gen-iac): the scoring code is not in the snapshot (the snapshot has no assets folder for it): re-run `gen-iac export`, which downloads every asset into the snapshot's assets/ folder, or copy the scoring code into out/bundles/mlw-contoso-prod/ocr-aci-private/blue/code/ yourself
 // TODO(gen-iac): the ACI service ran in VNet 'vnet-finance': the endpoint gets publicNetworkAccess Disabled and the deployment egressPublicNetworkAccess Disabled. Prerequisites: the workspace must not be in v1 legacy mode, its private endpoints must postdate 2022-05-24, and image builds cannot reach private package feeds
 // TODO(gen-iac): no exported keys for this service (export with --with-keys to keep them): the endpoint gets new keys and clients must be given them
+// TODO(gen-iac): pip pins azureml-defaults==1.57.0, which requires azureml-inference-server-http below 1.4.1; those releases import azureml.contrib at start-up, which fails with ModuleNotFoundError once another package (e.g. azureml-ai-monitoring) installs a regular azureml/__init__.py; raise it to azureml-defaults>=1.61 or replace it with azureml-inference-server-http~=1.5.1 (not added: it would conflict with the pin)
 
 resource endpointOcrAciPrivate 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -391,6 +496,37 @@ resource endpointOcrAciPrivate 'Microsoft.MachineLearningServices/workspaces/onl
   }
 }
 
+resource codeContainerOcrAciPrivateBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'ocr-aci-private-blue'
+}
+
+// The version name is the content's hash; upload-bundles.sh uploads the code first.
+resource codeOcrAciPrivateBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerOcrAciPrivateBlue
+  name: 'e3b0c44298fc1c14'
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/ocr-aci-private/blue/code/e3b0c44298fc1c14'
+  }
+}
+
+resource environmentContainerOcrAciPrivateBlue 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'ocr-aci-private-blue'
+}
+
+// The version name is the content's hash.
+resource environmentOcrAciPrivateBlue 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerOcrAciPrivateBlue
+  name: 'fa540f2d3fa8e715'
+  properties: {
+    condaFile: loadTextContent('../../bundles/mlw-contoso-prod/ocr-aci-private/blue/environment/conda.yaml')
+    description: 'From the v1 environment \'ocr-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20240709.v1'
+    osType: 'Linux'
+  }
+}
+
 resource deploymentOcrAciPrivateBlue 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointOcrAciPrivate
   name: 'blue'
@@ -405,13 +541,13 @@ resource deploymentOcrAciPrivateBlue 'Microsoft.MachineLearningServices/workspac
   properties: {
     appInsightsEnabled: true
     codeConfiguration: {
-      codeId: codeIds['ocr-aci-private/blue']
+      codeId: codeOcrAciPrivateBlue.id
       scoringScript: 'score.py'
     }
     description: 'Invoice OCR in the finance VNet'
     egressPublicNetworkAccess: 'Disabled'
     endpointComputeType: 'Managed'
-    environmentId: environmentIds['ocr-aci-private/blue']
+    environmentId: environmentOcrAciPrivateBlue.id
     instanceType: 'Standard_E4s_v3'
     model: '${workspace.id}/models/ocr-layout/versions/8'
   }
@@ -446,7 +582,8 @@ module trafficOcrAciPrivate 'modules/endpoint-traffic.bicep' = {
 // ---- Endpoint recs-aks-token: from v1 AKS service recs-aks-token ----
 // TODO(gen-iac): request timeout 300000 ms is above the endpoint limit; clamped to 180000 ms
 // TODO(gen-iac): v1 model data collection is not migrated: v2 uses the data collector, which needs code changes
-// TODO(gen-iac): 2 models (recs-als:5, recs-popularity:2); a v2 deployment takes one: 'recs-als:5' is referenced, the others must be packaged with it
+// TODO(gen-iac): 2 models (recs-als:5, recs-popularity:2); a v2 deployment mounts one model, so 'recs-als:5' is referenced. Options: register one model folder that holds all of them (AZUREML_MODEL_DIR then has a sub-folder each), or one deployment per model behind its own endpoint, or load the others in init() from a datastore
+// TODO(gen-iac): 3 use(s) of SDK v1 APIs or the v1 model layout in the scoring code (see the deployment's code review in MIGRATION.md): rewrite them before applying, or the container will not start
 
 resource endpointRecsAksToken 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -465,6 +602,20 @@ resource endpointRecsAksToken 'Microsoft.MachineLearningServices/workspaces/onli
   }
 }
 
+resource codeContainerRecsAksTokenBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'recs-aks-token-blue'
+}
+
+// The version name is the content's hash; upload-bundles.sh uploads the code first.
+resource codeRecsAksTokenBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerRecsAksTokenBlue
+  name: '576a782175d63bf8'
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/recs-aks-token/blue/code/576a782175d63bf8'
+  }
+}
+
 resource deploymentRecsAksTokenBlue 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointRecsAksToken
   name: 'blue'
@@ -479,7 +630,7 @@ resource deploymentRecsAksTokenBlue 'Microsoft.MachineLearningServices/workspace
   properties: {
     appInsightsEnabled: false
     codeConfiguration: {
-      codeId: codeIds['recs-aks-token/blue']
+      codeId: codeRecsAksTokenBlue.id
       scoringScript: 'recommend.py'
     }
     description: 'Product recommendations (token auth, fixed replicas)'
@@ -529,6 +680,8 @@ module trafficRecsAksToken 'modules/endpoint-traffic.bicep' = {
 
 // ---- Endpoint sentiment-aci: from v1 ACI service sentiment-aci ----
 // TODO(gen-iac): the v1 service had no authentication; v2 online endpoints always require it, so it becomes key auth: clients must now send 'Authorization: Bearer <key>'
+// TODO(gen-iac): base image mcr.microsoft.com/azureml/openmpi3.1.2-ubuntu18.04:20210615.v1 is built on ubuntu18.04, which no longer gets security updates; move to an ubuntu22.04 image such as mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest
+// TODO(gen-iac): pip pins azureml-defaults==1.57.0, which requires azureml-inference-server-http below 1.4.1; those releases import azureml.contrib at start-up, which fails with ModuleNotFoundError once another package (e.g. azureml-ai-monitoring) installs a regular azureml/__init__.py; raise it to azureml-defaults>=1.61 or replace it with azureml-inference-server-http~=1.5.1 (not added: it would conflict with the pin)
 // TODO(gen-iac): v1 TLS settings and custom DNS names have no v2 equivalent: v2 endpoints always use TLS on their own hostname; put a gateway (APIM, Front Door) in front to keep a custom name
 // TODO(gen-iac): the v1 service is Unhealthy: the migrated deployment may fail the same way; check the v1 logs before applying
 
@@ -553,6 +706,37 @@ resource endpointSentimentAci 'Microsoft.MachineLearningServices/workspaces/onli
   }
 }
 
+resource codeContainerSentimentAciBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'sentiment-aci-blue'
+}
+
+// The version name is the content's hash; upload-bundles.sh uploads the code first.
+resource codeSentimentAciBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerSentimentAciBlue
+  name: '3f8962bcb4007a0d'
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/sentiment-aci/blue/code/3f8962bcb4007a0d'
+  }
+}
+
+resource environmentContainerSentimentAciBlue 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'sentiment-aci-blue'
+}
+
+// The version name is the content's hash.
+resource environmentSentimentAciBlue 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerSentimentAciBlue
+  name: '5f69abf05f5363b4'
+  properties: {
+    condaFile: loadTextContent('../../bundles/mlw-contoso-prod/sentiment-aci/blue/environment/conda.yaml')
+    description: 'From the v1 environment \'sentiment-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi3.1.2-ubuntu18.04:20210615.v1'
+    osType: 'Linux'
+  }
+}
+
 resource deploymentSentimentAciBlue 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointSentimentAci
   name: 'blue'
@@ -571,12 +755,12 @@ resource deploymentSentimentAciBlue 'Microsoft.MachineLearningServices/workspace
   properties: {
     appInsightsEnabled: false
     codeConfiguration: {
-      codeId: codeIds['sentiment-aci/blue']
+      codeId: codeSentimentAciBlue.id
       scoringScript: 'score_sentiment.py'
     }
     description: 'Says "hi" \\ back\\slash\nnew line, \${var.secret} %{ if true }x%{ endif } ünïcødé 日本語 \'single\' $\${literal}'
     endpointComputeType: 'Managed'
-    environmentId: environmentIds['sentiment-aci/blue']
+    environmentId: environmentSentimentAciBlue.id
     instanceType: 'Standard_DS2_v2'
     model: '${workspace.id}/models/sentiment-bert/versions/1'
   }
@@ -668,23 +852,8 @@ type mirrorTrafficType = {
 @minLength(1)
 type resourceIdType = string
 
-@description('Code version ARM id holding the scoring code of every deployment that needs one.')
-type codeIdsType = {
-  'ab-endpoint/versiona': resourceIdType
-  'ab-endpoint/versionb': resourceIdType
-  'churn-aci/green': resourceIdType
-  'fraud-aks/blue': resourceIdType
-  'ocr-aci-private/blue': resourceIdType
-  'recs-aks-token/blue': resourceIdType
-  'sentiment-aci/blue': resourceIdType
-}
-
 @description('Environment version ARM id of every deployment that needs one.')
 type environmentIdsType = {
   'ab-endpoint/versiona': resourceIdType
   'ab-endpoint/versionb': resourceIdType
-  'churn-aci/green': resourceIdType
-  'fraud-aks/blue': resourceIdType
-  'ocr-aci-private/blue': resourceIdType
-  'sentiment-aci/blue': resourceIdType
 }
