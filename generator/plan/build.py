@@ -232,7 +232,7 @@ def _plan_service(
     costs: list[CostComparison] = []
     planned: dict[str, DeploymentAssets] = {}
     for unit in units:
-        scale, findings = rules.scale(unit.source, override.instance_count)
+        scale, findings = rules.scale(unit.source, override.instance_count, kubernetes)
         ctx.extend(findings, unit.prefix)
         if kubernetes:
             if not kubernetes_rules.name_length_ok(endpoint_name, unit.name):

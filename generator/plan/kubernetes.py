@@ -6,6 +6,7 @@ Reference: v2-arm-reference.md sections 2.1, 3, 3.1 and 3.2.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 from generator.plan.durations import iso_duration_s
 from generator.plan.model import Body
@@ -38,7 +39,8 @@ def cpu_quantity(cores: float) -> str:
     """v1 cores as a Kubernetes CPU quantity: whole cores plain, fractions in millicores."""
     if float(cores).is_integer():
         return str(int(cores))
-    return f"{math.ceil(cores * 1000)}m"
+    # Decimal, not float: 4.03 * 1000 is 4030.000000000001 in binary floating point.
+    return f"{math.ceil(Decimal(str(cores)) * 1000)}m"
 
 
 def memory_quantity(gb: float) -> str:
@@ -63,12 +65,14 @@ def container_resources(resources: Resources | None) -> Body | None:
 
 
 def _quantities(cpu: float | None, memory: float | None, gpu: float | None) -> Body:
+    """Positive values only: v1 sent 0 (or nothing) for "no request"; a negative value is
+    no Kubernetes quantity at all ("-1" would fail at apply time)."""
     found: Body = {}
-    if cpu:
+    if cpu is not None and cpu > 0:
         found["cpu"] = cpu_quantity(cpu)
-    if gpu:
+    if gpu is not None and gpu > 0:
         found["gpu"] = str(math.ceil(gpu))
-    if memory:
+    if memory is not None and memory > 0:
         found["memory"] = memory_quantity(memory)
     return found
 

@@ -193,7 +193,10 @@ class Scale:
     autoscale: AutoScaler | None  # resolved v1 settings when autoscale is on
 
 
-def scale(service: LegacyService, instance_override: int | None) -> tuple[Scale, list[Finding]]:
+def scale(
+    service: LegacyService, instance_override: int | None, kubernetes: bool = False
+) -> tuple[Scale, list[Finding]]:
+    """`kubernetes`: the autoscaler becomes TargetUtilization scale settings, not Azure Monitor."""
     findings: list[Finding] = []
     if instance_override is not None:
         return Scale(instance_override, None), findings
@@ -228,9 +231,13 @@ def scale(service: LegacyService, instance_override: int | None) -> tuple[Scale,
             Finding(
                 Level.INFO,
                 "autoscale",
-                f"v1 autoscaler ({low}-{high} replicas, {resolved.target_utilization}% CPU) becomes an "
-                "Azure Monitor autoscale setting on the deployment; v2 scale-out takes minutes, not "
-                "seconds, and the refresh period has no equivalent",
+                f"v1 autoscaler ({low}-{high} replicas, {resolved.target_utilization}% CPU) becomes "
+                + (
+                    "TargetUtilization scale settings on the Kubernetes deployment"
+                    if kubernetes
+                    else "an Azure Monitor autoscale setting on the deployment; v2 scale-out "
+                    "takes minutes, not seconds, and the refresh period has no equivalent"
+                ),
                 "autoScaler",
             )
         )

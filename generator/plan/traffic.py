@@ -79,9 +79,11 @@ def largest_remainder(wanted: dict[str, float], tie_first: str | None = None) ->
     give the missing points to the largest fractions (ties: `tie_first`, then by name)."""
     floors = {name: math.floor(value + 1e-9) for name, value in wanted.items()}
     missing = 100 - sum(floors.values())
+    # Fractions compared as decimals: 10.4 - 10 and 0.4 - 0 differ in binary floating point
+    # (0.40000000000000036 vs 0.4) but are the same tie.
     order = sorted(
         wanted,
-        key=lambda n: (-(wanted[n] - floors[n]), n != tie_first, n),
+        key=lambda n: (-round(wanted[n] - floors[n], 9), n != tie_first, n),
     )
     for name in order[:missing]:
         floors[name] += 1
@@ -119,7 +121,7 @@ def with_mirror(
     live = dict(traffic)
     moved = live[target]
     live[target] = 0
-    if sum(live.values()):
+    if sum(traffic.values()):  # a dark endpoint stays dark; otherwise nothing is lost
         live[_remainder_receiver(shares)] += moved
     return live, {target: percent}
 
@@ -134,7 +136,7 @@ def check(traffic: dict[str, int], mirror: dict[str, int], deployments: list[str
         problems.append("every traffic percentage must be 0-100")
     if sum(traffic.values()) not in (0, 100):
         problems.append(f"traffic sums to {sum(traffic.values())}, expected 0 or 100")
-    if len(mirror) > 1:
+    if sum(1 for p in mirror.values() if p) > 1:  # the maps list every deployment, zeros too
         problems.append("at most one deployment can receive mirrored traffic")
     if any(not 0 <= p <= MAX_MIRROR for p in mirror.values()):
         problems.append(f"mirrored traffic must be 0-{MAX_MIRROR} %")

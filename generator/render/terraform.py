@@ -440,8 +440,8 @@ def _traffic_preconditions(endpoint: Endpoint) -> list[dict[str, Any]]:
         checks.append(
             {
                 "condition": hcl.Raw(
-                    f"alltrue([for d, p in {mirror} : p == 0 || "
-                    f"(contains({names}, d) && lookup({split}, d, 0) == 0)])"
+                    f"alltrue([for d, p in {mirror} : contains({names}, d) && "
+                    f"(p == 0 || lookup({split}, d, 0) == 0)])"
                 ),
                 "error_message": f"Mirrored traffic of endpoint {endpoint.name} must go to one of "
                 "its deployments that has no live traffic.",

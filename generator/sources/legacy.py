@@ -97,12 +97,18 @@ class LegacyService:
 
 
 def parse_service(
-    raw: dict[str, Any], index: int, file: str, errors: list[Diagnostic], prefix: str = ""
+    raw: dict[str, Any],
+    index: int,
+    file: str,
+    errors: list[Diagnostic],
+    prefix: str = "",
+    service: str | None = None,
 ) -> LegacyService:
     """Build a LegacyService from one raw payload; mistyped keys land in `errors`."""
     raw_name = raw.get("name")
     name = raw_name if isinstance(raw_name, str) else f"#{index}"
-    f = Fields(raw, name, file, errors, prefix)
+    # A version's problems belong to its endpoint, the service the report lists.
+    f = Fields(raw, service or name, file, errors, prefix)
     f.text("name")
     res = f.obj("containerResourceRequirements")
     scaler = f.obj("autoScaler")
@@ -214,7 +220,9 @@ def _versions(
                 versions.fail(key, "an object", entry)
                 continue
             entry = {"name": key, **entry} if not isinstance(entry.get("name"), str) else entry
-            found.append(parse_service(entry, index, file, errors, prefix=f"versions.{key}."))
+            found.append(
+                parse_service(entry, index, file, errors, f"versions.{key}.", f.service)
+            )
     for variant in f.obj_list("variants"):
-        found.append(parse_service(variant.raw, index, file, errors, prefix=variant.prefix))
+        found.append(parse_service(variant.raw, index, file, errors, variant.prefix, f.service))
     return tuple(found)
