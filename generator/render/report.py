@@ -159,6 +159,13 @@ def _service(o: ServiceOutcome) -> dict[str, Any]:
                 "traffic": r.traffic,
                 "mirrorTraffic": r.mirror,
                 "instanceType": r.instance_type,
+                "bundle": r.bundle,
+                "scoringScript": r.scoring_script,
+                "entryScriptRule": r.entry_rule,
+                "v1Code": [
+                    {"path": f.path, "line": f.line, "code": f.code, "message": f.message}
+                    for f in r.lint
+                ],
             }
             for r in o.rollout
         ],

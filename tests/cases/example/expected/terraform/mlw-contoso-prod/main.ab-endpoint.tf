@@ -219,7 +219,7 @@ resource "azapi_update_resource" "traffic_ab_endpoint" {
     }
 
     precondition {
-      condition     = alltrue([for d, p in lookup(var.mirror_traffic, "ab-endpoint", {}) : p == 0 || (contains(["versiona", "versionb"], d) && lookup(lookup(var.traffic, "ab-endpoint", {}), d, 0) == 0)])
+      condition     = alltrue([for d, p in lookup(var.mirror_traffic, "ab-endpoint", {}) : contains(["versiona", "versionb"], d) && (p == 0 || lookup(lookup(var.traffic, "ab-endpoint", {}), d, 0) == 0)])
       error_message = "Mirrored traffic of endpoint ab-endpoint must go to one of its deployments that has no live traffic."
     }
   }
