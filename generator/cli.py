@@ -33,6 +33,9 @@ EPILOG = """\
 subcommands:
   gen-iac export ...   read the services of a live workspace into a snapshot
                        (needs: pip install 'gen-iac[export]'; see gen-iac export --help)
+  gen-iac smoke BUNDLE [--model-dir DIR] [--request FILE]
+                       run a generated bundle under azureml-inference-server-http on
+                       127.0.0.1 and send it one request (before apply, in a pipeline)
 
 exit status: 0 all migrated, 1 some services not migrated (the rest written, the
 report says why), 2 bad usage or unreadable input (nothing written).
@@ -182,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         from generator.export.command import main as export_main
 
         return export_main(args_list[1:])
+    if args_list[:1] == ["smoke"]:
+        from generator.smoke import main as smoke_main
+
+        return smoke_main(args_list[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)

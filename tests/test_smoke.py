@@ -1,0 +1,358 @@
+"""`gen-iac smoke` against the real azureml-inference-server-http, on bundles built here.
+
+The churn bundle is made the way the generator makes it: the v1 source tarball's `src/`
+becomes `code/`, and bundle.json names `score.py`. The expected churn probability is computed
+here from model.json, independently of the scoring code. The server package is a test
+dependency (the `test` extra): when it is missing these tests fail, they never skip.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import socket
+import subprocess
+import sys
+import tarfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from generator.smoke import main
+from tests.conftest import ROOT
+
+CHURN_TARBALL = ROOT / "examples/snapshot/assets/churn-aci/7d3e9a1c.tar.gz"
+CHURN_MODEL = ROOT / "examples/models/churn-model/3"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def server_installed() -> None:
+    if importlib.util.find_spec("azureml_inference_server_http") is None:
+        pytest.fail(
+            "azureml-inference-server-http is not installed: pip install -e '.[test]'",
+            pytrace=False,
+        )
+
+
+def write_bundle(root: Path, files: dict[str, bytes], script: str = "score.py") -> Path:
+    """A bundle folder: bundle.json naming `script`, and `files` in code/."""
+    for name, data in files.items():
+        path = root / "code" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    manifest = {
+        "codeVersion": "1",
+        "deployment": "blue",
+        "endpoint": "test-endpoint",
+        "environment": {},
+        "scoringScript": script,
+    }
+    (root / "bundle.json").write_text(json.dumps(manifest, sort_keys=True), encoding="utf-8")
+    return root
+
+
+def churn_files() -> dict[str, bytes]:
+    """The regular files under src/ in the v1 source tarball, relative to src/."""
+    files = {}
+    with tarfile.open(CHURN_TARBALL, "r:gz") as tar:
+        for member in tar.getmembers():
+            if member.isfile() and member.name.startswith("src/"):
+                stream = tar.extractfile(member)
+                assert stream is not None
+                files[member.name.removeprefix("src/")] = stream.read()
+    return files
+
+
+def script_bundle(root: Path, source: str) -> Path:
+    return write_bundle(root, {"score.py": textwrap.dedent(source).encode()})
+
+
+def churn_probability(row: list[float]) -> float:
+    model = json.loads((CHURN_MODEL / "model.json").read_text(encoding="utf-8"))
+    z = model["bias"]
+    for x, mean, scale, weight in zip(
+        row, model["means"], model["scales"], model["weights"], strict=True
+    ):
+        z += weight * (x - mean) / scale
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` runs; a zombie waiting for its reaper does not count."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains `text` (the server's carries the script)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes() and running(int(cmdline.parent.name)):
+                found.append(int(cmdline.parent.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_churn_bundle_answers_what_the_model_computes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = write_bundle(tmp_path / "bundle", churn_files())
+    before = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*"))
+    rows = [[5.0, 99.9, 3.0], [48.0, 30.0, 1.0], [12.0, 70.0, 0.0]]
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"data": rows}), encoding="utf-8")
+
+    status = main(
+        [str(bundle), "--model-dir", str(CHURN_MODEL), "--request", str(request), "--timeout", "60"]
+    )
+
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    head, _, body = out.partition("\n")
+    assert head == "HTTP 200 OK"
+    probabilities = json.loads(body)["probabilities"]
+    assert probabilities == pytest.approx([churn_probability(r) for r in rows], rel=1e-12)
+    # The code folder is what gets uploaded: a smoke run must not add __pycache__ to it.
+    assert sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*")) == before
+
+
+def test_module_entry_sends_the_bundles_sample_request(tmp_path: Path) -> None:
+    files = churn_files()
+    bundle = write_bundle(tmp_path / "bundle", files)
+    (bundle / "sample-request.json").write_bytes(files["sample-request.json"])
+    rows = json.loads(files["sample-request.json"])["data"]
+
+    result = subprocess.run(
+        [sys.executable, "-m", "generator.smoke", str(bundle), "--model-dir", str(CHURN_MODEL)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    head, _, body = result.stdout.partition("\n")
+    assert head == "HTTP 200 OK"
+    expected = [churn_probability(r) for r in rows]
+    assert json.loads(body)["probabilities"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_init_failure_is_exit_1_with_the_server_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = script_bundle(
+        tmp_path / "bundle",
+        """\
+        def init():
+            raise RuntimeError("model file is corrupt")
+
+
+        def run(raw_data):
+            return raw_data
+        """,
+    )
+    request = tmp_path / "request.json"
+    request.write_text("{}", encoding="utf-8")
+
+    status = main([str(bundle), "--request", str(request), "--timeout", "60"])
+
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out == ""
+    assert "gen-iac smoke: the server exited with status 3 before it was live" in err
+    assert "RuntimeError: model file is corrupt" in err  # from the log tail
+
+
+def test_run_failure_prints_the_answer_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = script_bundle(
+        tmp_path / "bundle",
+        """\
+        def init():
+            pass
+
+
+        def run(raw_data):
+            raise ValueError("unexpected payload")
+        """,
+    )
+    request = tmp_path / "request.json"
+    request.write_text('{"data": []}', encoding="utf-8")
+
+    status = main([str(bundle), "--request", str(request)])
+
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out.startswith("HTTP 500 ")
+    assert "gen-iac smoke: POST /score answered 500" in err
+    assert "ValueError: unexpected payload" in err
+
+
+def test_server_never_live_is_exit_1_and_leaves_nothing_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pids = tmp_path / "pids.txt"
+    bundle = script_bundle(
+        tmp_path / "bundle",
+        f"""\
+        import os
+        import time
+
+
+        def init():
+            with open({str(pids)!r}, "w") as f:
+                f.write(f"{{os.getpid()}} {{os.getppid()}}")
+            time.sleep(300)
+
+
+        def run(raw_data):
+            return raw_data
+        """,
+    )
+    request = tmp_path / "request.json"
+    request.write_text("{}", encoding="utf-8")
+    port = free_port()
+
+    status = main([str(bundle), "--request", str(request), "--port", str(port), "--timeout", "4"])
+
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out == ""
+    assert f"gen-iac smoke: the server was not live on 127.0.0.1:{port} within 4 s" in err
+    assert "Invoking user's init function" in err  # the log tail
+    worker, master = (int(p) for p in pids.read_text().split())
+    assert not running(worker) and not running(master)
+    assert processes_mentioning(str(bundle)) == []
+    assert port_is_free(port)
+
+
+def test_interpreter_without_the_server_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = script_bundle(
+        tmp_path / "bundle", "def init():\n    pass\n\n\ndef run(d):\n    return d\n"
+    )
+    (bundle / "sample-request.json").write_text("{}", encoding="utf-8")
+    # The bundle's own .venv is preferred over the interpreter running gen-iac.
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(bundle / ".venv")], check=True
+    )
+
+    status = main([str(bundle)])
+
+    err = capsys.readouterr().err
+    assert status == 2
+    assert str(bundle / ".venv") in err
+    assert "cannot import azureml-inference-server-http" in err
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no-folder", "bundle folder not found"),
+        ("no-manifest", "bundle.json not found"),
+        ("bad-json", "not valid JSON"),
+        ("no-scoring-script", "scoringScript is missing"),
+        ("script-outside-code", "must be a path inside code/"),
+        ("script-missing", "code/score.py not found"),
+        ("no-request", "no request to send"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, message: str
+) -> None:
+    bundle = tmp_path / "bundle"
+    if case != "no-folder":
+        write_bundle(bundle, {"score.py": b"def init():\n    pass\n"})
+    if case == "no-manifest":
+        (bundle / "bundle.json").unlink()
+    elif case == "bad-json":
+        (bundle / "bundle.json").write_text("{", encoding="utf-8")
+    elif case == "no-scoring-script":
+        (bundle / "bundle.json").write_text('{"endpoint": "e"}', encoding="utf-8")
+    elif case == "script-outside-code":
+        write_bundle(bundle, {}, script="../bundle.json")
+    elif case == "script-missing":
+        (bundle / "code/score.py").unlink()
+    args = [str(bundle)]
+    if case != "no-request":
+        request = tmp_path / "request.json"
+        request.write_text("{}", encoding="utf-8")
+        args += ["--request", str(request)]
+
+    status = main(args)
+
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("gen-iac smoke: ")
+    assert message in err
+
+
+def test_example_assets_are_what_make_assets_builds() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples/make_assets.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_churn_tarball_is_the_v1_layout() -> None:
+    with tarfile.open(CHURN_TARBALL, "r:gz") as tar:
+        names = tar.getnames()
+        owners = {(m.uid, m.gid) for m in tar.getmembers()}
+    assert names == ["src", "src/features.py", "src/sample-request.json", "src/score.py"]
+    assert owners == {(0, 0)}
+    # The gzip header carries no time and no file name, so the bytes are reproducible.
+    header = CHURN_TARBALL.read_bytes()[:10]
+    assert header[4:8] == b"\0\0\0\0" and not header[3] & 0x08
+
+
+def test_the_generated_example_bundle_answers_over_http(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole path: gen-iac writes the churn bundle from the example snapshot's tar.gz
+    asset, and `gen-iac smoke` serves it with the real inference server."""
+    from generator.cli import main as cli
+
+    out = tmp_path / "out"
+    assert cli(["--target", "terraform", "--out", str(out), "--quiet"]) == 1  # one not migrated
+    bundle = out / "bundles" / "mlw-contoso-prod" / "churn-aci" / "blue"
+    sample = json.loads((bundle / "code" / "sample-request.json").read_text(encoding="utf-8"))
+    capsys.readouterr()
+
+    status = cli(["smoke", str(bundle), "--model-dir", str(CHURN_MODEL), "--timeout", "60"])
+
+    out_text, err = capsys.readouterr()
+    assert status == 0, err
+    head, _, body = out_text.partition("\n")
+    assert head == "HTTP 200 OK"
+    expected = [churn_probability(r) for r in sample["data"]]
+    assert json.loads(body)["probabilities"] == pytest.approx(expected, rel=1e-12)
