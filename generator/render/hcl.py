@@ -68,7 +68,8 @@ def _single_cluster(char: str) -> bool:
         or 0xD7B0 <= code <= 0xD7FF
     ):
         return False
-    return unicodedata.category(char)[0] in "LNPS" and code != 0x0D4E  # U+0D4E is a prepend
+    # U+0D4E is a prepend; Thai and Lao SARA AM are letters that extend the cluster before them.
+    return unicodedata.category(char)[0] in "LNPS" and code not in (0x0D4E, 0x0E33, 0x0EB3)
 
 
 def _u_escape(char: str) -> str:
