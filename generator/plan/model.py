@@ -98,7 +98,6 @@ class Upload:
 
     folder: str  # relative to bundles/<workspace>/, e.g. "churn-aci/blue/code"
     blob_prefix: str  # folder in the datastore's container, content-addressed
-    required: bool = True  # an empty folder stops the apply with a clear message
 
 
 @dataclass(frozen=True)
@@ -135,6 +134,16 @@ class Endpoint:
     kind: str = "Managed"  # Managed | Kubernetes (properties.compute is set)
     identity_type: str = "SystemAssigned"
     keys_from: str | None = None  # the v1 service whose exported keys the endpoint keeps
+
+    @property
+    def can_mirror(self) -> bool:
+        """Mirrored traffic needs a managed endpoint and a second deployment to copy to."""
+        return self.kind == "Managed" and len(self.deployments) > 1
+
+    @property
+    def mirror_split(self) -> dict[str, int]:
+        """Mirrored traffic with every deployment listed, zeros included (as traffic is)."""
+        return {d.name: self.mirror_traffic.get(d.name, 0) for d in self.deployments}
 
 
 @dataclass(frozen=True)

@@ -257,11 +257,6 @@ def _inputs(plan: MigrationPlan) -> list[dict[str, Any]]:
     return found
 
 
-def _mirrored(endpoint: Endpoint) -> bool:
-    """Endpoints that can mirror: managed, with a second deployment to copy traffic to."""
-    return endpoint.kind == "Managed" and len(endpoint.deployments) > 1
-
-
 def _rollout(plan: MigrationPlan) -> dict[str, Any]:
     """The `traffic` and `mirrorTraffic` params: typed so every deployment must be listed,
     values one line per endpoint in main.bicepparam."""
@@ -273,19 +268,14 @@ def _rollout(plan: MigrationPlan) -> dict[str, Any]:
             for e in only
         }
 
-    mirrored = [e for e in endpoints if _mirrored(e)]
+    mirrored = [e for e in endpoints if e.can_mirror]
     return {
         "traffic": TRAFFIC_PARAM,
         "mirror": MIRROR_PARAM,
         "traffic_type": typed("percentType", list(endpoints)),
         "mirror_type": typed("mirrorPercentType", mirrored),
         "traffic_values": {e.name: enc.Raw(enc.inline(e.traffic)) for e in endpoints},
-        "mirror_values": {
-            e.name: enc.Raw(
-                enc.inline({d.name: e.mirror_traffic.get(d.name, 0) for d in e.deployments})
-            )
-            for e in mirrored
-        },
+        "mirror_values": {e.name: enc.Raw(enc.inline(e.mirror_split)) for e in mirrored},
     }
 
 
@@ -323,7 +313,7 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
     checks: dict[str, Any] = {
         "trafficTotal": enc.Raw(" + ".join(enc.access(live, n) for n in names)),
     }
-    if _mirrored(endpoint):
+    if endpoint.can_mirror:
         traffic_properties["mirrorTraffic"] = enc.Raw(mirror)
         checks["mirrorTotal"] = enc.Raw(" + ".join(enc.access(mirror, n) for n in names))
         checks["mirroredDeployments"] = enc.Raw(
