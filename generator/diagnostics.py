@@ -38,6 +38,16 @@ class Diagnostic:
         )
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A diagnostic before it is tied to a service (mapping rules and asset readers)."""
+
+    level: Level
+    code: str
+    message: str
+    field: str = ""
+
+
 class InputError(Exception):
     """Input that cannot be read at all (exit status 2, nothing written)."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.diagnostics import InputError
-from generator.render import RenderedFile
+from generator.files import RenderedFile
 
 MANIFEST = ".gen-iac-manifest.json"
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.diagnostics import InputError, Level
+from generator.files import RenderedFile
 from generator.output import WriteResult, write_tree
 from generator.plan.build import build_plan
 from generator.plan.model import MigrationPlan, ServiceOutcome
-from generator.render import RenderedFile
 from generator.sources.overrides import Override, merge_flags, parse_field, read_overrides
 from generator.sources.snapshot import read_snapshot
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from generator.files import RenderedFile
 from generator.output import MANIFEST, OutputConflict, write_tree
-from generator.render import RenderedFile
 
 
 def tree(root: Path) -> dict[str, str]:

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.assets.archive import DEFAULT_LIMITS, ArchiveError, Limits, is_archive_name, unpack
-from generator.diagnostics import Level
-from generator.plan.rules import Finding
+from generator.diagnostics import Finding, Level
 from generator.sources.legacy import Asset, ImageRequest
 
 ASSETS_FIELD = "environmentImageRequest.assets"

@@ -34,8 +34,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.diagnostics import Level
-from generator.plan.rules import Finding
+from generator.diagnostics import Finding, Level
 
 SERVER = "azureml-inference-server-http"
 DEFAULTS = "azureml-defaults"

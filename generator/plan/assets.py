@@ -16,7 +16,7 @@ from typing import Any
 from generator.assets.bundle import DEFAULT_ENTRY_SCRIPT, code_bundle, content_version, entry_script
 from generator.assets.environment import CONDA_FILE, EnvironmentSpec, environment_spec
 from generator.assets.lint import LintFinding, lint_files
-from generator.diagnostics import Level
+from generator.diagnostics import Finding, Level
 from generator.plan.model import (
     AssetId,
     AssetVersion,
@@ -28,7 +28,6 @@ from generator.plan.model import (
     Upload,
     WorkspaceId,
 )
-from generator.plan.rules import Finding
 from generator.sources.legacy import LegacyService
 
 ENVIRONMENT_IDS = "environment_ids"

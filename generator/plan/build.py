@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
-from generator.diagnostics import Diagnostic, Level
+from generator.diagnostics import Diagnostic, Finding, Level
 from generator.plan import kubernetes as kubernetes_rules
 from generator.plan import rules, traffic
 from generator.plan.assets import DeploymentAssets, deployment_assets
@@ -60,7 +60,7 @@ class _Service:
             Diagnostic(self.service.name, level, code, message, field, self.file)
         )
 
-    def extend(self, findings: list[rules.Finding], prefix: str = "") -> None:
+    def extend(self, findings: list[Finding], prefix: str = "") -> None:
         for f in findings:
             self.add(f.level, f.code, f.message, prefix + f.field if f.field else f.field)
 

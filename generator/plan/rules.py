@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.diagnostics import Level
+from generator.diagnostics import Finding, Level
 from generator.plan.durations import iso_duration_ms, iso_duration_s
 from generator.plan.model import Body, DeploymentId
 from generator.sources.legacy import AutoScaler, LegacyService, LivenessProbe
@@ -26,16 +26,6 @@ V1_AUTOSCALE_DEFAULTS = AutoScaler(
     target_utilization=70,
     refresh_period_seconds=1,
 )
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A diagnostic before it is tied to a service."""
-
-    level: Level
-    code: str
-    message: str
-    field: str = ""
 
 
 def auth_mode(service: LegacyService) -> tuple[str, list[Finding]]:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from generator.diagnostics import Level
-from generator.plan.rules import Finding
+from generator.diagnostics import Finding, Level
 
 MAX_MIRROR = 50
 

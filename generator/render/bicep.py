@@ -21,6 +21,7 @@ import shlex
 from typing import Any
 
 from generator.diagnostics import Level
+from generator.files import RenderedFile
 from generator.plan.model import (
     AUTOSCALE_API_VERSION,
     AUTOSCALE_TYPE,
@@ -40,7 +41,6 @@ from generator.plan.model import (
     MigrationPlan,
     WorkspaceId,
 )
-from generator.render import RenderedFile
 from generator.render import bicep_encoder as enc
 from generator.render.templating import environment as _jinja
 

@@ -3,8 +3,8 @@ and bundle.json of every deployment, byte for byte (both targets upload from her
 
 from __future__ import annotations
 
+from generator.files import RenderedFile
 from generator.plan.model import MigrationPlan
-from generator.render import RenderedFile
 
 
 def render_bundles(plan: MigrationPlan) -> list[RenderedFile]:

@@ -9,9 +9,9 @@ from typing import Any
 
 from generator import __version__
 from generator.diagnostics import Diagnostic, Level
+from generator.files import RenderedFile
 from generator.plan.kubernetes import PREREQUISITES
 from generator.plan.model import MigrationPlan, Prices, ServiceOutcome
-from generator.render import RenderedFile
 from generator.render.templating import environment as _jinja
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from generator.diagnostics import Level
+from generator.files import RenderedFile
 from generator.plan.model import (
     AUTOSCALE_API_VERSION,
     AUTOSCALE_TYPE,
@@ -32,7 +33,7 @@ from generator.plan.model import (
     WorkspaceId,
 )
 from generator.plan.traffic import MAX_MIRROR
-from generator.render import RenderedFile, hcl
+from generator.render import hcl
 from generator.render.templating import environment as _jinja
 
 TERRAFORM_VERSION = ">= 1.11, < 2.0"  # write-only arguments (sensitive_body) need 1.11

@@ -10,8 +10,7 @@ import pytest
 
 from generator.assets.archive import Limits
 from generator.assets.bundle import CodeBundle, code_bundle, content_version, entry_script
-from generator.diagnostics import Level
-from generator.plan.rules import Finding
+from generator.diagnostics import Finding, Level
 from generator.sources.legacy import Asset, ImageRequest
 
 DRIVER = "tmpq1w2e3r4.py"

@@ -18,8 +18,7 @@ from generator.assets.environment import (
     environment_spec,
     server_for,
 )
-from generator.diagnostics import Level
-from generator.plan.rules import Finding
+from generator.diagnostics import Finding, Level
 
 IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20240709.v1"
 CURATED = "mcr.microsoft.com/azureml/minimal-ubuntu20.04-py38-cpu-inference:latest"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.diagnostics import Level
+from generator.diagnostics import Finding, Level
 from generator.plan import rules
 from generator.plan.model import DeploymentId
 from generator.sources.legacy import AutoScaler, LegacyService, LivenessProbe
@@ -16,7 +16,7 @@ def svc(**fields: Any) -> LegacyService:
     )
 
 
-def codes(findings: list[rules.Finding]) -> list[str]:
+def codes(findings: list[Finding]) -> list[str]:
     return [f.code for f in findings]
 
 
