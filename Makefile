@@ -29,9 +29,9 @@ run: $(RUN_STAMP)
 	@$(BIN)/gen-iac --target terraform --target bicep --out out; \
 	  status=$$?; [ $$status -le 1 ] || exit $$status
 	@echo
-	@echo "Read out/MIGRATION.md. gen-iac is installed in $(VENV); to run it yourself:"
-	@echo "  source $(VENV)/bin/activate     # then: gen-iac --help"
-	@echo "  $(BIN)/gen-iac --target terraform --input SNAPSHOT --out out"
+	@echo "gen-iac is installed in $(VENV). Next, as in README.md:"
+	@echo "  source $(VENV)/bin/activate && gen-iac --help"
+	@echo "  (or without activating: $(BIN)/gen-iac --help)"
 
 # The whole suite, as CI runs it (hclfmt is built from Debian's HCL sources first).
 test: $(TEST_STAMP)
