@@ -202,6 +202,13 @@ def filesystem(path: Path) -> str:
     return kind
 
 
+def load() -> str:
+    try:
+        return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -218,7 +225,8 @@ def main() -> None:
     base, note = where_to_measure(args.dir)
     print(
         f"measuring in {note}; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}; "
-        f"targets: {' + '.join(args.targets)}; median of {args.repeats} run(s)",
+        f"targets: {' + '.join(args.targets)}; median of {args.repeats} run(s); "
+        f"{load()} (wall time means something on an idle machine only; cpu is steadier)",
         flush=True,
     )
     rows = []
@@ -239,7 +247,7 @@ def main() -> None:
                 )
             snapshot.unlink()
             rows.append((count, runs))
-    print()
+    print(f"\n{load()} at the end")
     print(
         f"{'services':>8} {'wall s':>7} {'cpu s':>7} {'peak MiB':>9} {'files':>7} "
         f"{'MiB out':>8} {'floor s':>8} {'x floor':>8}"
