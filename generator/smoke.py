@@ -140,8 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start a bundle's scoring script under azureml-inference-server-http on "
         f"{HOST}, wait until it is live, POST one request to /score, print the HTTP status and "
         "the response body, and stop the server.",
-        epilog="exit status: 0 the request answered 2xx, 1 any other answer or the server did "
-        "not come up, 2 bad usage (missing bundle, bundle.json, script, request or server).",
+        epilog="The interpreter needs azureml-inference-server-http and the scoring code's "
+        "dependencies; gen-iac's `smoke` extra installs the server (pip install -e '.[smoke]' "
+        "in a checkout). exit status: 0 the request answered 2xx, 1 any other answer or the "
+        "server did not come up, 2 bad usage (missing bundle, bundle.json, script, request or "
+        "server).",
     )
     parser.add_argument("bundle", type=Path, metavar="BUNDLE", help="a bundle folder")
     parser.add_argument(
@@ -369,9 +372,12 @@ class OutputTail:
             return lines
 
     def excerpt(self, lines: int = LOG_TAIL_LINES) -> LogExcerpt:
-        kept = self.lines()
         with self._lock:
-            total = max(self.total_lines, len(kept))
+            kept = list(self._lines)
+            total = self.total_lines
+            if self._partial:
+                kept.append(self._partial.decode("utf-8", errors="replace"))
+                total += 1
             return LogExcerpt(tuple(kept[-lines:]), total, self.total_bytes, len(kept))
 
 

@@ -614,3 +614,15 @@ def test_the_install_hint_is_the_smoke_extra() -> None:
     assert [line.strip().rstrip(",").strip('"') for line in block.splitlines()] == [
         smoke.SERVER_REQUIREMENT
     ]
+
+
+def test_output_tail_counts_the_line_still_being_written() -> None:
+    tail = OutputTail(max_lines=5, max_line_bytes=20)
+    tail.feed(b"first\r\nsecond\nthi")
+    excerpt = tail.excerpt()
+    assert excerpt.lines == ("first", "second", "thi")
+    assert excerpt.header() == "--- server log (3 lines) ---"
+    tail.feed(b"rd\n")
+    tail.close()
+    assert tail.lines() == ["first", "second", "third"]
+    assert tail.total_lines == 3
