@@ -250,7 +250,7 @@ def main() -> None:
     print(f"\n{load()} at the end")
     print(
         f"{'services':>8} {'wall s':>7} {'cpu s':>7} {'peak MiB':>9} {'files':>7} "
-        f"{'MiB out':>8} {'floor s':>8} {'x floor':>8}"
+        f"{'MiB out':>8} {'floor s':>8} {'cpu s':>6} {'x floor':>8}"
     )
     for count, runs in rows:
         wall = statistics.median(r.gen.wall for r in runs)
@@ -259,7 +259,7 @@ def main() -> None:
             f"{count:>8} {wall:>7.2f} {statistics.median(r.gen.cpu for r in runs):>7.2f} "
             f"{statistics.median(r.gen.peak_mib for r in runs):>9.0f} "
             f"{runs[0].files:>7} {runs[0].bytes / 2**20:>8.1f} {floor:>8.2f} "
-            f"{wall / floor:>8.1f}"
+            f"{statistics.median(r.floor.cpu for r in runs):>6.2f} {wall / floor:>8.1f}"
         )
 
 
