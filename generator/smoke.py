@@ -672,12 +672,14 @@ def missing_setting(lines: Sequence[str], env: Mapping[str, str], script: str) -
         return None
     if name == MODEL_DIR_VARIABLE:
         return (
-            f"{script} reads {name}, which is not set: pass --model-dir DIR (the folder that "
-            "holds the model files; a v2 deployment sets it to where the model is mounted)"
+            f"the scoring code ({script}) reads {name}, which is not set: pass --model-dir DIR "
+            "(the folder that holds the model files; a v2 deployment sets it to where the "
+            "model is mounted)"
         )
     return (
-        f"{script} reads the environment variable {name}, which is not set: set it where "
-        f"{PROG} runs (the server inherits the environment), e.g. {name}=... {PROG} ..."
+        f"the scoring code ({script}) reads the environment variable {name}, which is not "
+        f"set: set it where {PROG} runs (the server inherits the environment), e.g. "
+        f"{name}=... {PROG} ..."
     )
 
 

@@ -400,8 +400,8 @@ def test_a_missing_model_dir_is_named_before_the_log(
         "gen-iac smoke: the server exited with status 3 while importing code/score.py"
     )
     assert lines[2].startswith(
-        "gen-iac smoke: code/score.py reads AZUREML_MODEL_DIR, which is not set: "
-        "pass --model-dir DIR"
+        "gen-iac smoke: the scoring code (code/score.py) reads AZUREML_MODEL_DIR, which is "
+        "not set: pass --model-dir DIR"
     )
     assert lines[3].startswith("--- server log")
     assert lines.index("KeyError: 'AZUREML_MODEL_DIR'") > 3
@@ -435,8 +435,8 @@ def test_a_variable_read_with_getenv_is_named_when_init_fails_on_none(
     assert status == 1
     assert lines[1] == "gen-iac smoke: the server exited with status 3 in init() of code/score.py"
     assert lines[2].startswith(
-        "gen-iac smoke: code/score.py reads the environment variable CHURN_THRESHOLDS, which "
-        "is not set"
+        "gen-iac smoke: the scoring code (code/score.py) reads the environment variable "
+        "CHURN_THRESHOLDS, which is not set"
     )
 
 
