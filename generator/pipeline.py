@@ -36,6 +36,7 @@ class Options:
     overrides_file: Path | None = None
     write_keys: bool = False
     force: bool = False
+    pipelines: tuple[str, ...] = ()  # github | azure-devops: definitions under out/pipelines/
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,50 @@ def render(
 
         files += render_bicep(plan)
     files += render_report(plan, options.targets, input_name, keys_file)
+    if options.pipelines:
+        from generator.render.pipelines import render_pipelines
+
+        files += render_pipelines(
+            plan,
+            options.pipelines,
+            options.targets,
+            layout=getattr(options, "layout", "workspace"),  # `--layout` (terraform branch)
+            flags=command_flags(options),
+            snapshot=options.input,
+            out=options.out,
+            example=options.input is None,
+        )
     return files
+
+
+def command_flags(options: Options) -> list[tuple[str, str]]:
+    """The choice and workspace flags of this generate, as (flag, value) pairs, so that a
+    pipeline can repeat the same generate (`gen-iac --check`)."""
+    found: list[tuple[str, str]] = []
+    for flag, value in (
+        ("--subscription", options.workspace_flags.get("subscriptionId")),
+        ("--resource-group", options.workspace_flags.get("resourceGroup")),
+        ("--workspace", options.workspace_flags.get("name")),
+        ("--location", options.workspace_flags.get("location")),
+    ):
+        if value:
+            found.append((flag, value))
+    for flag, (name, _kind, _bare) in CHOICE_FLAGS.items():
+        value = getattr(options.defaults, name)
+        if value is not None:
+            found.append((flag, str(value)))
+        for service, override in sorted(options.service_overrides.items()):
+            value = getattr(override, name)
+            if value is not None:
+                found.append((flag, f"{service}={value}"))
+    if options.overrides_file is not None:
+        if options.overrides_file.is_absolute():
+            raise InputError(
+                "--pipeline: give --overrides as a path relative to the repository root, so "
+                "that the pipeline can repeat this generate"
+            )
+        found.append(("--overrides", options.overrides_file.as_posix()))
+    return found
 
 
 def generate(options: Options) -> GenerateResult:
