@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator.diagnostics import InputError, Level
 from generator.files import RenderedFile
 from generator.output import WriteResult, write_tree
+from generator.plan.adoption import adopt
 from generator.plan.build import build_plan
 from generator.plan.model import MigrationPlan, ServiceOutcome
 from generator.sources.overrides import Override, merge_flags, parse_field, read_overrides
@@ -112,7 +113,9 @@ def plan_from(
     flags = {k: v for k, v in options.workspace_flags.items() if v}
     snapshot = read_snapshot(path, flags)
     keys = {name: (k.primary, k.secondary) for name, k in snapshot.keys.items()}
-    return build_plan(snapshot, overrides, options.defaults), keys
+    plan = build_plan(snapshot, overrides, options.defaults)
+    plan = replace(plan, adoption=adopt(plan.workspace, snapshot.existing_endpoints))
+    return plan, keys
 
 
 def render(
@@ -127,6 +130,9 @@ def render(
         from generator.render.terraform import KEYS_FILE, render_terraform
 
         files += render_terraform(plan, keys if options.write_keys else None)
+        from generator.render.imports import render_imports
+
+        files += render_imports(plan)
         if options.write_keys and plan.workspace.keyed_services:
             keys_file = f"terraform/{plan.workspace.name}/{KEYS_FILE}"
     if "bicep" in options.targets:
