@@ -30,6 +30,7 @@ from generator.files import RenderedFile
 from generator.plan.model import MigrationPlan
 from generator.plan.naming import is_valid_name
 from generator.render.templating import environment as _jinja
+from generator.smoke import SERVER_REQUIREMENT
 
 SYSTEMS = ("github", "azure-devops")
 BASE = "pipelines"
@@ -37,7 +38,7 @@ SCRIPTS = f"{BASE}/scripts"
 # GitHub allows at most 256 jobs per matrix; Azure Pipelines is given the same bound.
 MATRIX_LIMIT = 256
 APPLY_TIMEOUT_MINUTES = 180  # first deployments build images; azapi's create timeout is 90m
-CHECK_TIMEOUT_MINUTES = 60
+CHECK_TIMEOUT_MINUTES = 90  # the smoke tests build each bundle's conda environment
 PLAN_TIMEOUT_MINUTES = 60
 PYTHON_VERSION = "3.12"
 TERRAFORM_VERSION = "^1.11.0"  # setup-terraform takes a semver range; the modules need 1.11
@@ -245,6 +246,7 @@ def render_pipelines(
         "out_dir": repo_path(out, "out"),
         "snapshot_dir": repo_path(snapshot, "snapshot"),
         "package": f"gen-iac=={__version__}",
+        "server_package": SERVER_REQUIREMENT,  # for bundles smoke-tested without conda
         "keyed": keyed,
         "keys_placeholder": json.dumps(placeholder, sort_keys=True) if keyed else "",
         "keys_secret": KEYS_SECRET,

@@ -65,7 +65,12 @@ def tool(name: str) -> str:
     return path
 
 
-def generated(tmp_path: Path, snapshot: Path = EXAMPLE, **kw: Any) -> tuple[Path, MigrationPlan]:
+def generated(
+    tmp_path: Path,
+    snapshot: Path = EXAMPLE,
+    targets: tuple[str, ...] = ("terraform", "bicep"),
+    **kw: Any,
+) -> tuple[Path, MigrationPlan]:
     copy = tmp_path / "snapshot"
     shutil.copytree(snapshot, copy)
     if (copy / "keys.json").exists():
@@ -75,7 +80,7 @@ def generated(tmp_path: Path, snapshot: Path = EXAMPLE, **kw: Any) -> tuple[Path
         Options(
             input=copy,
             out=out,
-            targets=("terraform", "bicep"),
+            targets=targets,
             pipelines=("github", "azure-devops"),
             **kw,
         )
@@ -137,6 +142,11 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, MigrationPlan
     return generated(tmp_path_factory.mktemp("keys"), KEYS_INPUT)
 
 
+@pytest.fixture(scope="module")
+def bicep_only(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, MigrationPlan]:
+    return generated(tmp_path_factory.mktemp("bicep"), KEYS_INPUT, targets=("bicep",))
+
+
 def endpoint_layout(tmp_path: Path, plan: MigrationPlan) -> Path:
     """The pipelines for `--layout endpoint`, written to tmp_path/pipelines."""
     for f in render_pipelines(
@@ -167,30 +177,32 @@ def test_files_and_places(example: tuple[Path, MigrationPlan]) -> None:
     assert "Existing Azure Pipelines YAML file" in readme
 
 
-@pytest.mark.parametrize("which", ["example", "keyed", "endpoint"])
+@pytest.mark.parametrize("which", ["example", "keyed", "bicep", "endpoint"])
 def test_pipelines_validate_against_the_published_schemas(
     which: str,
     example: tuple[Path, MigrationPlan],
     keyed: tuple[Path, MigrationPlan],
+    bicep_only: tuple[Path, MigrationPlan],
     tmp_path: Path,
 ) -> None:
-    root = {"example": example[0], "keyed": keyed[0]}.get(which) or endpoint_layout(
-        tmp_path, example[1]
-    )
+    root = {"example": example[0], "keyed": keyed[0], "bicep": bicep_only[0]}.get(
+        which
+    ) or endpoint_layout(tmp_path, example[1])
     schema_check(sorted((root / "github").glob("*.yml")), "vendor.github-workflows")
     schema_check(sorted((root / "azure-devops").glob("*.yml")), "vendor.azure-pipelines")
 
 
-@pytest.mark.parametrize("which", ["example", "keyed", "endpoint"])
+@pytest.mark.parametrize("which", ["example", "keyed", "bicep", "endpoint"])
 def test_every_shell_step_and_script_passes_shellcheck(
     which: str,
     example: tuple[Path, MigrationPlan],
     keyed: tuple[Path, MigrationPlan],
+    bicep_only: tuple[Path, MigrationPlan],
     tmp_path: Path,
 ) -> None:
-    root = {"example": example[0], "keyed": keyed[0]}.get(which) or endpoint_layout(
-        tmp_path, example[1]
-    )
+    root = {"example": example[0], "keyed": keyed[0], "bicep": bicep_only[0]}.get(
+        which
+    ) or endpoint_layout(tmp_path, example[1])
     paths = sorted((root / "scripts").glob("*.sh"))
     steps = tmp_path / "steps"
     steps.mkdir()
@@ -199,7 +211,7 @@ def test_every_shell_step_and_script_passes_shellcheck(
             path = steps / f"{pipeline.parent.name}-{pipeline.stem}-{n}.sh"
             path.write_text("#!/usr/bin/env bash\n" + script + "\n", encoding="utf-8")
             paths.append(path)
-    assert len(paths) > 20
+    assert len(paths) > 15
     shellcheck(paths)
 
 
@@ -289,6 +301,16 @@ def test_azure_pipelines_stages_environment_lock_and_failure_logs(
     hooks = job["strategy"]["runOnce"][True]  # `on` (PyYAML reads YAML 1.1)
     (logs,) = [s for s in hooks["failure"]["steps"] if s.get("task")]
     assert "deployment-logs.sh" in logs["inputs"]["inlineScript"]
+
+
+def test_bicep_only_has_no_terraform(bicep_only: tuple[Path, MigrationPlan]) -> None:
+    root = bicep_only[0]
+    assert not (root / "scripts" / "terraform-init.sh").exists()
+    assert sorted(p.name for p in (root / "github").iterdir()) == ["gen-iac-mlw-keys-bicep.yml"]
+    text = "".join(p.read_text() for p in [*root.glob("*/*.yml"), root / "README.md"])
+    assert "terraform" not in text.lower()
+    ado = load(root / "azure-devops" / "gen-iac-mlw-keys-bicep.yml")
+    assert ado["variables"][0] == {"group": "gen-iac-mlw-keys"}  # holds the keys secret
 
 
 def test_no_stored_client_secret_anywhere(
