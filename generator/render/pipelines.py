@@ -170,7 +170,7 @@ def modules(plan: MigrationPlan, layout: str) -> list[Module]:
 
 
 def chunks(items: Sequence[Module], size: int = MATRIX_LIMIT) -> list[list[Module]]:
-    return [list(items[i : i + size]) for i in range(0, len(items), size)] or [[]]
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def matrix_id(name: str, taken: set[str]) -> str:

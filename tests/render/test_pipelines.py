@@ -375,12 +375,12 @@ def test_endpoint_layout_runs_each_root_module_in_a_matrix(
     stages = {s["stage"]: s for s in ado["stages"]}
     (plan_job,) = stages["plan"]["jobs"]
     assert plan_job["strategy"]["matrix"] == {
-        "ep_ab_endpoint": {"ENDPOINT": "ab-endpoint"},
-        "ep_churn_aci": {"ENDPOINT": "churn-aci"},
-        "ep_fraud_aks": {"ENDPOINT": "fraud-aks"},
-        "ep_ocr_aci_private": {"ENDPOINT": "ocr-aci-private"},
-        "ep_recs_aks_token": {"ENDPOINT": "recs-aks-token"},
-        "ep_sentiment_aci": {"ENDPOINT": "sentiment-aci"},
+        f"ep_{name.replace('-', '_')}": {
+            "ENDPOINT": name,
+            "MODULE": f"terraform/mlw-contoso-prod/{name}",
+            "STATE_KEY": f"gen-iac/mlw-contoso-prod/{name}.tfstate",
+        }
+        for name in EXAMPLE_ENDPOINTS
     }
     # Deployment jobs cannot use a matrix: one independent job per endpoint.
     applies = stages["apply"]["jobs"]
@@ -405,6 +405,27 @@ def test_a_matrix_larger_than_the_platform_limit_is_split(
     assert sorted(jobs) == ["apply_1", "apply_2", "check", "plan_1", "plan_2"]
     assert len(jobs["plan_1"]["strategy"]["matrix"]["endpoint"]) == 256
     assert jobs["plan_2"]["strategy"]["matrix"]["endpoint"][-1] == "ep-299"
+
+
+def test_endpoint_layout_with_no_endpoint_keeps_the_check_only(
+    example: tuple[Path, MigrationPlan], tmp_path: Path
+) -> None:
+    plan = example[1]
+    empty = replace(plan, workspace=replace(plan.workspace, endpoints=()))
+    for f in render_pipelines(empty, ("github", "azure-devops"), ("terraform",), layout="endpoint"):
+        path = tmp_path / f.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f.text, encoding="utf-8")
+    root = tmp_path / "pipelines"
+    schema_check(
+        [root / "github" / "gen-iac-mlw-contoso-prod-terraform.yml"], "vendor.github-workflows"
+    )
+    schema_check(
+        [root / "azure-devops" / "gen-iac-mlw-contoso-prod-terraform.yml"], "vendor.azure-pipelines"
+    )
+    assert sorted(load(root / "github" / "gen-iac-mlw-contoso-prod-terraform.yml")["jobs"]) == [
+        "check"
+    ]
 
 
 def write_stub(path: Path, body: str) -> None:
