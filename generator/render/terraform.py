@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from generator.diagnostics import Level
 from generator.files import RenderedFile
 from generator.plan.model import (
     AUTOSCALE_API_VERSION,
@@ -57,6 +56,10 @@ RESOURCE_TYPES = {
     "machinelearningservices_workspaces_online_endpoints": f"{ENDPOINT_TYPE}@{ML_API_VERSION}",
     "machinelearningservices_workspaces_online_endpoints_deployments": f"{DEPLOYMENT_TYPE}@{ML_API_VERSION}",
 }
+# Endpoint settings that may change after creation. The endpoint resource ignores later
+# changes of them (azapi_resource PUTs its body as is, which would drop the live traffic);
+# the traffic step, an azapi_update_resource (GET, merge, PUT), carries them instead.
+ENDPOINT_SETTINGS = ("authMode", "description", "publicNetworkAccess")
 # What the endpoint exports for outputs.tf, nothing more (no default read-only output).
 ENDPOINT_EXPORTS = {"scoring_uri": "properties.scoringUri"}
 # Image builds on first deployment routinely pass azapi's 30-minute default.
@@ -171,13 +174,7 @@ def render_terraform(
             RenderedFile(
                 f"{base}/main.{endpoint.name}.tf",
                 endpoint_template.render(
-                    _endpoint_context(
-                        endpoint,
-                        outcome.compute_type if outcome else "",
-                        [d.message for d in outcome.diagnostics if d.level is Level.WARNING]
-                        if outcome
-                        else [],
-                    )
+                    _endpoint_context(endpoint, outcome.compute_type if outcome else "")
                 ),
             )
         )
@@ -222,24 +219,27 @@ def _variables(plan: MigrationPlan) -> list[dict[str, Any]]:
             {
                 "name": KEYS_VARIABLE,
                 "comment": [
-                    "The v1 endpoint keys, so clients keep working. Ephemeral and write-only: sent once",
-                    "at creation and never stored in state or plan files. Set it from the snapshot:",
+                    "The v1 endpoint keys, so clients keep working. Needed only by the apply that",
+                    "creates an endpoint: sent once, never stored in state or plan files. Set it then:",
                     f'export TF_VAR_{KEYS_VARIABLE}="$(cat SNAPSHOT/keys.json)"',
                 ],
                 "attributes": {
                     "type": hcl.Raw("map(object({ primaryKey = string, secondaryKey = string }))"),
+                    "default": None,
                     "description": "Keys of the v1 services by service name, in the keys.json format "
-                    "of gen-iac export.",
+                    "of gen-iac export. Only the apply that creates an endpoint sends its keys; "
+                    "leave it unset otherwise.",
                     "ephemeral": True,
-                    "nullable": False,
                     "sensitive": True,
                 },
                 "validations": [
                     {
                         "condition": hcl.Raw(
-                            f"length(setsubtract({encode(services)}, keys(var.{KEYS_VARIABLE}))) == 0"
+                            f"alltrue([for s in try(keys(var.{KEYS_VARIABLE}), []) : "
+                            f"contains({encode(services)}, s)])"
                         ),
-                        "error_message": f"Give the keys of every service: {', '.join(services)}.",
+                        "error_message": "Keys are given for a service this module does not "
+                        f"migrate; the services with keys are: {', '.join(services)}.",
                     }
                 ],
             }
@@ -363,31 +363,34 @@ def _outputs(plan: MigrationPlan) -> list[dict[str, Any]]:
     ]
 
 
-def _endpoint_context(endpoint: Endpoint, compute_type: str, todos: list[str]) -> dict[str, Any]:
+def endpoint_ignore_changes() -> list[str]:
+    """What the endpoint resource ignores after creation: the settings the traffic step owns."""
+    return [f"body.properties.{name}" for name in ENDPOINT_SETTINGS] + ["tags"]
+
+
+def _keys_expression(service: str) -> hcl.Raw:
+    """The endpoint's v1 keys when the ephemeral input holds them, else nothing to send."""
+    ref = f"var.{KEYS_VARIABLE}[{hcl.string(service)}]"
+    return hcl.Raw(f"try({ref}, null) == null ? null : {{ properties = {{ keys = {ref} }} }}")
+
+
+def _endpoint_context(endpoint: Endpoint, compute_type: str) -> dict[str, Any]:
     ep_label = endpoint_label(endpoint.name)
     body: dict[str, Any] = {"properties": endpoint.properties}
-    sensitive = None
-    if endpoint.keys_from:
-        ref = f"var.{KEYS_VARIABLE}[{hcl.string(endpoint.keys_from)}]"
-        sensitive = {
-            "properties": {
-                "keys": {
-                    "primaryKey": hcl.Raw(f"{ref}.primaryKey"),
-                    "secondaryKey": hcl.Raw(f"{ref}.secondaryKey"),
-                }
-            }
-        }
+    sensitive = _keys_expression(endpoint.keys_from) if endpoint.keys_from else None
+    locks = [hcl.Raw(f"azapi_resource.{ep_label}.id")]
     return {
         "endpoint": endpoint,
         "endpoint_compute": compute_type,
-        "todos": todos,
         "label": ep_label,
         "body": body,
         "sensitive_body": sensitive,
         "sensitive_body_version": {"properties.keys": "1"} if sensitive else None,
+        "ignore_changes": endpoint_ignore_changes(),
+        "locks": locks,
         "deployments": [_deployment_context(endpoint, ep_label, d) for d in endpoint.deployments],
         "traffic_label": traffic_label(endpoint.name),
-        "traffic_body": {"properties": _traffic_properties(endpoint)},
+        "traffic_body": _traffic_body(endpoint),
         "traffic_preconditions": _traffic_preconditions(endpoint),
         "traffic_depends_on": [
             hcl.Raw(f"azapi_resource.{deployment_label(endpoint.name, d.name)}")
@@ -398,12 +401,24 @@ def _endpoint_context(endpoint: Endpoint, compute_type: str, todos: list[str]) -
     }
 
 
+def _traffic_body(endpoint: Endpoint) -> dict[str, Any]:
+    """The endpoint's mutable settings, tags and traffic, merged by azapi into the live
+    endpoint (GET, merge, PUT): the one way the endpoint changes after creation."""
+    properties = {k: v for k, v in endpoint.properties.items() if k in ENDPOINT_SETTINGS}
+    body: dict[str, Any] = {"properties": {**properties, **_traffic_properties(endpoint)}}
+    if endpoint.tags:
+        body["tags"] = endpoint.tags
+    return body
+
+
 def _traffic_properties(endpoint: Endpoint) -> dict[str, Any]:
     """Every deployment at 0, then the reviewer's values: azapi merges this body into the
     remote endpoint, so a deployment left out would keep its old percentage."""
     zeros = hcl.inline({d.name: 0 for d in endpoint.deployments})
     name = hcl.string(endpoint.name)
-    found = {"traffic": hcl.Raw(f"merge({zeros}, lookup(var.{TRAFFIC_VARIABLE}, {name}, {{}}))")}
+    found: dict[str, Any] = {
+        "traffic": hcl.Raw(f"merge({zeros}, lookup(var.{TRAFFIC_VARIABLE}, {name}, {{}}))")
+    }
     if endpoint.can_mirror:
         found["mirrorTraffic"] = hcl.Raw(
             f"merge({zeros}, lookup(var.{MIRROR_VARIABLE}, {name}, {{}}))"
@@ -486,9 +501,21 @@ def _asset_context(endpoint: Endpoint, d: Deployment, asset: AssetVersion) -> di
     return found
 
 
+def scaled_by(endpoint: Endpoint, d: Deployment) -> str | None:
+    """What changes the deployment's instance count after creation, if anything: then the
+    deployment ignores later changes of `sku.capacity` (no perpetual diff, no reset)."""
+    if d.autoscale:
+        return f"the autoscale setting {autoscale_label(endpoint.name, d.name)}"
+    scale = d.properties.get("scaleSettings")
+    if isinstance(scale, dict) and scale.get("scaleType") == "TargetUtilization":
+        return "the cluster's TargetUtilization scale settings"
+    return None
+
+
 def _deployment_context(endpoint: Endpoint, ep_label: str, d: Deployment) -> dict[str, Any]:
     return {
         "assets": [_asset_context(endpoint, d, a) for a in d.assets],
+        "scaled_by": scaled_by(endpoint, d),
         "deployment": d,
         "label": deployment_label(endpoint.name, d.name),
         "parent": hcl.Raw(f"azapi_resource.{ep_label}.id"),

@@ -13,7 +13,15 @@ import pytest
 
 from generator.pipeline import Options, generate
 from tests.conftest import EXAMPLE, SnapshotFactory, aci, aks
-from tests.support.terraform import bodies, evaluate, resources
+from tests.support.terraform import (
+    bodies,
+    evaluate,
+    hcl_blocks,
+    ignored_paths,
+    input_values,
+    resources,
+    without_paths,
+)
 
 ML = "Microsoft.MachineLearningServices/workspaces"
 
@@ -76,7 +84,15 @@ def test_traffic_is_set_after_every_deployment(
     for key, body in example_bodies.items():
         if key.startswith("endpoint:"):
             assert "traffic" not in body["properties"]
-    assert example_bodies["traffic:fraud-aks"] == {"properties": {"traffic": {"blue": 100}}}
+    v1 = _example("fraud-aks")
+    assert example_bodies["traffic:fraud-aks"] == {
+        "properties": {
+            "authMode": "Key",
+            "description": v1["description"],
+            "traffic": {"blue": 100},
+        },
+        "tags": v1["kvTags"],
+    }
     text = (example_out / "terraform/mlw-contoso-prod/main.fraud-aks.tf").read_text()
     assert "depends_on = [azapi_resource.deployment_fraud_aks__blue]" in text
     assert "replace_triggered_by = [azapi_resource.endpoint_fraud_aks]" in text
@@ -253,7 +269,8 @@ def test_keys_are_write_only_inputs_and_never_in_files(
     for attribute in ("ephemeral   = true", "sensitive   = true"):
         assert attribute in variables
     keys_block = variables[variables.index('variable "endpoint_keys"') :]
-    assert "default" not in keys_block[: keys_block.index("\n}\n")]
+    # Null by default: only the apply that creates an endpoint needs its keys.
+    assert "default     = null" in keys_block[: keys_block.index("\n}\n")]
     assert "endpoint_keys" not in (module / "outputs.tf").read_text()
     found = bodies(module)
     assert found["endpoint-secrets:svc-aci"] == {
@@ -277,3 +294,117 @@ def test_write_keys_puts_them_in_one_private_ignored_file(
     assert (module / ".gitignore").read_text().splitlines()[-1] == "endpoint_keys.auto.tfvars.json"
     others = [p for p in out.rglob("*") if p.is_file() and p != secret]
     assert all("k3y-do-not-leak" not in p.read_text(errors="replace") for p in others)
+
+
+# --- day 2: re-applies keep traffic, one change at a time, secrets only when sent ----------
+
+
+def _module(make_snapshot: SnapshotFactory, root: Path, services: list[Any], **kw: Any) -> Path:
+    generate(Options(input=make_snapshot(services, **kw), out=root))
+    return root / "terraform" / "ws-test"
+
+
+def _merge_like_azapi(live: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """What azapi_update_resource PUTs: the live resource (GET) with the body merged in,
+    objects key by key (docs/resources/update_resource.md; internal/services/
+    azapi_update_resource.go, utils.MergeObjectWithOption, at v2.9.0)."""
+    out = dict(live)
+    for k, v in patch.items():
+        out[k] = (
+            _merge_like_azapi(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
+    return out
+
+
+def test_changed_settings_never_re_put_the_endpoint_without_traffic(
+    make_snapshot: SnapshotFactory, tmp_path: Path
+) -> None:
+    before = _module(
+        make_snapshot,
+        tmp_path / "before",
+        [aci(description="first words", kvTags={"team": "a"})],
+    )
+    after = _module(
+        make_snapshot,
+        tmp_path / "after",
+        [aci(description="second words", kvTags={"team": "b", "added": "yes"})],
+    )
+    address = "azapi_resource.endpoint_svc_aci"
+    ignored = ignored_paths(hcl_blocks(after)[address])
+    assert set(ignored) >= {"body.properties.description", "tags"}
+    old = resources(evaluate(before))[address]
+    new = resources(evaluate(after))[address]
+    assert old["body"] != new["body"] and old["tags"] != new["tags"]  # the change is real
+    # azapi_resource PUTs its body as is (no merge, internal/services/azapi_resource.go
+    # CreateUpdate at v2.9.0): nothing outside ignore_changes may differ, or Terraform would
+    # PUT the endpoint without its traffic.
+    assert without_paths(old, ignored) == without_paths(new, ignored)
+
+    # The change goes through the traffic step instead: GET, merge, PUT, traffic included.
+    step = bodies(after)["traffic:svc-aci"]
+    live = {
+        "location": "westeurope",
+        "properties": {**old["body"]["properties"], "traffic": {"blue": 100}},
+        "tags": old["tags"],
+    }
+    put = _merge_like_azapi(live, step)
+    assert put["properties"]["traffic"] == {"blue": 100}
+    assert put["properties"]["description"] == "second words"
+    assert put["tags"] == {"team": "b", "added": "yes"}
+
+
+def test_deployments_of_one_endpoint_take_turns(example_out: Path) -> None:
+    module = example_out / "terraform" / "mlw-contoso-prod"
+    evaluated = evaluate(module)
+    blocks = resources(evaluated)
+    endpoint_ids = {
+        b["name"]: b["id"] for a, b in blocks.items() if a.startswith("azapi_resource.endpoint_")
+    }
+    assert len(set(endpoint_ids.values())) == len(endpoint_ids) >= 6
+    locks: dict[str, set[str]] = {}
+    for address, block in blocks.items():
+        if address.startswith("azapi_resource.deployment_"):
+            assert block["locks"] == [block["parent_id"]], address  # its endpoint, nothing else
+            locks.setdefault(block["parent_id"], set()).add(address)
+    for block in resources(evaluated, "azapi_update_resource").values():
+        assert block["locks"] == [block["resource_id"]]
+    # ab-endpoint's two deployments share one lock; other endpoints hold their own.
+    assert len(locks[endpoint_ids["ab-endpoint"]]) == 2
+    assert set(locks) == set(endpoint_ids.values())
+    # No ordering across endpoints: a deployment depends on nothing of another endpoint.
+    for address, block in hcl_blocks(module).items():
+        if address.startswith("azapi_resource.deployment_"):
+            assert "depends_on" not in block
+
+
+def test_autoscaled_managed_deployments_ignore_capacity(example_out: Path) -> None:
+    module = example_out / "terraform" / "mlw-contoso-prod"
+    written = hcl_blocks(module)
+    assert ignored_paths(written["azapi_resource.deployment_fraud_aks__blue"]) == [
+        "body.sku.capacity"
+    ]
+    # A fixed count stays Terraform's: a drift would show and be corrected.
+    assert ignored_paths(written["azapi_resource.deployment_recs_aks_token__blue"]) == []
+
+
+def test_keys_are_needed_only_when_sent(make_snapshot: SnapshotFactory, tmp_path: Path) -> None:
+    module = _module(make_snapshot, tmp_path / "out", [aci()], keys=KEYS)
+    values = input_values(module)
+    # The apply that creates the endpoint: keys given, sent once (version "1").
+    first = resources(evaluate(module, values))["azapi_resource.endpoint_svc_aci"]
+    assert first["sensitive_body"] == {
+        "properties": {
+            "keys": {"primaryKey": "test-primary-svc-aci", "secondaryKey": "test-secondary-svc-aci"}
+        }
+    }
+    assert first["sensitive_body_version"] == {"properties.keys": "1"}
+    # Every later plan: no keys at all, nothing to send, and the same version, so azapi
+    # leaves properties.keys out of any request (unmarshalSensitiveBody, v2.9.0).
+    later_values = {k: v for k, v in values.items() if k != "endpoint_keys"}
+    later = resources(evaluate(module, later_values))["azapi_resource.endpoint_svc_aci"]
+    assert later.get("sensitive_body") is None
+    assert later["sensitive_body_version"] == first["sensitive_body_version"]
+    assert without_paths(later, ["sensitive_body"]) == without_paths(first, ["sensitive_body"])
+    # The traffic step never carries keys: a rotation made in Azure is never reverted.
+    step = resources(evaluate(module, later_values), "azapi_update_resource")
+    assert all("sensitive_body" not in b for b in step.values())

@@ -17,6 +17,8 @@ DUMMY_ID = (
 
 ROLLOUT_VARIABLES = ("traffic", "mirror_traffic")
 ROLLOUT_FILE = "rollout.auto.tfvars"
+# The first list literal of strings in a validation condition: the keys the input needs.
+_STRING_LIST = re.compile(r'\[\s*"(?:[^"\\]|\\.)*"(?:\s*,\s*"(?:[^"\\]|\\.)*")*\s*\]')
 
 
 def input_values(module: Path) -> dict[str, Any]:
@@ -31,11 +33,8 @@ def input_values(module: Path) -> dict[str, Any]:
             if name in ROLLOUT_VARIABLES:  # their values are the generated rollout file
                 continue
             condition = spec["validation"][0]["condition"] if spec.get("validation") else ""
-            keys = (
-                json.loads(condition[condition.index("[") : condition.index("]") + 1])
-                if "[" in condition
-                else []
-            )
+            listed = _STRING_LIST.search(condition)
+            keys = json.loads(listed.group()) if listed else []
             if name == "endpoint_keys":
                 values[name] = {
                     k: {"primaryKey": f"test-primary-{k}", "secondaryKey": f"test-secondary-{k}"}
@@ -132,4 +131,47 @@ def bodies(module: Path, values: dict[str, Any] | None = None) -> dict[str, dict
     for block in evaluated.get("azapi_update_resource", []):
         target = by_id.get(block["resource_id"], {})
         found[f"traffic:{target.get('name', '?')}"] = dict(block.get("body") or {})
+    return found
+
+
+def hcl_blocks(module: Path, kind: str = "azapi_resource") -> dict[str, dict[str, Any]]:
+    """The blocks of one resource type as written (python-hcl2), by address: what tfparse
+    does not evaluate (lifecycle.ignore_changes, references)."""
+    import hcl2
+
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(module.glob("*.tf")):
+        for resource in hcl2.loads(path.read_text(encoding="utf-8")).get("resource", []):
+            for rtype, blocks in resource.items():
+                if rtype.strip('"') != kind:
+                    continue
+                for label, block in blocks.items():
+                    found[f"{kind}.{label.strip(chr(34))}"] = block
+    return found
+
+
+def ignored_paths(block: dict[str, Any]) -> list[str]:
+    """lifecycle.ignore_changes of a python-hcl2 block, as dotted paths."""
+    lifecycle = (block.get("lifecycle") or [{}])[0]
+    return [p.removeprefix("${").removesuffix("}") for p in lifecycle.get("ignore_changes", [])]
+
+
+def without_paths(block: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """An evaluated block minus the given dotted paths and tfparse's bookkeeping (ids, meta)."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("__tfmeta", "id")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    found: dict[str, Any] = json.loads(json.dumps(strip(block)))
+    for path in paths:
+        *parents, last = path.split(".")
+        node: Any = found
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
     return found
