@@ -67,8 +67,27 @@ DEPLOYMENT_TIMEOUTS = {"create": "90m", "delete": "60m", "update": "90m"}
 
 
 def label(*names: str) -> str:
-    """A resource label: role prefix, then the names joined by '__' (names never hold '_')."""
+    """A resource label: role prefix, then the names joined by '__' (names never hold '_').
+
+    Lower case, so names that differ only in case share a label: Azure names are
+    case-insensitive and the plan keeps them unique that way (`check_labels` asserts it)."""
     return "__".join(n.lower().replace("-", "_") for n in names)
+
+
+def check_labels(endpoints: tuple[Endpoint, ...]) -> None:
+    """Every endpoint and deployment gets its own Terraform label, or rendering stops:
+    two resources with one label would make the module invalid."""
+    seen: dict[str, str] = {}
+    for e in endpoints:
+        wanted = [(endpoint_label(e.name), e.name)]
+        wanted += [(deployment_label(e.name, d.name), f"{e.name}/{d.name}") for d in e.deployments]
+        for found, name in wanted:
+            if found in seen:
+                raise ValueError(
+                    f"{name!r} and {seen[found]!r} would share the Terraform label {found!r}: "
+                    "the plan must keep names unique case-insensitively"
+                )
+            seen[found] = name
 
 
 def endpoint_label(endpoint: str) -> str:
@@ -141,6 +160,7 @@ def render_terraform(
     """The root module for the plan's workspace; `keys` (service -> (primary, secondary)) is
     given only when the user asked for the keys file."""
     ws = plan.workspace
+    check_labels(ws.endpoints)
     env = environment()
     base = f"terraform/{ws.name}"
     uploads = any(a.upload for e in ws.endpoints for d in e.deployments for a in d.assets)
