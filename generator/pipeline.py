@@ -36,6 +36,7 @@ class Options:
     overrides_file: Path | None = None
     write_keys: bool = False
     force: bool = False
+    layout: str = "workspace"  # Terraform: one root module per workspace, or per endpoint
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,11 @@ def render(
     if "terraform" in options.targets:
         from generator.render.terraform import KEYS_FILE, render_terraform
 
-        files += render_terraform(plan, keys if options.write_keys else None)
-        if options.write_keys and plan.workspace.keyed_services:
-            keys_file = f"terraform/{plan.workspace.name}/{KEYS_FILE}"
+        terraform = render_terraform(plan, keys if options.write_keys else None, options.layout)
+        files += terraform
+        written_keys = [f.path for f in terraform if f.path.endswith(f"/{KEYS_FILE}")]
+        if written_keys:
+            keys_file = written_keys[0] if len(written_keys) == 1 else f"terraform/*/{KEYS_FILE}"
     if "bicep" in options.targets:
         from generator.render.bicep import render_bicep
 

@@ -7,6 +7,8 @@ block structure only.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from generator.files import PERSON, RenderedFile
@@ -30,6 +32,7 @@ from generator.plan.model import (
     Input,
     MigrationPlan,
     WorkspaceId,
+    WorkspacePlan,
 )
 from generator.plan.traffic import MAX_MIRROR
 from generator.render import hcl, rollout_tfvars
@@ -43,6 +46,10 @@ AZURERM_SOURCE = "hashicorp/azurerm"
 AZURERM_VERSION = "~> 4.0"
 KEYS_FILE = "endpoint_keys.auto.tfvars.json"
 KEYS_VARIABLE = "endpoint_keys"
+# Values only a person can give (e.g. environment ids), as commented placeholders.
+INPUTS_FILE = "inputs.auto.tfvars"
+# What a placeholder shows, by input name ({workspace} is the workspace's ARM id).
+PLACEHOLDERS = {"environment_ids": "{workspace}/environments/<name>/versions/<version>"}
 # The rollout controls: one line per endpoint, the one place a traffic change is made.
 ROLLOUT_FILE = rollout_tfvars.FILE
 TRAFFIC_VARIABLE = rollout_tfvars.TRAFFIC
@@ -154,16 +161,51 @@ def environment() -> Any:
     return env
 
 
+LAYOUTS = ("workspace", "endpoint")
+
+
 def render_terraform(
-    plan: MigrationPlan, keys: dict[str, tuple[str, str]] | None = None
+    plan: MigrationPlan,
+    keys: dict[str, tuple[str, str]] | None = None,
+    layout: str = "workspace",
 ) -> list[RenderedFile]:
-    """The root module for the plan's workspace; `keys` (service -> (primary, secondary)) is
-    given only when the user asked for the keys file."""
+    """Terraform root modules for the plan's workspace; `keys` (service -> (primary,
+    secondary)) is given only when the user asked for the keys file.
+
+    layout "workspace": one root module, terraform/<ws>/. Layout "endpoint": one root module
+    (its own state) per endpoint, terraform/<ws>/<endpoint>/, each a complete module with
+    the same shared files (providers, locals, versions) generated identically, so hundreds
+    of endpoints plan in parallel and one failing endpoint blocks no other."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown Terraform layout {layout!r}; expected one of {LAYOUTS}")
+    check_labels(plan.workspace.endpoints)
+    files: list[RenderedFile] = []
+    for base, endpoints in module_endpoints(plan, layout).items():
+        files += _render_module(plan, endpoints, base, keys)
+    return files
+
+
+def module_endpoints(plan: MigrationPlan, layout: str) -> dict[str, tuple[Endpoint, ...]]:
+    """Each root module's folder (relative to the output) and the endpoints it manages.
+    The assets a module registers are those its endpoints' deployments use."""
     ws = plan.workspace
-    check_labels(ws.endpoints)
+    if layout == "workspace":
+        return {f"terraform/{ws.name}": ws.endpoints}
+    return {f"terraform/{ws.name}/{e.name}": (e,) for e in ws.endpoints}
+
+
+def _render_module(
+    plan: MigrationPlan,
+    endpoints: tuple[Endpoint, ...],
+    base: str,
+    keys: dict[str, tuple[str, str]] | None,
+) -> list[RenderedFile]:
+    ws = plan.workspace
     env = environment()
-    base = f"terraform/{ws.name}"
-    uploads = any(a.upload for e in ws.endpoints for d in e.deployments for a in d.assets)
+    up = "../" * (base.count("/") + 1)  # from the module back to the output folder
+    uploads = any(a.upload for e in endpoints for d in e.deployments for a in d.assets)
+    inputs = inputs_of(endpoints)
+    keyed = tuple(sorted(e.keys_from for e in endpoints if e.keys_from))
     context: dict[str, Any] = {
         "terraform_version": TERRAFORM_VERSION,
         "azapi_source": AZAPI_SOURCE,
@@ -175,12 +217,12 @@ def render_terraform(
             "resource_group_id": ws.resource_group_id,
             "workspace_id": ws.resource_id,
         },
-        "bundles": hcl.Raw(f'"${{path.module}}/../../bundles/{hcl.escape(ws.name)}"')
+        "bundles": hcl.Raw(f'"${{path.module}}/{up}bundles/{hcl.escape(ws.name)}"')
         if uploads
         else None,
         "resource_types": RESOURCE_TYPES,
-        "variables": _variables(plan),
-        "outputs": _outputs(plan),
+        "variables": _variables(inputs, keyed, bool(endpoints)),
+        "outputs": _outputs(endpoints),
     }
     files = [
         RenderedFile(f"{base}/{name}", env.get_template(f"{name}.j2").render(context))
@@ -188,7 +230,7 @@ def render_terraform(
     ]
     endpoint_template = env.get_template("endpoint.tf.j2")
     outcomes = {o.endpoint: o for o in plan.outcomes if o.endpoint}
-    for endpoint in ws.endpoints:
+    for endpoint in endpoints:
         outcome = outcomes.get(endpoint.name)
         files.append(
             RenderedFile(
@@ -198,43 +240,87 @@ def render_terraform(
                 ),
             )
         )
-    if ws.endpoints:
-        files.append(_rollout_file(ws.endpoints, base))
-    if keys is not None and ws.keyed_services:
-        files.extend(_keys_files(base, ws.keyed_services, keys))
+    if endpoints:
+        files.append(_rollout_file(endpoints, base))
+    if inputs:
+        files.append(_inputs_file(ws, inputs, base))
+    if keys is not None and keyed:
+        files.extend(_keys_files(base, keyed, keys))
     return files
 
 
-def _variables(plan: MigrationPlan) -> list[dict[str, Any]]:
-    ws = plan.workspace
+def inputs_of(endpoints: tuple[Endpoint, ...]) -> tuple[Input, ...]:
+    """Every value a person supplies that the endpoints' bodies use, sorted."""
+    found: set[Input] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Input):
+            found.add(value)
+        elif isinstance(value, Concat):
+            for part in value.parts:
+                walk(part)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for e in endpoints:
+        walk(e.properties)
+        for d in e.deployments:
+            walk(d.properties)
+            walk(d.sku)
+    return tuple(sorted(found, key=lambda i: (i.name, i.key)))
+
+
+def _variables(
+    inputs: tuple[Input, ...], keyed: tuple[str, ...], rollout: bool
+) -> list[dict[str, Any]]:
     by_name: dict[str, list[Input]] = {}
-    for i in ws.inputs:
+    for i in inputs:
         by_name.setdefault(i.name, []).append(i)
     variables: list[dict[str, Any]] = []
     for name, entries in sorted(by_name.items()):
         wanted = [i.key for i in entries]
+        what = entries[0].description
+        validations = [
+            {
+                "condition": hcl.Raw(
+                    f"length(setsubtract({encode(wanted)}, "
+                    f'[for k, v in var.{name} : k if trimspace(v) != ""])) == 0'
+                ),
+                "error_message": f"{name} needs the {what} of every deployment "
+                f"({', '.join(wanted)}): in {INPUTS_FILE}, uncomment each line and put the "
+                "value there (see MIGRATION.md).",
+            }
+        ]
+        if name.endswith("_ids"):
+            validations.append(
+                {
+                    "condition": hcl.Raw(
+                        f'alltrue([for k, v in var.{name} : startswith(v, "/subscriptions/")])'
+                    ),
+                    "error_message": f"Each value of {name} is a full ARM id "
+                    '("/subscriptions/...").',
+                }
+            )
         variables.append(
             {
                 "name": name,
-                "comment": [],
+                "comment": [f"Values: {INPUTS_FILE}, which only a person can fill in."],
                 "attributes": {
                     "type": hcl.Raw("map(string)"),
-                    "description": f"{entries[0].description[:1].upper()}{entries[0].description[1:]} "
+                    "default": {},
+                    "description": f"{what[:1].upper()}{what[1:]} "
                     'for each deployment, keyed by "<endpoint>/<deployment>".',
                     "nullable": False,
                 },
-                "validations": [
-                    {
-                        "condition": hcl.Raw(
-                            f"length(setsubtract({encode(wanted)}, keys(var.{name}))) == 0"
-                        ),
-                        "error_message": f"Give a value for every deployment: {', '.join(wanted)}.",
-                    }
-                ],
+                "validations": validations,
             }
         )
-    if ws.keyed_services:
-        services = list(ws.keyed_services)
+    if keyed:
+        services = list(keyed)
         variables.append(
             {
                 "name": KEYS_VARIABLE,
@@ -264,7 +350,7 @@ def _variables(plan: MigrationPlan) -> list[dict[str, Any]]:
                 ],
             }
         )
-    if ws.endpoints:
+    if rollout:
         variables += _rollout_variables()
     return variables
 
@@ -358,8 +444,7 @@ def _rollout_file(endpoints: tuple[Endpoint, ...], base: str) -> RenderedFile:
     )
 
 
-def _outputs(plan: MigrationPlan) -> list[dict[str, Any]]:
-    endpoints = plan.workspace.endpoints
+def _outputs(endpoints: tuple[Endpoint, ...]) -> list[dict[str, Any]]:
     return [
         {
             "name": "endpoint_ids",
@@ -550,6 +635,67 @@ def _deployment_context(endpoint: Endpoint, ep_label: str, d: Deployment) -> dic
         if d.autoscale
         else None,
     }
+
+
+def _inputs_file(ws: WorkspacePlan, inputs: tuple[Input, ...], base: str) -> RenderedFile:
+    """Values only a person can give, each a commented placeholder: until it is filled in,
+    `terraform plan` stops at the variable's validation, which says what to put there."""
+    placeholders = {(i.name, i.key): _placeholder(ws, i) for i in inputs}
+    text = (
+        "# Generated by gen-iac, then yours: values only a person can give. Terraform reads\n"
+        "# this file by itself. Uncomment each line and put the value there; until then\n"
+        "# terraform plan stops and says what is missing. A re-run of gen-iac keeps this\n"
+        "# file and adds the entries new deployments need, as comments at the end.\n"
+    )
+    for name in sorted({i.name for i in inputs}):
+        entries = [i for i in inputs if i.name == name]
+        text += (
+            f"\n# {entries[0].description[:1].upper()}{entries[0].description[1:]} for each "
+            "deployment: the v1 service\n# recorded none that gen-iac could register (see "
+            f"MIGRATION.md).\n{name} = {{\n"
+        )
+        text += "".join(f"  # {placeholders[(name, i.key)]}\n" for i in entries)
+        text += "}\n"
+    return RenderedFile(
+        f"{base}/{INPUTS_FILE}", text, owner=PERSON, merge=InputsMerge(placeholders)
+    )
+
+
+def _placeholder(ws: WorkspacePlan, i: Input) -> str:
+    shape = PLACEHOLDERS.get(i.name, f"<{i.description}>").replace("{workspace}", ws.resource_id)
+    return f"{hcl.string(i.key)} = {hcl.string(shape)}"
+
+
+@dataclass(frozen=True)
+class InputsMerge:
+    """RenderedFile.merge for inputs.auto.tfvars: the person's file as it is, plus a
+    commented placeholder for every entry it does not mention yet."""
+
+    placeholders: Mapping[tuple[str, str], str]  # (input, key) -> `"key" = "placeholder"`
+
+    def missing(self, disk: bytes) -> tuple[tuple[str, str], ...]:
+        text = disk.decode("utf-8", errors="surrogateescape")
+        return tuple(
+            sorted(
+                (name, key)
+                for (name, key) in self.placeholders
+                if hcl.string(key) not in text
+            )
+        )
+
+    def __call__(self, disk: bytes) -> bytes:
+        missing = self.missing(disk)
+        if not missing:
+            return disk
+        newline = b"\r\n" if b"\r\n" in disk else b"\n"
+        lines = [
+            "",
+            "# Added by a re-run of gen-iac: new deployments need these values. Move each",
+            "# line into its map above, uncomment it and put the value there.",
+        ]
+        lines += [f"# {name}: {self.placeholders[(name, key)]}" for name, key in missing]
+        added = newline.join(line.encode("utf-8") for line in lines) + newline
+        return disk + (b"" if not disk or disk.endswith(b"\n") else newline) + added
 
 
 def _keys_files(

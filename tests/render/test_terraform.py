@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from generator.cli import main as cli_main
+from generator.files import PERSON
 from generator.pipeline import Options, generate
 from tests.conftest import EXAMPLE, SnapshotFactory, aci, aks
 from tests.support.terraform import (
@@ -59,6 +62,7 @@ def test_module_layout(example_out: Path) -> None:
     module = example_out / "terraform" / "mlw-contoso-prod"
     names = sorted(p.name for p in module.iterdir())
     assert names == [
+        "inputs.auto.tfvars",
         "locals.tf",
         "main.ab-endpoint.tf",
         "main.churn-aci.tf",
@@ -408,3 +412,140 @@ def test_keys_are_needed_only_when_sent(make_snapshot: SnapshotFactory, tmp_path
     # The traffic step never carries keys: a rotation made in Azure is never reverted.
     step = resources(evaluate(module, later_values), "azapi_update_resource")
     assert all("sensitive_body" not in b for b in step.values())
+
+
+# --- required inputs: a commented placeholder, and a plan that says what to put there ------
+
+
+def _input_checks(module: Path, tmp_path: Path, values: dict[str, Any]) -> list[Any]:
+    """Each validation condition of environment_ids (True, False) for the given values,
+    evaluated by tfparse as Terraform would."""
+    import hcl2
+    import tfparse
+
+    variables = hcl2.loads((module / "variables.tf").read_text(encoding="utf-8"))
+    (spec,) = [b['"environment_ids"'] for b in variables["variable"] if '"environment_ids"' in b]
+    conditions = [v["condition"].removeprefix("${").removesuffix("}") for v in spec["validation"]]
+    check = tmp_path / f"check{len(list(tmp_path.iterdir()))}"
+    check.mkdir()
+    (check / "main.tf").write_text(
+        'variable "environment_ids" {\n  type    = map(string)\n  default = {}\n}\n\nlocals {\n'
+        + "".join(f"  c{i} = {c}\n" for i, c in enumerate(conditions))
+        + "}\n",
+        encoding="utf-8",
+    )
+    (check / "values.tfvars.json").write_text(json.dumps(values), encoding="utf-8")
+    evaluated = tfparse.load_from_path(str(check), vars_paths=["values.tfvars.json"])
+    found: dict[str, Any] = {}
+    for block in evaluated.get("locals", []):
+        found.update(block)
+    return [found.get(f"c{i}") for i in range(len(conditions))]
+
+
+def test_inputs_only_a_person_can_give_are_placeholders_that_stop_the_plan(
+    example_out: Path, tmp_path: Path
+) -> None:
+    import hcl2
+
+    module = example_out / "terraform" / "mlw-contoso-prod"
+    text = (module / "inputs.auto.tfvars").read_text(encoding="utf-8")
+    assert hcl2.loads(text)["environment_ids"] == {}  # every line is a commented placeholder
+    placeholders = [line for line in text.splitlines() if line.startswith('  # "ab-endpoint/')]
+    assert len(placeholders) == 2
+    assert all("/environments/<name>/versions/<version>" in p for p in placeholders)
+    as_written: dict[str, Any] = {"environment_ids": {}}
+    assert _input_checks(module, tmp_path, as_written) == [False, True]
+    message = (module / "variables.tf").read_text(encoding="utf-8")
+    assert "ab-endpoint/versiona, ab-endpoint/versionb): in inputs.auto.tfvars, uncomment" in message
+
+    # The person uncomments the lines and puts real ids there: the checks pass.
+    filled = text.replace("  # ", "  ").replace("<name>", "fraud-env").replace("<version>", "3")
+    parsed = hcl2.loads(filled)["environment_ids"]  # python-hcl2 keeps the quotes
+    values = {"environment_ids": {k.strip('"'): v.strip('"') for k, v in parsed.items()}}
+    assert _input_checks(module, tmp_path, values) == [True, True]
+    half = {"environment_ids": {"ab-endpoint/versiona": "fraud-env:3", "ab-endpoint/versionb": ""}}
+    assert _input_checks(module, tmp_path, half) == [False, False]
+
+
+def test_the_inputs_file_is_the_persons_and_grows_with_new_deployments(tmp_path: Path) -> None:
+    from generator.render.terraform import InputsMerge
+
+    result = generate(Options(input=EXAMPLE, out=tmp_path))
+    (inputs,) = [f for f in result.files if f.path.endswith("/inputs.auto.tfvars")]
+    assert inputs.owner == PERSON and isinstance(inputs.merge, InputsMerge)
+    filled = inputs.text.replace("  # ", "  ").encode()
+    assert inputs.merge(filled) == filled  # the person's values, byte for byte
+    grown = InputsMerge(
+        {
+            **inputs.merge.placeholders,
+            ("environment_ids", "new-ep/blue"): '"new-ep/blue" = "<id>"',
+        }
+    )
+    merged = grown(filled)
+    assert merged.startswith(filled)
+    assert merged[len(filled) :].decode().splitlines()[-1] == (
+        '# environment_ids: "new-ep/blue" = "<id>"'
+    )
+
+
+# --- --layout endpoint: one root module (one state) per endpoint -----------------------------
+
+_REF = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _comparable(found: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Bodies with tfparse's stand-ins for resource ids (random UUIDs) made equal."""
+    loaded: dict[str, Any] = json.loads(_REF.sub("<ref>", json.dumps(found, sort_keys=True)))
+    return loaded
+
+
+def test_a_root_module_per_endpoint_carries_the_same_bodies(
+    example_out: Path, example_bodies: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    assert cli_main(["--layout", "endpoint", "--out", str(out)]) in (0, 1)
+    root = out / "terraform" / "mlw-contoso-prod"
+    modules = sorted(p for p in root.iterdir() if p.is_dir())
+    assert [m.name for m in modules] == sorted(
+        p.name.removeprefix("main.").removesuffix(".tf")
+        for p in (example_out / "terraform" / "mlw-contoso-prod").glob("main.*.tf")
+    )
+    assert not [p for p in root.iterdir() if p.is_file()]  # nothing shared by reference
+    union: dict[str, dict[str, Any]] = {}
+    for module in modules:
+        found = bodies(module)
+        # Each module holds its endpoint and nothing of another endpoint.
+        endpoints = {k.split(":", 1)[1] for k in found if k.startswith("endpoint:")}
+        assert endpoints == {module.name}
+        assert not set(found) & set(union)
+        union.update(found)
+        # Shared values are generated identically in every module (no symlinks, no module).
+        assert not any(p.is_symlink() for p in module.iterdir())
+        for name in ("providers.tf", "terraform.tf"):
+            text = (module / name).read_text(encoding="utf-8")
+            assert text == (example_out / "terraform/mlw-contoso-prod" / name).read_text()
+    assert _comparable(union) == _comparable(example_bodies)
+
+
+def test_each_endpoint_module_asks_only_for_its_own_inputs(tmp_path: Path) -> None:
+    generate(Options(input=EXAMPLE, out=tmp_path, layout="endpoint"))
+    root = tmp_path / "terraform" / "mlw-contoso-prod"
+    with_inputs = sorted(m.name for m in root.iterdir() if (m / "inputs.auto.tfvars").exists())
+    assert with_inputs == ["ab-endpoint"]
+    assert "environment_ids" not in (root / "churn-aci" / "variables.tf").read_text()
+    traffic = (root / "churn-aci" / "rollout.auto.tfvars").read_text()
+    assert '"churn-aci" = { blue = 100 }' in traffic and "fraud-aks" not in traffic
+
+
+def test_an_unknown_layout_is_refused() -> None:
+    from generator.render.terraform import render_terraform
+
+    with pytest.raises(ValueError, match="unknown Terraform layout"):
+        render_terraform(generate_plan_only(), layout="per-service")
+
+
+def generate_plan_only() -> Any:
+    from generator.pipeline import plan_from
+
+    plan, _ = plan_from(Options(input=EXAMPLE))
+    return plan

@@ -66,8 +66,10 @@ def evaluate(module: Path, values: dict[str, Any] | None = None) -> dict[str, An
 
     values = input_values(module) if values is None else values
     with tempfile.TemporaryDirectory() as tmp:
-        out = module.parent.parent
-        if (out / "bundles").is_dir():  # a generated tree: the module reads ../../bundles
+        # A generated tree: the module reads the bundles beside terraform/ (../../bundles, or
+        # ../../../bundles for a module per endpoint).
+        out = next((p for p in module.parents if (p / "bundles").is_dir()), None)
+        if out is not None:
             shutil.copytree(out, Path(tmp) / "out")
             copy = Path(tmp) / "out" / module.relative_to(out)
         else:
