@@ -470,8 +470,13 @@ def _outputs(endpoints: tuple[Endpoint, ...]) -> list[dict[str, Any]]:
 
 
 def endpoint_ignore_changes() -> list[str]:
-    """What the endpoint resource ignores after creation: the settings the traffic step owns."""
-    return [f"body.properties.{name}" for name in ENDPOINT_SETTINGS] + ["tags"]
+    """What the endpoint resource ignores after creation: the settings the traffic step owns,
+    and the keys' version (keys are sent at creation only; a version appearing later, when
+    keys are exported after the endpoint exists, must not re-PUT the endpoint)."""
+    return [f"body.properties.{name}" for name in ENDPOINT_SETTINGS] + [
+        "sensitive_body_version",
+        "tags",
+    ]
 
 
 def _keys_expression(service: str) -> hcl.Raw:

@@ -409,6 +409,9 @@ def test_keys_are_needed_only_when_sent(make_snapshot: SnapshotFactory, tmp_path
     assert later.get("sensitive_body") is None
     assert later["sensitive_body_version"] == first["sensitive_body_version"]
     assert without_paths(later, ["sensitive_body"]) == without_paths(first, ["sensitive_body"])
+    # Keys exported after the endpoint exists add a version; it must not re-PUT the endpoint.
+    written = hcl_blocks(module)["azapi_resource.endpoint_svc_aci"]
+    assert "sensitive_body_version" in ignored_paths(written)
     # The traffic step never carries keys: a rotation made in Azure is never reverted.
     step = resources(evaluate(module, later_values), "azapi_update_resource")
     assert all("sensitive_body" not in b for b in step.values())

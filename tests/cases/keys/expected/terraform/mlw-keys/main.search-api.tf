@@ -35,9 +35,10 @@ resource "azapi_resource" "endpoint_search_api" {
   }
 
   lifecycle {
-    # A PUT from here would carry no traffic (azapi_resource sends its body as is): the
-    # settings below change through traffic_search_api, which merges them into the live endpoint.
-    ignore_changes = [body.properties.authMode, body.properties.description, body.properties.publicNetworkAccess, tags]
+    # A PUT from here would carry no traffic (azapi_resource sends its body as is): later
+    # changes of these settings go through traffic_search_api, which merges them into the
+    # live endpoint; the keys are sent at creation only.
+    ignore_changes = [body.properties.authMode, body.properties.description, body.properties.publicNetworkAccess, sensitive_body_version, tags]
   }
 }
 

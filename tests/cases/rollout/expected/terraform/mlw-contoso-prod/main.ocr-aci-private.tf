@@ -30,9 +30,10 @@ resource "azapi_resource" "endpoint_ocr_aci_private" {
   }
 
   lifecycle {
-    # A PUT from here would carry no traffic (azapi_resource sends its body as is): the
-    # settings below change through traffic_ocr_aci_private, which merges them into the live endpoint.
-    ignore_changes = [body.properties.authMode, body.properties.description, body.properties.publicNetworkAccess, tags]
+    # A PUT from here would carry no traffic (azapi_resource sends its body as is): later
+    # changes of these settings go through traffic_ocr_aci_private, which merges them into the
+    # live endpoint; the keys are sent at creation only.
+    ignore_changes = [body.properties.authMode, body.properties.description, body.properties.publicNetworkAccess, sensitive_body_version, tags]
   }
 }
 
