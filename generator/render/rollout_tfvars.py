@@ -175,10 +175,13 @@ def _find_blocks(lines: list[str]) -> tuple[dict[str, _Block], list[int], set[st
             blocks.pop(name, None)
             i += 1
             continue
+        if rest == "{}":  # an empty map: a block with no entries, on one line
+            blocks[name] = _Block(name, i, i)
+            i += 1
+            continue
         if rest != "{":
-            opaque.add(name)  # `traffic = {}` or a one-line map: kept as written
-            if rest != "{}":
-                unparsed.append(i)
+            opaque.add(name)  # a one-line map: kept as written
+            unparsed.append(i)
             i += 1
             continue
         block = _Block(name, i, -1)
@@ -311,7 +314,11 @@ def _analyse(disk: bytes, traffic: Splits, mirror: Splits) -> tuple[str, Rollout
         while i < len(lines):
             if i in replacements:
                 end, inner = replacements[i]
-                out += [lines[i], *inner, lines[end]]
+                if end == i:  # `name = {}` grows into a block
+                    name = lines[i].split("=", 1)[0].strip()
+                    out += [f"{name} = {{", *inner, "}"] if inner else [lines[i]]
+                else:
+                    out += [lines[i], *inner, lines[end]]
                 i = end + 1
                 continue
             out.append(lines[i])

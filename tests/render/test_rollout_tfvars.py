@@ -162,3 +162,11 @@ def test_the_generated_file_is_the_persons(make_snapshot: SnapshotFactory, tmp_p
     assert isinstance(rollout.merge, RolloutMerge)
     edited = rollout.text.replace("{ blue = 100 }", "{ blue = 0 }").encode()
     assert rollout.merge(edited) == edited
+
+
+def test_an_empty_map_grows_when_an_endpoint_can_mirror() -> None:
+    disk = render({"svc-one": {"blue": 100}}, {}).encode()
+    assert b"mirror_traffic = {}\n" in disk
+    merged = merge(disk, TRAFFIC, MIRROR).decode()
+    assert _parse(merged) == {"traffic": TRAFFIC, "mirror_traffic": MIRROR}
+    assert changes(disk, TRAFFIC, MIRROR).added == ("ab-test",)
