@@ -130,7 +130,11 @@ def render(
         files += terraform
         written_keys = [f.path for f in terraform if f.path.endswith(f"/{KEYS_FILE}")]
         if written_keys:
-            keys_file = written_keys[0] if len(written_keys) == 1 else f"terraform/*/{KEYS_FILE}"
+            keys_file = (
+                written_keys[0]
+                if len(written_keys) == 1
+                else f"terraform/{plan.workspace.name}/<endpoint>/{KEYS_FILE}"
+            )
     if "bicep" in options.targets:
         from generator.render.bicep import render_bicep
 

@@ -41,6 +41,19 @@ class RolloutChanges:
     def any(self) -> bool:
         return bool(self.added or self.removed or self.stale or self.unparsed)
 
+    def lines(self, path: str) -> list[str]:
+        """One line per change, for the console and the report (names are plan names)."""
+        found = [f"{path}: added endpoint {e} with its initial split" for e in self.added]
+        found += [f"{path}: removed endpoint {e} (it no longer exists)" for e in self.removed]
+        found += [
+            f"{path}: kept your line for {d.split('/')[0]}, which names deployment "
+            f"{d.split('/', 1)[1]} that no longer exists: set its traffic to 0 and apply, "
+            "then remove it from the line"
+            for d in self.stale
+        ]
+        found += [f"{path}: kept {u} as it is (could not read it)" for u in self.unparsed]
+        return found
+
 
 def render(traffic: Splits, mirror: Splits) -> str:
     """The file as gen-iac first writes it: one line per endpoint in each map."""
@@ -361,3 +374,7 @@ class RolloutMerge:
 
     def changes(self, disk: bytes) -> RolloutChanges:
         return changes(disk, self.traffic, self.mirror)
+
+    def report(self, path: str, disk: bytes) -> list[str]:
+        """What merging into the file on disk does, one line each (empty: nothing)."""
+        return self.changes(disk).lines(path)

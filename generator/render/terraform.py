@@ -688,6 +688,13 @@ class InputsMerge:
             )
         )
 
+    def report(self, path: str, disk: bytes) -> list[str]:
+        """What merging into the file on disk does, one line each (empty: nothing)."""
+        return [
+            f"{path}: added a placeholder for {name} of {key}: fill it in before the next plan"
+            for name, key in self.missing(disk)
+        ]
+
     def __call__(self, disk: bytes) -> bytes:
         missing = self.missing(disk)
         if not missing:

@@ -77,6 +77,11 @@ def test_new_endpoints_get_their_initial_split_and_removed_ones_go(
     assert changes(disk.encode(), planned, mirror) == rollout_tfvars.RolloutChanges(
         added=("a-new-one", "zz-last"), removed=("svc-one",)
     )
+    assert RolloutMerge(planned, mirror).report("r.tfvars", disk.encode()) == [
+        "r.tfvars: added endpoint a-new-one with its initial split",
+        "r.tfvars: added endpoint zz-last with its initial split",
+        "r.tfvars: removed endpoint svc-one (it no longer exists)",
+    ]
     _fmt_clean(hclfmt, tmp_path, merged)
 
 
@@ -85,6 +90,7 @@ def test_a_kept_line_naming_a_retired_deployment_is_reported() -> None:
     planned = {"ab-test": {"control": 100}, "svc-one": {"blue": 100}}
     found = changes(disk, planned, {})
     assert found.stale == ("ab-test/treatment",)
+    assert "names deployment treatment that no longer exists" in found.lines("r")[-1]
     assert found.removed == ("ab-test",)  # from mirror_traffic: ab-test can no longer mirror
     merged = merge(disk, planned, {}).decode()
     # The line stays: Terraform's precondition tells the person to move its traffic first.

@@ -489,6 +489,11 @@ def test_the_inputs_file_is_the_persons_and_grows_with_new_deployments(tmp_path:
     assert merged[len(filled) :].decode().splitlines()[-1] == (
         '# environment_ids: "new-ep/blue" = "<id>"'
     )
+    assert grown.report("inputs.auto.tfvars", filled) == [
+        "inputs.auto.tfvars: added a placeholder for environment_ids of new-ep/blue: fill it in "
+        "before the next plan"
+    ]
+    assert grown.report("inputs.auto.tfvars", merged) == []
 
 
 # --- --layout endpoint: one root module (one state) per endpoint -----------------------------
