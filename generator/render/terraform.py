@@ -64,8 +64,9 @@ RESOURCE_TYPES = {
     "machinelearningservices_workspaces_online_endpoints_deployments": f"{DEPLOYMENT_TYPE}@{ML_API_VERSION}",
 }
 # Endpoint settings that may change after creation. The endpoint resource ignores later
-# changes of them (azapi_resource PUTs its body as is, which would drop the live traffic);
-# the traffic step, an azapi_update_resource (GET, merge, PUT), carries them instead.
+# changes of its body (azapi_resource PUTs its body as is, which would drop the live
+# traffic); the traffic step, an azapi_update_resource (GET, merge, PUT), carries these.
+# The rest of the body (compute) is create-only: changing it needs a new endpoint.
 ENDPOINT_SETTINGS = ("authMode", "description", "publicNetworkAccess")
 # What the endpoint exports for outputs.tf, nothing more (no default read-only output).
 ENDPOINT_EXPORTS = {"scoring_uri": "properties.scoringUri"}
@@ -470,13 +471,12 @@ def _outputs(endpoints: tuple[Endpoint, ...]) -> list[dict[str, Any]]:
 
 
 def endpoint_ignore_changes() -> list[str]:
-    """What the endpoint resource ignores after creation: the settings the traffic step owns,
-    and the keys' version (keys are sent at creation only; a version appearing later, when
-    keys are exported after the endpoint exists, must not re-PUT the endpoint)."""
-    return [f"body.properties.{name}" for name in ENDPOINT_SETTINGS] + [
-        "sensitive_body_version",
-        "tags",
-    ]
+    """What the endpoint resource ignores after creation: its whole body (the settings that
+    may change go through the traffic step; a path Terraform ignores must exist in the prior
+    state, so a setting first added later would slip through a narrower list), its tags, and
+    the keys' version (keys are sent at creation only; a version appearing later, when keys
+    are exported after the endpoint exists, must not re-PUT the endpoint)."""
+    return ["body", "sensitive_body_version", "tags"]
 
 
 def _keys_expression(service: str) -> hcl.Raw:

@@ -158,17 +158,18 @@ def ignored_paths(block: dict[str, Any]) -> list[str]:
     return [p.removeprefix("${").removesuffix("}") for p in lifecycle.get("ignore_changes", [])]
 
 
+def _strip(value: Any) -> Any:
+    """An evaluated block without tfparse's bookkeeping (ids, meta)."""
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in ("__tfmeta", "id")}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
 def without_paths(block: dict[str, Any], paths: list[str]) -> dict[str, Any]:
-    """An evaluated block minus the given dotted paths and tfparse's bookkeeping (ids, meta)."""
-
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in ("__tfmeta", "id")}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    found: dict[str, Any] = json.loads(json.dumps(strip(block)))
+    """An evaluated block minus the given dotted paths and tfparse's bookkeeping."""
+    found: dict[str, Any] = json.loads(json.dumps(_strip(block)))
     for path in paths:
         *parents, last = path.split(".")
         node: Any = found
@@ -176,4 +177,37 @@ def without_paths(block: dict[str, Any], paths: list[str]) -> dict[str, Any]:
             node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(last, None)
+    return found
+
+
+_MISSING = object()
+
+
+def _at(value: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def ignore_changes(prior: dict[str, Any], planned: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """`planned` as Terraform plans it under lifecycle.ignore_changes: each ignored path that
+    exists in the prior value takes the prior value; a path the prior value does not have is
+    not ignored (Terraform's processIgnoreChangesIndividual: "If we're able to follow the same
+    path through the prior value, we'll take the value there instead"). Without bookkeeping."""
+    old = stripped(prior)
+    new = stripped(planned)
+    for path in paths:
+        parts = path.split(".")
+        before, after = _at(old, parts), _at(new, parts)
+        if before is _MISSING or after is _MISSING:
+            continue  # not in the prior value (or not in config): Terraform does not ignore it
+        parent = _at(new, parts[:-1])
+        parent[parts[-1]] = before
+    return new
+
+
+def stripped(block: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(json.dumps(_strip(block)))
     return found

@@ -34,9 +34,9 @@ resource "azapi_resource" "endpoint_sentiment_aci" {
 
   lifecycle {
     # A PUT from here would carry no traffic (azapi_resource sends its body as is): later
-    # changes of these settings go through traffic_sentiment_aci, which merges them into the
-    # live endpoint; the keys are sent at creation only.
-    ignore_changes = [body.properties.authMode, body.properties.description, body.properties.publicNetworkAccess, sensitive_body_version, tags]
+    # changes of the settings go through traffic_sentiment_aci, which merges them into the live
+    # endpoint; the keys are sent at creation only.
+    ignore_changes = [body, sensitive_body_version, tags]
   }
 }
 

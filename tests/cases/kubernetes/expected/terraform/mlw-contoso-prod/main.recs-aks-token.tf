@@ -31,9 +31,9 @@ resource "azapi_resource" "endpoint_recs_aks_token" {
 
   lifecycle {
     # A PUT from here would carry no traffic (azapi_resource sends its body as is): later
-    # changes of these settings go through traffic_recs_aks_token, which merges them into the
-    # live endpoint; the keys are sent at creation only.
-    ignore_changes = [body.properties.authMode, body.properties.description, body.properties.publicNetworkAccess, sensitive_body_version, tags]
+    # changes of the settings go through traffic_recs_aks_token, which merges them into the live
+    # endpoint; the keys are sent at creation only.
+    ignore_changes = [body, sensitive_body_version, tags]
   }
 }
 
