@@ -49,9 +49,15 @@ def _example(name: str) -> dict[str, Any]:
     return service
 
 
-def test_every_file_is_fmt_clean(example_out: Path, hclfmt: str) -> None:
-    files = sorted((example_out / "terraform").rglob("*.tf"))
-    assert len(files) >= 6
+def test_every_file_is_fmt_clean(example_out: Path, hclfmt: str, tmp_path: Path) -> None:
+    generate(Options(input=EXAMPLE, out=tmp_path, layout="endpoint"))
+    files = [
+        p
+        for root in (example_out, tmp_path)
+        for pattern in ("*.tf", "*.tfvars")
+        for p in sorted((root / "terraform").rglob(pattern))
+    ]
+    assert len(files) >= 6 + 6 * 7
     check = subprocess.run([hclfmt, "-check", *map(str, files)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     same = subprocess.run(
