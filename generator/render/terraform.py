@@ -321,7 +321,6 @@ def _variables(
             }
         )
     if keyed:
-        services = list(keyed)
         variables.append(
             {
                 "name": KEYS_VARIABLE,
@@ -334,21 +333,12 @@ def _variables(
                     "type": hcl.Raw("map(object({ primaryKey = string, secondaryKey = string }))"),
                     "default": None,
                     "description": "Keys of the v1 services by service name, in the keys.json format "
-                    "of gen-iac export. Only the apply that creates an endpoint sends its keys; "
-                    "leave it unset otherwise.",
+                    f"of gen-iac export (this module uses those of {', '.join(keyed)}). Only the "
+                    "apply that creates an endpoint sends its keys; leave it unset otherwise.",
                     "ephemeral": True,
                     "sensitive": True,
                 },
-                "validations": [
-                    {
-                        "condition": hcl.Raw(
-                            f"alltrue([for s in try(keys(var.{KEYS_VARIABLE}), []) : "
-                            f"contains({encode(services)}, s)])"
-                        ),
-                        "error_message": "Keys are given for a service this module does not "
-                        f"migrate; the services with keys are: {', '.join(services)}.",
-                    }
-                ],
+                "validations": [],
             }
         )
     if rollout:

@@ -572,3 +572,23 @@ def generate_plan_only() -> Any:
 
     plan, _ = plan_from(Options(input=EXAMPLE))
     return plan
+
+
+def test_the_whole_keys_file_serves_every_endpoint_module(
+    make_snapshot: SnapshotFactory, tmp_path: Path
+) -> None:
+    keys = {
+        **KEYS,
+        "svc-aks": {"primaryKey": "P2-k3y-do-not-leak", "secondaryKey": "S2-k3y-do-not-leak"},
+        "not-migrated": {"primaryKey": "x", "secondaryKey": "y"},
+    }
+    snapshot = make_snapshot([aci(), aks()], keys=keys)
+    out = tmp_path / "out"
+    generate(Options(input=snapshot, out=out, layout="endpoint"))
+    assert "k3y-do-not-leak" not in _all_text(out)
+    for service in ("svc-aci", "svc-aks"):
+        module = out / "terraform" / "ws-test" / service
+        # export TF_VAR_endpoint_keys="$(cat keys.json)": every service's keys, extras too.
+        values = {**input_values(module), "endpoint_keys": keys}
+        secrets = bodies(module, values)[f"endpoint-secrets:{service}"]
+        assert secrets == {"properties": {"keys": keys[service]}}

@@ -17,6 +17,8 @@ DUMMY_ID = (
 
 ROLLOUT_VARIABLES = ("traffic", "mirror_traffic")
 ROLLOUT_FILE = "rollout.auto.tfvars"
+# The services whose keys an endpoint sends (its sensitive_body reads them).
+_KEYS_OF = re.compile(r'var\.endpoint_keys\["([^"\\]+)"\]')
 # The first list literal of strings in a validation condition: the keys the input needs.
 _STRING_LIST = re.compile(r'\[\s*"(?:[^"\\]|\\.)*"(?:\s*,\s*"(?:[^"\\]|\\.)*")*\s*\]')
 
@@ -36,6 +38,13 @@ def input_values(module: Path) -> dict[str, Any]:
             listed = _STRING_LIST.search(condition)
             keys = json.loads(listed.group()) if listed else []
             if name == "endpoint_keys":
+                keys = sorted(
+                    {
+                        m
+                        for tf in module.glob("main.*.tf")
+                        for m in _KEYS_OF.findall(tf.read_text(encoding="utf-8"))
+                    }
+                )
                 values[name] = {
                     k: {"primaryKey": f"test-primary-{k}", "secondaryKey": f"test-secondary-{k}"}
                     for k in keys
