@@ -671,11 +671,7 @@ class InputsMerge:
     def missing(self, disk: bytes) -> tuple[tuple[str, str], ...]:
         text = disk.decode("utf-8", errors="surrogateescape")
         return tuple(
-            sorted(
-                (name, key)
-                for (name, key) in self.placeholders
-                if hcl.string(key) not in text
-            )
+            sorted((name, key) for (name, key) in self.placeholders if hcl.string(key) not in text)
         )
 
     def report(self, path: str, disk: bytes) -> list[str]:

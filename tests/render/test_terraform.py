@@ -323,7 +323,9 @@ def _merge_like_azapi(live: dict[str, Any], patch: dict[str, Any]) -> dict[str, 
     out = dict(live)
     for k, v in patch.items():
         out[k] = (
-            _merge_like_azapi(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+            _merge_like_azapi(out[k], v)
+            if isinstance(v, dict) and isinstance(out.get(k), dict)
+            else v
         )
     return out
 
@@ -474,7 +476,9 @@ def test_inputs_only_a_person_can_give_are_placeholders_that_stop_the_plan(
     as_written: dict[str, Any] = {"environment_ids": {}}
     assert _input_checks(module, tmp_path, as_written) == [False, True]
     message = (module / "variables.tf").read_text(encoding="utf-8")
-    assert "ab-endpoint/versiona, ab-endpoint/versionb): in inputs.auto.tfvars, uncomment" in message
+    assert (
+        "ab-endpoint/versiona, ab-endpoint/versionb): in inputs.auto.tfvars, uncomment" in message
+    )
 
     # The person uncomments the lines and puts real ids there: the checks pass.
     filled = text.replace("  # ", "  ").replace("<name>", "fraud-env").replace("<version>", "3")

@@ -200,7 +200,9 @@ def _at(value: Any, parts: list[str]) -> Any:
     return value
 
 
-def ignore_changes(prior: dict[str, Any], planned: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+def ignore_changes(
+    prior: dict[str, Any], planned: dict[str, Any], paths: list[str]
+) -> dict[str, Any]:
     """`planned` as Terraform plans it under lifecycle.ignore_changes: each ignored path that
     exists in the prior value takes the prior value; a path the prior value does not have is
     not ignored (Terraform's processIgnoreChangesIndividual: "If we're able to follow the same
