@@ -94,6 +94,7 @@ class FakeAzure:
         self.lock = threading.Lock()
         self.reached = threading.Event()  # set when a hanging fault is reached
         self.latency = 0.0  # seconds added to every answer (benchmarks)
+        self.jitter: Callable[[], float] | None = None  # a varying delay per answer
         self.workspaces: dict[str, WorkspaceData] = {}
 
     def reset(self) -> None:
@@ -102,6 +103,7 @@ class FakeAzure:
             self.requests.clear()
             self.reached.clear()
             self.latency = 0.0
+            self.jitter = None
             self.workspaces = {WS.lower(): self.default_workspace()}
 
     def recording(self, name: str) -> Any:
@@ -244,6 +246,8 @@ def _handler(azure: FakeAzure) -> type[http.server.BaseHTTPRequestHandler]:
                                            bool(self.headers.get("Authorization")), headers_in))
             if azure.latency:
                 time.sleep(azure.latency)
+            if azure.jitter is not None:
+                time.sleep(azure.jitter())
             fault = azure.fault_for(self.command, self.path)
             headers: dict[str, str] = {}
             if fault is not None and fault.hang is not None:
