@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# A '?' that follows a URL or path character starts a query: drop it up to the next space,
-# quote or bracket. Prose like "why? because" loses only the '?'.
-_QUERY = re.compile(r"(?<=[\w/.%~-])\?[^\s'\"<>()\[\]{}]*")
+# A '?' that follows a URL or path character and precedes one starts a query: drop it up to
+# the next space, quote or bracket (prose like "why? because" is left alone).
+_QUERY = re.compile(r"(?<=[\w/.%~-])\?[^\s'\"<>()\[\]{}]+")
 _SAS_URL = re.compile(r"^(https?://[^?#\s]+)\?[^#\s]*\bsig=", re.IGNORECASE)
 
 
