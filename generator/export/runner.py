@@ -13,13 +13,16 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from generator.export.client import ARTIFACT_PREFIX, CallFailed, ListingStopped, ServiceKeys
 from generator.export.progress import Progress
 from generator.export.redact import drop_secret_fields, strip_queries, strip_sas
 from generator.export.retry import Deadline
 from generator.export.writer import SnapshotWriter, UnsafeName, safe_component
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 EXPORTED_TYPES = ("ACI", "AKS", "AKSENDPOINT")
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
@@ -32,6 +35,7 @@ WHAT_PUBLIC_ACCESS = "workspace.publicNetworkAccess"
 WHAT_COMPUTES = "workspace.computes"
 WHAT_ENDPOINTS = "onlineEndpoints"
 WHAT_LISTING = "services"
+WHAT_DEADLINE = "assets/keys past the deadline"  # per service: what the deadline left undone
 
 
 class Source(Protocol):
@@ -227,22 +231,25 @@ def _online_endpoints(source: Source, result: Result) -> list[dict[str, Any]] | 
     except CallFailed as exc:
         result.errors.append(_error("", WHAT_ENDPOINTS, str(exc)))
         return None
-    found: list[dict[str, Any]] = []
-    for endpoint in endpoints:
-        name = endpoint.get("name")
-        if not isinstance(name, str) or not name:
-            continue
-        endpoint = strip_sas(drop_secret_fields(endpoint))
-        what = f"{WHAT_ENDPOINTS}.{name}.deployments"
+    named = [strip_sas(drop_secret_fields(e)) for e in endpoints
+             if isinstance(e.get("name"), str) and e.get("name")]
+
+    def deployments(endpoint: dict[str, Any]) -> list[dict[str, Any]] | str:
         try:
-            endpoint["deployments"] = [strip_sas(drop_secret_fields(d))
-                                       for d in source.list_deployments(name)]
-        except ListingStopped as exc:
-            result.errors.append(_error("", what, str(exc)))
-        except CallFailed as exc:
-            result.errors.append(_error("", what, str(exc)))
-        found.append(endpoint)
-    return found
+            return [strip_sas(drop_secret_fields(d))
+                    for d in source.list_deployments(str(endpoint["name"]))]
+        except CallFailed as exc:  # ListingStopped included: a partial list is not the list
+            return str(exc)
+
+    listed = run_pool(named, WORKERS, deployments, lambda index, found: None,
+                      threading.Event(), lambda exc: f"{type(exc).__name__}: {exc}")
+    for endpoint, found in zip(named, listed, strict=True):
+        if isinstance(found, str):
+            result.errors.append(_error("", f"{WHAT_ENDPOINTS}.{endpoint['name']}.deployments",
+                                        found))
+        else:
+            endpoint["deployments"] = found
+    return named
 
 
 def _image_details(source: Source, service: dict[str, Any], result: Result) -> None:
@@ -370,16 +377,19 @@ def _run(source: Source, writer: SnapshotWriter, services: list[dict[str, Any]],
             progress.step(labels.get(name, name))
 
     try:
-        return run_pool(tasks, workers, work, done, cancel)
+        return run_pool(tasks, workers, work, done, cancel,
+                        lambda exc: Outcome(error=f"{type(exc).__name__}: {exc}"))
     finally:
         progress.finish()
 
 
-def run_pool(items: Sequence[Task], workers: int, work: Callable[[Task], Outcome],
-             done: Callable[[int, Outcome], None], cancel: threading.Event) -> list[Outcome]:
+def run_pool(items: Sequence[T], workers: int, work: Callable[[T], R],
+             done: Callable[[int, R], None], cancel: threading.Event,
+             failed: Callable[[Exception], R]) -> list[R]:
     """`work` on daemon threads (an interrupted export exits without waiting for a stalled
-    download); `done` runs on the calling thread in completion order. Results in item order."""
-    results: list[Outcome | None] = [None] * len(items)
+    download); `done` runs on the calling thread in completion order. Results in item order;
+    an unexpected exception becomes `failed(exc)` (a bug must not hang the export)."""
+    results: list[R | None] = [None] * len(items)
     pending: queue.Queue[int] = queue.Queue()
     finished: queue.Queue[int] = queue.Queue()
     for index in range(len(items)):
@@ -393,8 +403,8 @@ def run_pool(items: Sequence[Task], workers: int, work: Callable[[Task], Outcome
                 return
             try:
                 results[index] = work(items[index])
-            except Exception as exc:  # a bug must not hang the export; it becomes an error
-                results[index] = Outcome(error=f"{type(exc).__name__}: {exc}")
+            except Exception as exc:
+                results[index] = failed(exc)
             finished.put(index)
 
     threads = [threading.Thread(target=worker, name=f"gen-iac-export-{n}", daemon=True)
@@ -415,7 +425,7 @@ def run_pool(items: Sequence[Task], workers: int, work: Callable[[Task], Outcome
     except BaseException:
         cancel.set()
         raise
-    return [r if r is not None else Outcome(error="not run") for r in results]
+    return [r for r in results if r is not None]
 
 
 def _collect(tasks: list[Task], outcomes: list[Outcome], deadline: Deadline, result: Result,
@@ -431,13 +441,13 @@ def _collect(tasks: list[Task], outcomes: list[Outcome], deadline: Deadline, res
         if outcome.deadline:
             if task.service not in late:
                 late[task.service] = []
-                result.errors.append({"service": task.service, "what": "deadline",
+                result.errors.append({"service": task.service, "what": WHAT_DEADLINE,
                                       "message": ""})
             late[task.service].append(task.label)
         elif outcome.error is not None:
             result.errors.append(_error(task.service, task.label, outcome.error))
     for entry in result.errors:
-        if entry["what"] == "deadline" and not entry["message"]:
+        if entry["what"] == WHAT_DEADLINE and not entry["message"]:
             undone = late[entry["service"]]
             entry["message"] = (f"{deadline.describe()} before {', '.join(undone)} could be "
                                 "exported; export this service again (--service NAME)")

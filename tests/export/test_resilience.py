@@ -22,6 +22,7 @@ from tests.export.conftest import (
     Fault,
 )
 
+DEADLINE = "assets/keys past the deadline"
 CONTENTINFO = "/artifacts/contentinfo/LocalUpload/b2c3d4e5/score.py"
 BLOB = "/blob/azureml/ExperimentRun/dcid.LocalUpload/a1b2c3d4/3f2a9c1e.tar.gz"
 
@@ -175,7 +176,7 @@ def test_a_429_storm_ends_at_the_deadline_with_one_error_per_service(
     assert len(data["services"]) == 4  # the payloads are all there
     errors = data["errors"]
     assert [(e["service"], e["what"]) for e in errors] == [
-        ("aci-iris", "deadline"), ("aks-churn", "deadline"), ("aks-fraud", "deadline")]
+        ("aci-iris", DEADLINE), ("aks-churn", DEADLINE), ("aks-fraud", DEADLINE)]
     for entry in errors:
         assert "the export deadline (--deadline 2 min) passed" in entry["message"]
     assert "asset tmpk2v8a1xq.py" in errors[0]["message"]
@@ -205,7 +206,7 @@ def test_a_stalled_server_cannot_hang_the_export(
     assert status == 1
     errors = snapshot(out)["errors"]
     assert {e["service"] for e in errors} == {"aci-iris", "aks-churn", "aks-fraud"}
-    assert all(e["what"] == "deadline" for e in errors)
+    assert all(e["what"] == DEADLINE for e in errors)
 
 
 def test_tokens_are_cached_per_audience(azure: FakeAzure, tmp_path: Path) -> None:
