@@ -193,7 +193,7 @@ class AzureMLClient:
 
     # -- connecting -----------------------------------------------------------------------
 
-    def connect(self) -> dict[str, str]:
+    def connect(self) -> dict[str, Any]:
         """Authenticate, read the workspace through ARM and discover its service hosts.
 
         Returns the snapshot's workspace object.
