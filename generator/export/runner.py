@@ -221,8 +221,9 @@ def _computes(source: Source, result: Result) -> dict[str, Any] | None:
 
 
 def _online_endpoints(source: Source, result: Result) -> list[dict[str, Any]] | None:
-    """The workspace's v2 online endpoints, each with its `deployments` (raw ARM). An endpoint
-    whose deployments cannot be listed has no `deployments` key (and an error)."""
+    """The workspace's v2 online endpoints, each with its `deployments` (raw ARM; ARM never
+    returns their keys, and SAS queries are dropped). An endpoint whose deployments cannot be
+    listed has no `deployments` key (and an error)."""
     try:
         endpoints = source.list_online_endpoints()
     except ListingStopped as exc:
@@ -231,12 +232,12 @@ def _online_endpoints(source: Source, result: Result) -> list[dict[str, Any]] | 
     except CallFailed as exc:
         result.errors.append(_error("", WHAT_ENDPOINTS, str(exc)))
         return None
-    named = [strip_sas(drop_secret_fields(e)) for e in endpoints
+    named = [strip_sas(e) for e in endpoints
              if isinstance(e.get("name"), str) and e.get("name")]
 
     def deployments(endpoint: dict[str, Any]) -> list[dict[str, Any]] | str:
         try:
-            return [strip_sas(drop_secret_fields(d))
+            return [strip_sas(d)
                     for d in source.list_deployments(str(endpoint["name"]))]
         except CallFailed as exc:  # ListingStopped included: a partial list is not the list
             return str(exc)
