@@ -205,6 +205,10 @@ def run_all(destinations: list[tuple[Target, Path]], selection: Selection, with_
     several = len(destinations) > 1
     for number, (target, out) in enumerate(destinations):
         label = f"{target.workspace}: " if several else ""
+        if session.deadline.passed():
+            Progress(stream).error(f"{label}not exported: {session.deadline.describe()}")
+            status = max(status, EXIT_PARTIAL)
+            continue
         code = run(target, out, selection, with_keys, quiet, session=session, stream=stream,
                    label=label)
         status = max(status, code)

@@ -175,3 +175,28 @@ def test_parallel_downloads_write_the_same_bytes_as_one_at_a_time(
     errors = json.loads(trees[1]["snapshot.json"])["errors"]
     assert [(e["service"], e["what"]) for e in errors] == [
         ("aci-iris", "keys"), ("aks-fraud", "asset 7e6d5c4b.tar.gz")]
+
+
+def test_workspaces_left_at_the_deadline_are_reported(
+        azure: FakeAzure, credential: FakeCredential, tmp_path: Path) -> None:
+    from tests.export.test_resilience import FakeClock
+
+    second_workspace(azure)
+    clock = FakeClock()
+
+    def slow_answer() -> float:  # every answer takes a (virtual) second
+        clock.offset += 1.0
+        return 0.0
+
+    azure.jitter = slow_answer
+    err = io.StringIO()
+    status = command.main(["--subscription", SUB, "--resource-group", RG, "--workspace", WS,
+                           "--workspace", "ws-second", "--out", str(tmp_path / "o"),
+                           "--deadline", "0.25"],  # 15 answers: past the listing of ws-legacy
+                          credential=credential, sleep=clock.sleep, stream=err, clock=clock.now)
+    assert status == 1
+    text = err.getvalue()
+    assert "ws-second: not exported: the export deadline (--deadline 0.25 min) passed" in text
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [WS]
+    errors = json.loads((tmp_path / "o" / WS / "snapshot.json").read_text())["errors"]
+    assert errors and {e["what"] for e in errors} == {"assets/keys past the deadline"}
