@@ -5,6 +5,11 @@ request; the credential takes a fixed time per token, as `az login` does (one pr
 token). Prints wall time, HTTP requests and token requests.
 
     PYTHONPATH=. python scripts/bench_export.py [--services 200] [--latency 0.02] [--token-delay 0.2]
+
+Measured on the 2-CPU build machine (200 services, --with-keys, defaults above):
+  before (sequential, a token per call):   158.6 s and 163.9 s, 1,007 requests, 606 tokens
+  after (8 at a time, tokens cached):       8.0 s and 7.4 s, 1,010 requests, 1 token
+(the 3 extra requests read the computes and the v2 endpoints with their deployments)
 """
 
 from __future__ import annotations
