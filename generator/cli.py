@@ -162,7 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="overwrite generated files that a person has edited since the last run",
     )
-    parser.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    talk.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="print every finding, one line each (default: a summary grouped by code)",
+    )
     live = parser.add_argument_group("live workspace")
     live.add_argument(
         "--from-workspace",
@@ -235,7 +242,7 @@ def _generate(args: argparse.Namespace) -> int:
     except InputError as exc:
         print(f"gen-iac: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    for line in result.terminal_lines(quiet=args.quiet):
+    for line in result.terminal_lines(quiet=args.quiet, verbose=args.verbose):
         print(line, file=sys.stderr)
     return EXIT_PARTIAL if result.not_migrated else EXIT_OK
 
