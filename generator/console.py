@@ -85,7 +85,8 @@ def lines(
     out.append(fit(f"files in {relative(result.out, cwd)}/: {_files(result)}"))
     report = relative(result.out / "MIGRATION.md", cwd)
     summary = relative(result.out / "SUMMARY.md", cwd)
-    out.append(fit(f"report: {report} (short version: {summary})"))
+    out.append(fit(f"report: {report}"))
+    out.append(fit(f"summary for a pull request: {summary}"))
     kept = _kept(result)
     if kept:
         out.append(fit(f"kept {len(kept)} file(s) a person edited: {', '.join(kept[:3])}"))

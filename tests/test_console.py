@@ -37,7 +37,7 @@ def test_summary_is_bounded_for_hundreds_of_services(
     text = "\n".join(out)
     assert "not migrated (60):" in text and "... 50 more in the report" in text
     assert "gen-iac: 360 service(s): 300 migrated, 60 not migrated, 0 skipped" in text
-    assert "report: out/MIGRATION.md (short version: out/SUMMARY.md)" in text
+    assert "report: out/MIGRATION.md\nsummary for a pull request: out/SUMMARY.md" in text
     assert str(tmp_path) not in text  # relative paths only
     # Grouped by code, with a count of services and a few names.
     keyless = [

@@ -17,6 +17,7 @@ no snapshot string reaches a report raw. What these return is `Md`, already safe
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Characters that start inline markup (emphasis, code, HTML, links, entities, strikethrough,
 # escapes) or end a table cell.
@@ -49,8 +50,13 @@ def code(value: object, table: bool = False) -> Md:
     """`value` as a code span (one line); empty stays empty."""
     if isinstance(value, Md):
         return value
-    text_ = one_line(value)
-    return Md(_span(text_, table) if text_ else "")
+    return _code(str(value), table)
+
+
+@lru_cache(maxsize=65536)
+def _code(value: str, table: bool) -> Md:
+    line = one_line(value)
+    return Md(_span(line, table) if line else "")
 
 
 def _word(word: str, table: bool) -> str:
@@ -95,6 +101,11 @@ def text(value: object, table: bool = False) -> Md:
     would act on become code spans with a fitting fence; the rest stays as written."""
     if isinstance(value, Md):
         return value
+    return _text(str(value), table)
+
+
+@lru_cache(maxsize=65536)
+def _text(value: str, table: bool) -> Md:
     line = one_line(value)
     parts: list[str] = []
     pos = 0

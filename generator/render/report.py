@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -39,6 +40,7 @@ RULES = {
     "override": "chosen with --sku or an overrides file",
 }
 AKS_TYPES = ("AKS", "AKSENDPOINT")
+_RANK = {Level.ERROR: 0, Level.WARNING: 1, Level.INFO: 2}
 # SUMMARY.md stays short whatever the workspace size.
 SUMMARY_KINDS = 12
 SUMMARY_NAMES = 3
@@ -68,28 +70,48 @@ class Group:
 
 
 def finding_id(d: Diagnostic) -> str:
-    digest = hashlib.sha256(f"{d.level.value}\0{d.code}\0{d.message}".encode()).hexdigest()
-    return f"{d.code}:{digest[:8]}"
+    """A stable id for a distinct finding: its code and a hash of its level and message."""
+    return _finding_id(d.level, d.code, d.message)
 
 
-def group_findings(plan: MigrationPlan) -> list[Group]:
+@cache
+def _finding_id(level: Level, code: str, message: str) -> str:
+    digest = hashlib.sha256(f"{level.value}\0{code}\0{message}".encode()).hexdigest()
+    return f"{code}:{digest[:8]}"
+
+
+class _Ids:
+    """finding_id once per diagnostic object (a report looks each one up several times)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[int, tuple[Diagnostic, str]] = {}
+
+    def __call__(self, d: Diagnostic) -> str:
+        hit = self._ids.get(id(d))
+        if hit is None or hit[0] is not d:
+            hit = self._ids[id(d)] = (d, finding_id(d))
+        return hit[1]
+
+
+def group_findings(
+    plan: MigrationPlan, fid: Callable[[Diagnostic], str] = finding_id
+) -> list[Group]:
     """Every distinct finding of the plan (workspace-wide ones under the service "")."""
     seen: dict[str, tuple[Diagnostic, dict[str, None], set[str]]] = {}
     every = [*((d, "") for d in plan.diagnostics)] + [
         (d, o.service) for o in plan.outcomes for d in o.diagnostics
     ]
     for d, service in every:
-        key = finding_id(d)
+        key = fid(d)
         entry = seen.setdefault(key, (d, {}, set()))
         entry[1][service] = None
         if d.field:
             entry[2].add(d.field)
-    rank = {Level.ERROR: 0, Level.WARNING: 1, Level.INFO: 2}
     groups = [
         Group(key, d.level, d.code, d.message, tuple(services), tuple(sorted(fields)))
         for key, (d, services, fields) in seen.items()
     ]
-    return sorted(groups, key=lambda g: (rank[g.level], -len(g.services), g.code, g.message))
+    return sorted(groups, key=lambda g: (_RANK[g.level], -len(g.services), g.code, g.message))
 
 
 def totals(plan: MigrationPlan) -> dict[str, Any]:
@@ -176,48 +198,43 @@ def report_view(
     plan: MigrationPlan, targets: tuple[str, ...], input_name: str, keys_file: str | None
 ) -> dict[str, Any]:
     ws = plan.workspace
-    groups = group_findings(plan)
+    fid = _Ids()
+    groups = group_findings(plan, fid)
     by_id = {g.id: g for g in groups}
     migrated = [o for o in plan.outcomes if o.status == "migrated"]
     migrated_names = {o.service for o in migrated}
     facts = _bundle_facts(plan)
     quota = check_quota(ws)
 
-    def scope(g: Group) -> str:
+    scopes: dict[str, str] = {}
+    for g in groups:
         names = set(g.services)
         if "" in names:
-            return "the workspace"
-        if len(migrated_names) > 1 and names == migrated_names:
-            return "every migrated service"
-        return ""
+            scopes[g.id] = "the workspace"
+        elif len(migrated_names) > 1 and names == migrated_names:
+            scopes[g.id] = "every migrated service"
+        else:
+            scopes[g.id] = ""
+
+    def scope(g: Group) -> str:
+        return scopes[g.id]
 
     def own(o: ServiceOutcome) -> list[dict[str, Any]]:
         mine: dict[str, list[str]] = {}
         for d in o.diagnostics:
-            mine.setdefault(finding_id(d), [])
-            if d.field and d.field not in mine[finding_id(d)]:
-                mine[finding_id(d)].append(d.field)
+            fields = mine.setdefault(fid(d), [])
+            if d.field and d.field not in fields:
+                fields.append(d.field)
         rows = [
             {"group": by_id[k], "fields": fields}
             for k, fields in mine.items()
             if not by_id[k].shared
         ]
-        return sorted(
-            rows,
-            key=lambda r: (
-                r["group"].level is not Level.ERROR,
-                r["group"].level is not Level.WARNING,
-                r["group"].code,
-            ),
-        )
+        return sorted(rows, key=lambda r: (_RANK[r["group"].level], r["group"].code))
 
     def shared(o: ServiceOutcome) -> list[str]:
-        codes = {
-            by_id[finding_id(d)].code
-            for d in o.diagnostics
-            if by_id[finding_id(d)].shared and not scope(by_id[finding_id(d)])
-        }
-        return sorted(codes)
+        groups_ = (by_id[fid(d)] for d in o.diagnostics)
+        return sorted({g.code for g in groups_ if g.shared and not scopes[g.id]})
 
     sections = []
     to_fill: list[dict[str, Any]] = []
@@ -268,6 +285,7 @@ def report_view(
         "version": __version__,
         "keys_file": keys_file,
         "groups": groups,
+        "fid": fid,
         "scope": scope,
         "warning_kinds": warnings,
         "sections": sections,
@@ -412,6 +430,7 @@ def _quota_view(q: QuotaCheck) -> dict[str, Any]:
 
 def _json(plan: MigrationPlan, view: dict[str, Any]) -> dict[str, Any]:
     ws = plan.workspace
+    fid: Callable[[Diagnostic], str] = view["fid"]
     t = view["totals"]
     q: QuotaCheck = view["quota"]
     groups: list[Group] = view["groups"]
@@ -480,8 +499,8 @@ def _json(plan: MigrationPlan, view: dict[str, Any]) -> dict[str, Any]:
             }
             for g in groups
         ],
-        "diagnostics": [_ref(d) for d in plan.diagnostics],
-        "services": [_service(o) for o in plan.outcomes],
+        "diagnostics": [_ref(d, fid) for d in plan.diagnostics],
+        "services": [_service(o, fid) for o in plan.outcomes],
     }
 
 
@@ -496,7 +515,7 @@ def _dump(report: dict[str, Any]) -> str:
     return head[:-2] + ',\n  "services": [\n' + lines + "\n  ]\n}\n"
 
 
-def _service(o: ServiceOutcome) -> dict[str, Any]:
+def _service(o: ServiceOutcome, fid: Callable[[Diagnostic], str]) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "service": o.service,
         "computeType": o.compute_type,
@@ -527,7 +546,7 @@ def _service(o: ServiceOutcome) -> dict[str, Any]:
         "newScoringUri": o.new_scoring_uri,
         "sku": None,
         "cost": None,
-        "diagnostics": [_ref(d) for d in o.diagnostics],
+        "diagnostics": [_ref(d, fid) for d in o.diagnostics],
     }
     if o.status == "skipped":
         entry["reason"] = o.reason
@@ -553,8 +572,8 @@ def _service(o: ServiceOutcome) -> dict[str, Any]:
     return entry
 
 
-def _ref(d: Diagnostic) -> dict[str, Any]:
-    return {"finding": finding_id(d), "field": d.field or None}
+def _ref(d: Diagnostic, fid: Callable[[Diagnostic], str]) -> dict[str, Any]:
+    return {"finding": fid(d), "field": d.field or None}
 
 
 def _num_or_none(value: Decimal | None) -> float | None:
