@@ -32,8 +32,7 @@ if TYPE_CHECKING:
 TARGET_NAMES = {"terraform": "Terraform", "bicep": "Bicep"}
 RULES = {
     "seed-table": "the migration guide's table",
-    "seed-table-gap": "no row of the migration guide's table fits the request: the cheapest "
-    "row that covers it",
+    "seed-table-gap": "the cheapest row of the migration guide's table that covers it",
     "general-purpose": "beyond the migration guide's table: the smallest general-purpose size "
     "that covers it",
     "gpu": "the smallest GPU size that covers it",
@@ -238,17 +237,17 @@ def report_view(
 
     sections = []
     to_fill: list[dict[str, Any]] = []
-    smoke: list[dict[str, Any]] = []
+    smoke: dict[str, list[str]] = {}  # command -> the deployments whose code it tests
     for o in migrated:
         deployments = []
         for r in o.rollout:
             has_code, sample = facts.get((o.endpoint or "", r.deployment), (False, None))
+            paths = bundle_paths(r, sample)
             entry = {
                 "rollout": r,
                 "has_code": has_code,
-                "script": f"{r.bundle}/code/{r.scoring_script}",
-                "code_dir": f"{r.bundle}/code/",
-                "smoke": _smoke(r, sample) if has_code else "",
+                "script": paths.script,
+                "code_dir": paths.code_dir,
             }
             deployments.append(entry)
             if not has_code:
@@ -261,7 +260,7 @@ def report_view(
                     }
                 )
             else:
-                smoke.append(entry)
+                smoke.setdefault(paths.smoke, []).append(f"{o.endpoint}/{r.deployment}")
         sections.append(
             {
                 "outcome": o,
@@ -290,7 +289,7 @@ def report_view(
         "warning_kinds": warnings,
         "sections": sections,
         "to_fill": to_fill,
-        "smoke_count": len(smoke),
+        "smoke": sorted(smoke.items()),
         "not_migrated": [
             {"outcome": o, "own": own(o), "shared": shared(o)}
             for o in plan.outcomes
@@ -371,10 +370,20 @@ def _bundle_facts(plan: MigrationPlan) -> dict[tuple[str, str], tuple[bool, str 
     return facts
 
 
-def _smoke(r: Rollout, sample: str | None) -> str:
+@dataclass(frozen=True)
+class BundlePaths:
+    code_dir: str  # relative to the output folder, ends with "/"
+    script: str
+    smoke: str  # the `gen-iac smoke` command line
+
+
+def bundle_paths(r: Rollout, sample: str | None) -> BundlePaths:
+    """Where a deployment's scoring code is and how to smoke-test it: the one place that
+    knows the bundle layout (bundles/<ws>/<endpoint>/<deployment>/code/ today)."""
     request = f"{r.bundle}/{sample}" if sample else "REQUEST.json"
-    return shlex.join(
-        ["gen-iac", "smoke", r.bundle, "--model-dir", "MODEL_DIR", "--request", request]
+    command = ["gen-iac", "smoke", r.bundle, "--model-dir", "MODEL_DIR", "--request", request]
+    return BundlePaths(
+        f"{r.bundle}/code/", f"{r.bundle}/code/{r.scoring_script}", shlex.join(command)
     )
 
 
