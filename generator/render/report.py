@@ -43,9 +43,9 @@ _RANK = {Level.ERROR: 0, Level.WARNING: 1, Level.INFO: 2}
 # SUMMARY.md stays short whatever the workspace size.
 SUMMARY_KINDS = 12
 SUMMARY_NAMES = 3
-SUMMARY_NOT_MIGRATED = 8
+SUMMARY_NOT_MIGRATED = 6
 SUMMARY_FAMILIES = 6
-SUMMARY_ADOPTED = 8
+SUMMARY_ADOPTED = 6
 
 
 def money(value: Decimal | None) -> str:
