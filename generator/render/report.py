@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -79,33 +78,47 @@ def _finding_id(level: Level, code: str, message: str) -> str:
     return f"{code}:{digest[:8]}"
 
 
-class _Ids:
-    """finding_id once per diagnostic object (a report looks each one up several times)."""
+class FindingIds:
+    """The finding id of every diagnostic of a plan, computed once (in diagnostic order)."""
 
-    def __init__(self) -> None:
-        self._ids: dict[int, tuple[Diagnostic, str]] = {}
+    def __init__(self, plan: MigrationPlan) -> None:
+        memo: dict[str, dict[tuple[str, Level], str]] = {}
 
-    def __call__(self, d: Diagnostic) -> str:
-        hit = self._ids.get(id(d))
-        if hit is None or hit[0] is not d:
-            hit = self._ids[id(d)] = (d, finding_id(d))
-        return hit[1]
+        def one(d: Diagnostic) -> str:
+            by_message = memo.setdefault(d.message, {})
+            key = (d.code, d.level)
+            found = by_message.get(key)
+            if found is None:
+                found = by_message[key] = finding_id(d)
+            return found
+
+        self.general = [one(d) for d in plan.diagnostics]
+        self._per: dict[int, list[str]] = {
+            id(o): [one(d) for d in o.diagnostics] for o in plan.outcomes
+        }
+
+    def of(self, o: ServiceOutcome) -> list[str]:
+        return self._per[id(o)]
 
 
-def group_findings(
-    plan: MigrationPlan, fid: Callable[[Diagnostic], str] = finding_id
-) -> list[Group]:
+def group_findings(plan: MigrationPlan, ids: FindingIds | None = None) -> list[Group]:
     """Every distinct finding of the plan (workspace-wide ones under the service "")."""
+    ids = ids or FindingIds(plan)
     seen: dict[str, tuple[Diagnostic, dict[str, None], set[str]]] = {}
-    every = [*((d, "") for d in plan.diagnostics)] + [
-        (d, o.service) for o in plan.outcomes for d in o.diagnostics
-    ]
-    for d, service in every:
-        key = fid(d)
-        entry = seen.setdefault(key, (d, {}, set()))
+
+    def add(d: Diagnostic, key: str, service: str) -> None:
+        entry = seen.get(key)
+        if entry is None:
+            entry = seen[key] = (d, {}, set())
         entry[1][service] = None
         if d.field:
             entry[2].add(d.field)
+
+    for d, key in zip(plan.diagnostics, ids.general, strict=True):
+        add(d, key, "")
+    for o in plan.outcomes:
+        for d, key in zip(o.diagnostics, ids.of(o), strict=True):
+            add(d, key, o.service)
     groups = [
         Group(key, d.level, d.code, d.message, tuple(services), tuple(sorted(fields)))
         for key, (d, services, fields) in seen.items()
@@ -197,8 +210,8 @@ def report_view(
     plan: MigrationPlan, targets: tuple[str, ...], input_name: str, keys_file: str | None
 ) -> dict[str, Any]:
     ws = plan.workspace
-    fid = _Ids()
-    groups = group_findings(plan, fid)
+    ids = FindingIds(plan)
+    groups = group_findings(plan, ids)
     by_id = {g.id: g for g in groups}
     migrated = [o for o in plan.outcomes if o.status == "migrated"]
     migrated_names = {o.service for o in migrated}
@@ -220,8 +233,8 @@ def report_view(
 
     def own(o: ServiceOutcome) -> list[dict[str, Any]]:
         mine: dict[str, list[str]] = {}
-        for d in o.diagnostics:
-            fields = mine.setdefault(fid(d), [])
+        for d, key in zip(o.diagnostics, ids.of(o), strict=True):
+            fields = mine.setdefault(key, [])
             if d.field and d.field not in fields:
                 fields.append(d.field)
         rows = [
@@ -232,7 +245,7 @@ def report_view(
         return sorted(rows, key=lambda r: (_RANK[r["group"].level], r["group"].code))
 
     def shared(o: ServiceOutcome) -> list[str]:
-        groups_ = (by_id[fid(d)] for d in o.diagnostics)
+        groups_ = (by_id[key] for key in ids.of(o))
         return sorted({g.code for g in groups_ if g.shared and not scopes[g.id]})
 
     sections = []
@@ -284,7 +297,7 @@ def report_view(
         "version": __version__,
         "keys_file": keys_file,
         "groups": groups,
-        "fid": fid,
+        "ids": ids,
         "scope": scope,
         "warning_kinds": warnings,
         "sections": sections,
@@ -439,7 +452,7 @@ def _quota_view(q: QuotaCheck) -> dict[str, Any]:
 
 def _json(plan: MigrationPlan, view: dict[str, Any]) -> dict[str, Any]:
     ws = plan.workspace
-    fid: Callable[[Diagnostic], str] = view["fid"]
+    ids: FindingIds = view["ids"]
     t = view["totals"]
     q: QuotaCheck = view["quota"]
     groups: list[Group] = view["groups"]
@@ -508,8 +521,8 @@ def _json(plan: MigrationPlan, view: dict[str, Any]) -> dict[str, Any]:
             }
             for g in groups
         ],
-        "diagnostics": [_ref(d, fid) for d in plan.diagnostics],
-        "services": [_service(o, fid) for o in plan.outcomes],
+        "diagnostics": [_ref(d, k) for d, k in zip(plan.diagnostics, ids.general, strict=True)],
+        "services": [_service(o, ids.of(o)) for o in plan.outcomes],
     }
 
 
@@ -524,7 +537,7 @@ def _dump(report: dict[str, Any]) -> str:
     return head[:-2] + ',\n  "services": [\n' + lines + "\n  ]\n}\n"
 
 
-def _service(o: ServiceOutcome, fid: Callable[[Diagnostic], str]) -> dict[str, Any]:
+def _service(o: ServiceOutcome, ids: list[str]) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "service": o.service,
         "computeType": o.compute_type,
@@ -555,7 +568,7 @@ def _service(o: ServiceOutcome, fid: Callable[[Diagnostic], str]) -> dict[str, A
         "newScoringUri": o.new_scoring_uri,
         "sku": None,
         "cost": None,
-        "diagnostics": [_ref(d, fid) for d in o.diagnostics],
+        "diagnostics": [_ref(d, k) for d, k in zip(o.diagnostics, ids, strict=True)],
     }
     if o.status == "skipped":
         entry["reason"] = o.reason
@@ -581,8 +594,8 @@ def _service(o: ServiceOutcome, fid: Callable[[Diagnostic], str]) -> dict[str, A
     return entry
 
 
-def _ref(d: Diagnostic, fid: Callable[[Diagnostic], str]) -> dict[str, Any]:
-    return {"finding": fid(d), "field": d.field or None}
+def _ref(d: Diagnostic, finding: str) -> dict[str, Any]:
+    return {"finding": finding, "field": d.field or None}
 
 
 def _num_or_none(value: Decimal | None) -> float | None:
