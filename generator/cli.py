@@ -18,8 +18,9 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 DESCRIPTION = """\
 Turn Azure ML v1 real-time web services (ACI, AKS, AKS endpoints) into v2 online
 endpoints as infrastructure-as-code: Terraform (azapi) or Bicep, plus a migration
-report (out/MIGRATION.md, out/migration.json) with the new URLs, SKUs, costs and
-everything that needs a person's attention.
+report (out/MIGRATION.md, out/migration.json) with the new URLs, SKUs, costs, a quota
+check and everything that needs a person's attention, and out/SUMMARY.md, a short
+version for a pull request. The console prints a summary; -v every finding, -q errors.
 
 Typical use:
   gen-iac export --subscription S --resource-group G --workspace W --out snapshot/
