@@ -153,6 +153,7 @@ class QuotaCheck:
     endpoints: Limit
     deployments: Limit
     per_endpoint: tuple[Limit, ...]  # only endpoints above the limit
+    busiest: Limit | None  # the endpoint with the most deployments (None: no endpoint)
     per_cluster: tuple[Limit, ...]  # Kubernetes computes: endpoints and deployments
     families: tuple[FamilyNeed, ...]  # managed deployments, by family
     total_vcpus: int
@@ -225,6 +226,11 @@ def check_quota(workspace: WorkspacePlan) -> QuotaCheck:
         endpoints=Limit("endpoints", len(endpoints), MAX_ENDPOINTS),
         deployments=Limit("deployments", deployments, MAX_DEPLOYMENTS),
         per_endpoint=per_endpoint,
+        busiest=max(
+            (Limit(e.name, len(e.deployments), MAX_DEPLOYMENTS_PER_ENDPOINT) for e in endpoints),
+            key=lambda limit: limit.needed,
+            default=None,
+        ),
         per_cluster=per_cluster,
         families=families,
         total_vcpus=sum(f.vcpus for f in families),

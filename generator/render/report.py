@@ -313,7 +313,6 @@ def report_view(
         "kubernetes": sorted({e.name for e in ws.endpoints if e.kind == "Kubernetes"}),
         "kubernetes_prerequisites": PREREQUISITES,
         "quota": quota,
-        "quota_view": _quota_view(quota),
         "usage_command": markdown.fenced([shlex.join(usage_command(ws))], "sh"),
         "terraform_commands": markdown.fenced(
             [
@@ -441,13 +440,6 @@ def _inputs(plan: MigrationPlan) -> list[dict[str, Any]]:
         }
         for name, keys in sorted(by_name.items())
     ]
-
-
-def _quota_view(q: QuotaCheck) -> dict[str, Any]:
-    return {
-        "over": q.over,
-        "largest": max(q.per_endpoint, key=lambda limit: limit.needed, default=None),
-    }
 
 
 def _json(plan: MigrationPlan, view: dict[str, Any]) -> dict[str, Any]:

@@ -63,6 +63,7 @@ def test_example_workspace_by_hand() -> None:
     check = check_quota(plan.workspace)
     assert (check.endpoints.needed, check.endpoints.limit) == (6, 100)
     assert (check.deployments.needed, check.deployments.limit) == (7, 500)
+    assert check.busiest and (check.busiest.what, check.busiest.needed) == ("ab-endpoint", 2)
     by_family = {f.family: f for f in check.families}
     # DSv2: churn DS1 x1 -> 2 x 1; fraud DS2 x2 -> 3 x 2; recs DS3 x3 -> 4 x 4;
     # sentiment DS2 x1 -> 2 x 2; ab-endpoint two DS2 x1 -> 2 x (2 x 2).
@@ -84,6 +85,7 @@ def test_limits_per_subscription_endpoint_and_cluster() -> None:
     assert over["endpoints"] == (163, 100)
     assert "deployments" not in over  # 101 + 21 + 61 = 183 of 500
     assert over["deployments of endpoint wide"] == (21, 20)
+    assert check.busiest and (check.busiest.what, check.busiest.over) == ("wide", True)
     assert over["endpoints on Kubernetes compute aks-v2"] == (61, 60)
     # Kubernetes deployments use the cluster, not managed VM quota.
     assert [f.family for f in check.families] == ["standardFSv2Family"]

@@ -176,6 +176,11 @@ def test_summary_stays_short_for_any_size(make_snapshot: SnapshotFactory, tmp_pa
     assert "## Not migrated (60)" in summary and "- and 54 more: see `MIGRATION.md`" in summary
     assert "## Quota check" in summary and "## Cost per month" in summary
     assert "## Adopted" not in summary  # the plan has no adoption data
+    # 300 endpoints: three times the default limit of a subscription and region.
+    assert "- endpoints 300 of 100, deployments 300 of 500" in summary
+    assert "**over the limit: 1 request(s) for more are needed first**" in summary
+    markdown = (tmp_path / "out/MIGRATION.md").read_text(encoding="utf-8")
+    assert "| online endpoints | 300 | 100 | **over: request more first** |" in markdown
 
 
 @dataclass(frozen=True)
