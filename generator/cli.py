@@ -18,8 +18,9 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 DESCRIPTION = """\
 Turn Azure ML v1 real-time web services (ACI, AKS, AKS endpoints) into v2 online
 endpoints as infrastructure-as-code: Terraform (azapi) or Bicep, plus a migration
-report (out/MIGRATION.md, out/migration.json) with the new URLs, SKUs, costs and
-everything that needs a person's attention.
+report (out/MIGRATION.md, out/migration.json) with the new URLs, SKUs, costs, a quota
+check and everything that needs a person's attention, and out/SUMMARY.md, a short
+version for a pull request. The console prints a summary; -v every finding, -q errors.
 
 Typical use:
   gen-iac export --subscription S --resource-group G --workspace W --out snapshot/
@@ -177,7 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="overwrite generated files that a person has edited since the last run",
     )
-    parser.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    talk.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="print every finding, one line each (default: a summary grouped by code)",
+    )
     live = parser.add_argument_group("live workspace")
     live.add_argument(
         "--from-workspace",
@@ -252,7 +260,7 @@ def _generate(args: argparse.Namespace) -> int:
     except InputError as exc:
         print(f"gen-iac: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    for line in result.terminal_lines(quiet=args.quiet):
+    for line in result.terminal_lines(quiet=args.quiet, verbose=args.verbose):
         print(line, file=sys.stderr)
     return EXIT_PARTIAL if result.not_migrated else EXIT_OK
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from generator.diagnostics import InputError, Level
+from generator.diagnostics import InputError
 from generator.files import RenderedFile
 from generator.output import WriteResult, write_tree
 from generator.plan.adoption import adopt
@@ -52,27 +52,11 @@ class GenerateResult:
     def not_migrated(self) -> tuple[ServiceOutcome, ...]:
         return self.plan.not_migrated
 
-    def terminal_lines(self, quiet: bool = False) -> list[str]:
-        shown = {Level.ERROR} if quiet else {Level.ERROR, Level.WARNING}
-        lines = [d.line() for d in self.plan.diagnostics if d.level in shown]
-        for o in self.plan.outcomes:
-            lines.extend(d.line() for d in o.diagnostics if d.level in shown)
-        if not quiet:
-            counts = {
-                s: sum(o.status == s for o in self.plan.outcomes)
-                for s in ("migrated", "not-migrated", "skipped")
-            }
-            lines.append(
-                f"gen-iac: {counts['migrated']} migrated, {counts['not-migrated']} not migrated, "
-                f"{counts['skipped']} skipped; {len(self.written.written)} file(s) written, "
-                f"{len(self.written.unchanged)} unchanged, {len(self.written.removed)} removed "
-                f"in {self.out}; see {self.out / 'MIGRATION.md'}"
-            )
-            lines.extend(
-                f"gen-iac: kept {p}: it was edited, so it is no longer managed"
-                for p in self.written.kept_edited
-            )
-        return lines
+    def terminal_lines(self, quiet: bool = False, verbose: bool = False) -> list[str]:
+        """The console summary (see generator.console)."""
+        from generator.console import lines
+
+        return lines(self, quiet=quiet, verbose=verbose)
 
 
 def example_snapshot() -> Path:

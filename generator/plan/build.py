@@ -43,7 +43,7 @@ from generator.plan.sku import (
     seed_prices,
     unknown_size_message,
 )
-from generator.sources.legacy import LegacyService
+from generator.sources.legacy import LegacyService, Resources
 from generator.sources.overrides import Override
 from generator.sources.snapshot import Snapshot
 
@@ -463,6 +463,13 @@ def _total(costs: list[CostComparison]) -> CostComparison:
     )
 
 
+def _requested(res: Resources | None) -> tuple[float, float, float] | None:
+    """What v1 asked for (CPU, memory GB, GPUs), for the report's size line."""
+    if res and res.cpu and res.memory_gb:
+        return (res.cpu, res.memory_gb, res.gpu or 0)
+    return None
+
+
 def _endpoint_name(ctx: _Service, override: Override) -> str:
     s = ctx.service
     if override.endpoint_name:
@@ -503,6 +510,7 @@ def _sku(ctx: _Service, unit: _Unit, override: Override) -> SkuChoice:
             0,
             0,
             seed_prices(override.instance_type),
+            _requested(res),
         )
     cpu = res.cpu if res else None
     memory = res.memory_gb if res else None
@@ -518,7 +526,7 @@ def _sku(ctx: _Service, unit: _Unit, override: Override) -> SkuChoice:
     assert cpu is not None and memory is not None
     gpu = (res.gpu if res else None) or 0
     try:
-        choice = choose_sku(cpu, memory, gpu)
+        choice = replace(choose_sku(cpu, memory, gpu), requested=(cpu, memory, gpu))
     except NoSize as exc:
         raise ctx.fail("no-size", f"{exc}; pass --sku SERVICE=SIZE", where) from None
     if choice.rule in {"general-purpose", "gpu"}:
@@ -532,8 +540,8 @@ def _sku(ctx: _Service, unit: _Unit, override: Override) -> SkuChoice:
         ctx.add(
             Level.INFO,
             "small-sku",
-            f"{choice.instance_type} follows the seed table but Azure ML calls it small for "
-            "production; consider Standard_DS3_v2 if the model needs headroom",
+            f"{choice.instance_type} follows the migration guide's table but Azure ML calls it "
+            "small for production; consider Standard_DS3_v2 if the model needs headroom",
             where,
         )
     limit_cpu = res.cpu_limit if res else None
@@ -543,7 +551,7 @@ def _sku(ctx: _Service, unit: _Unit, override: Override) -> SkuChoice:
             Level.INFO,
             "limits-above-sku",
             "the v1 limits allowed bursting beyond the chosen size; the size follows the "
-            "requests as the seed table does",
+            "requests as the migration guide's table does",
             where,
         )
     return choice

@@ -31,4 +31,6 @@ def compare(
     )
     if compute_type == "ACI":
         return CostComparison(aci_monthly_cost(cpu, memory_gb), "ACI container", instances, v2)
-    return CostComparison(None, "share of the AKS cluster (not in the seed)", instances, v2)
+    return CostComparison(
+        None, "share of the AKS cluster (not in the migration guide)", instances, v2
+    )

@@ -149,7 +149,7 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Prices:
-    """Monthly prices in USD from the seed cost table."""
+    """Monthly prices in USD from the migration guide's cost table."""
 
     pay_as_you_go: Decimal
     reserved_1y: Decimal
@@ -164,6 +164,7 @@ class SkuChoice:
     vcpus: float
     memory_gb: float
     prices: Prices | None
+    requested: tuple[float, float, float] | None = None  # v1 CPU, memory GB, GPUs
 
 
 @dataclass(frozen=True)

@@ -85,12 +85,12 @@ def choose_sku(cpu: float, memory_gb: float, gpu: float = 0) -> SkuChoice:
             in_row = row.cpu[0] < cpu and row.memory_gb[0] < memory_gb
             if in_row:
                 reason = (
-                    f"{request}: seed table row CPU ({_num(row.cpu[0])}, {_num(row.cpu[1])}] x "
+                    f"{request}: the migration guide's table, row CPU ({_num(row.cpu[0])}, {_num(row.cpu[1])}] x "
                     f"memory ({_num(row.memory_gb[0])}, {_num(row.memory_gb[1])}] GB"
                 )
             else:
                 reason = (
-                    f"{request} falls in a gap of the seed table: cheapest row covering it "
+                    f"{request} falls in a gap of the migration guide's table: cheapest row covering it "
                     f"(up to {_num(row.cpu[1])} CPU, {_num(row.memory_gb[1])} GB)"
                 )
             return SkuChoice(
@@ -106,7 +106,7 @@ def choose_sku(cpu: float, memory_gb: float, gpu: float = 0) -> SkuChoice:
             return SkuChoice(
                 name,
                 "general-purpose",
-                f"{request} is beyond the seed table (4 CPU, 16 GB): smallest general-purpose "
+                f"{request} is beyond the migration guide's table (4 CPU, 16 GB): smallest general-purpose "
                 f"size covering it ({vcpus} vCPU, {mem} GiB)",
                 vcpus,
                 mem,

@@ -332,4 +332,4 @@ def test_a_snapshot_string_renders_as_text_in_the_report(tmp_path: Path) -> None
     out = tmp_path / "out"
     generate(Options(input=snapshot, out=out))
     report = (out / "MIGRATION.md").read_text()
-    assert "`properties.authMode`: `` <b>x</b> \\| # `y` `` -> `AMLToken`" in report
+    assert "`properties.authMode`: `` <b>x</b> | # `y` `` -> `AMLToken`" in report
