@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from generator.assets.conda import conda_yaml
@@ -65,6 +65,7 @@ class EnvironmentSpec:
     reference: tuple[str, str] | None = None  # kind "reference": (name, version); "" = unversioned
     version: str = ""  # 16 hex of sha256 over the defining content (image and build kinds)
     python: str | None = None  # detected Python version, "3.8"
+    v1_version: str | None = None  # the v1 environment's version, when the definition has one
 
 
 def environment_spec(
@@ -106,6 +107,9 @@ def _environment_spec(
     """
     if isinstance(environment, dict) and environment and not _reference_shaped(environment):
         spec, findings = _from_definition(environment)
+        version = environment.get("version")
+        if isinstance(version, (str, int)) and not isinstance(version, bool) and str(version):
+            spec = replace(spec, v1_version=str(version))
         if reference is not None:
             findings.append(
                 Finding(
