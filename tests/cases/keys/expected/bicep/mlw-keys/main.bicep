@@ -16,9 +16,6 @@ param location string = resourceGroup().location
 @maxLength(33)
 param workspaceName string
 
-@description('Required. Name of the workspace\'s default blob datastore, which upload-bundles.sh finds and uploads the bundles to.')
-param datastoreName string
-
 @description('Required. Live traffic by endpoint, then deployment: whole percentages, 0 or 100 in all per endpoint, every deployment listed (0 included). Change a split in main.bicepparam.')
 param traffic trafficType
 
@@ -39,6 +36,31 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-12-01' exi
   name: workspaceName
 }
 
+// ---- Scoring code and environments: one version each per distinct content ----
+// The files are in ../../bundles/mlw-keys/ (code/<key>/, environments/<key>/). upload-bundles.sh
+// names each version after a hash of its folder's files, so an edited score.py or conda.yaml
+// registers a new version and rolls every deployment that uses it. Incremental deployments
+// never delete the versions they no longer declare.
+
+@description('Required. Name of the workspace\'s default blob datastore, which upload-bundles.sh finds and uploads the bundles to.')
+@minLength(1)
+param datastoreName string
+
+@description('Required. Version name of each code and environment folder of the bundles, as upload-bundles.sh computed it from the files.')
+param assetVersions assetVersionsType
+
+@description('A version name: 16 hex digits of a hash of the folder\'s files.')
+@minLength(16)
+@maxLength(16)
+type assetVersionType = string
+
+@description('The version of every code and environment folder of the bundles.')
+type assetVersionsType = {
+  'code/billing-api-blue': assetVersionType
+  'code/public-demo-blue': assetVersionType
+  'code/search-api-blue': assetVersionType
+}
+
 // The default blob datastore: the bundles of scoring code and environments are there.
 resource datastore 'Microsoft.MachineLearningServices/workspaces/datastores@2025-12-01' existing = {
   parent: workspace
@@ -47,9 +69,50 @@ resource datastore 'Microsoft.MachineLearningServices/workspaces/datastores@2025
 
 var datastoreUrl = 'https://${any(datastore.properties).accountName}.blob.${any(datastore.properties).endpoint}/${any(datastore.properties).containerName}'
 
+resource codeContainerBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'billing-api-blue'
+}
+
+// code/billing-api-blue: used by billing-api/blue.
+resource codeBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerBillingApiBlue
+  name: assetVersions['code/billing-api-blue']
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/code/billing-api-blue/${assetVersions['code/billing-api-blue']}'
+  }
+}
+
+resource codeContainerPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'public-demo-blue'
+}
+
+// code/public-demo-blue: used by public-demo/blue.
+resource codePublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerPublicDemoBlue
+  name: assetVersions['code/public-demo-blue']
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/code/public-demo-blue/${assetVersions['code/public-demo-blue']}'
+  }
+}
+
+resource codeContainerSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'search-api-blue'
+}
+
+// code/search-api-blue: used by search-api/blue.
+resource codeSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerSearchApiBlue
+  name: assetVersions['code/search-api-blue']
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/code/search-api-blue/${assetVersions['code/search-api-blue']}'
+  }
+}
+
 // ---- Endpoint billing-api: from v1 ACI service billing-api ----
 // TODO(gen-iac): the v1 service records no scoring code (no assets besides the driver); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
-// TODO(gen-iac): the environment has no conda dependencies; a minimal conda file with only the inference server was written: add the model's packages to it
 
 resource endpointBillingApi 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -71,37 +134,6 @@ resource endpointBillingApi 'Microsoft.MachineLearningServices/workspaces/online
   }
 }
 
-resource codeContainerBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
-  parent: workspace
-  name: 'billing-api-blue'
-}
-
-// The version name is the content's hash; upload-bundles.sh uploads the code first.
-resource codeBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
-  parent: codeContainerBillingApiBlue
-  name: 'e3b0c44298fc1c14'
-  properties: {
-    codeUri: '${datastoreUrl}/gen-iac/billing-api/blue/code/e3b0c44298fc1c14'
-  }
-}
-
-resource environmentContainerBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
-  parent: workspace
-  name: 'billing-api-blue'
-}
-
-// The version name is the content's hash.
-resource environmentBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
-  parent: environmentContainerBillingApiBlue
-  name: '5be9cb5b66853561'
-  properties: {
-    condaFile: loadTextContent('../../bundles/mlw-keys/billing-api/blue/environment/conda.yaml')
-    description: 'From the v1 environment \'billing-api-env\'.'
-    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
-    osType: 'Linux'
-  }
-}
-
 resource deploymentBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointBillingApi
   name: 'blue'
@@ -119,7 +151,7 @@ resource deploymentBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/
       scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: environmentBillingApiBlue.id
+    environmentId: '${workspace.id}/environments/billing-api-env/versions/2'
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/billing-api-model/versions/1'
   }
@@ -152,7 +184,6 @@ module trafficBillingApi 'modules/endpoint-traffic.bicep' = {
 // ---- Endpoint public-demo: from v1 ACI service public-demo ----
 // TODO(gen-iac): the v1 service had no authentication; v2 online endpoints always require it, so it becomes key auth: clients must now send 'Authorization: Bearer <key>'
 // TODO(gen-iac): the v1 service records no scoring code (no assets besides the driver); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
-// TODO(gen-iac): the environment has no conda dependencies; a minimal conda file with only the inference server was written: add the model's packages to it
 
 resource endpointPublicDemo 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -167,37 +198,6 @@ resource endpointPublicDemo 'Microsoft.MachineLearningServices/workspaces/online
   // No traffic here: trafficPublicDemo sets it once the deployments exist.
   properties: {
     authMode: 'Key'
-  }
-}
-
-resource codeContainerPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
-  parent: workspace
-  name: 'public-demo-blue'
-}
-
-// The version name is the content's hash; upload-bundles.sh uploads the code first.
-resource codePublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
-  parent: codeContainerPublicDemoBlue
-  name: 'e3b0c44298fc1c14'
-  properties: {
-    codeUri: '${datastoreUrl}/gen-iac/public-demo/blue/code/e3b0c44298fc1c14'
-  }
-}
-
-resource environmentContainerPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
-  parent: workspace
-  name: 'public-demo-blue'
-}
-
-// The version name is the content's hash.
-resource environmentPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
-  parent: environmentContainerPublicDemoBlue
-  name: '5be9cb5b66853561'
-  properties: {
-    condaFile: loadTextContent('../../bundles/mlw-keys/public-demo/blue/environment/conda.yaml')
-    description: 'From the v1 environment \'public-demo-env\'.'
-    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
-    osType: 'Linux'
   }
 }
 
@@ -218,7 +218,7 @@ resource deploymentPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/
       scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: environmentPublicDemoBlue.id
+    environmentId: '${workspace.id}/environments/public-demo-env/versions/2'
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/public-demo-model/versions/1'
   }
@@ -250,7 +250,6 @@ module trafficPublicDemo 'modules/endpoint-traffic.bicep' = {
 
 // ---- Endpoint search-api: from v1 ACI service search-api ----
 // TODO(gen-iac): the v1 service records no scoring code (no assets besides the driver); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
-// TODO(gen-iac): the environment has no conda dependencies; a minimal conda file with only the inference server was written: add the model's packages to it
 
 resource endpointSearchApi 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -272,37 +271,6 @@ resource endpointSearchApi 'Microsoft.MachineLearningServices/workspaces/onlineE
   }
 }
 
-resource codeContainerSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
-  parent: workspace
-  name: 'search-api-blue'
-}
-
-// The version name is the content's hash; upload-bundles.sh uploads the code first.
-resource codeSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
-  parent: codeContainerSearchApiBlue
-  name: 'e3b0c44298fc1c14'
-  properties: {
-    codeUri: '${datastoreUrl}/gen-iac/search-api/blue/code/e3b0c44298fc1c14'
-  }
-}
-
-resource environmentContainerSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
-  parent: workspace
-  name: 'search-api-blue'
-}
-
-// The version name is the content's hash.
-resource environmentSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
-  parent: environmentContainerSearchApiBlue
-  name: '5be9cb5b66853561'
-  properties: {
-    condaFile: loadTextContent('../../bundles/mlw-keys/search-api/blue/environment/conda.yaml')
-    description: 'From the v1 environment \'search-api-env\'.'
-    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
-    osType: 'Linux'
-  }
-}
-
 resource deploymentSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointSearchApi
   name: 'blue'
@@ -320,7 +288,7 @@ resource deploymentSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/o
       scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: environmentSearchApiBlue.id
+    environmentId: '${workspace.id}/environments/search-api-env/versions/2'
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/search-api-model/versions/1'
   }
