@@ -59,6 +59,9 @@ type assetVersionsType = {
   'code/billing-api-blue': assetVersionType
   'code/public-demo-blue': assetVersionType
   'code/search-api-blue': assetVersionType
+  'environments/billing-api-env-2': assetVersionType
+  'environments/public-demo-env-2': assetVersionType
+  'environments/search-api-env-2': assetVersionType
 }
 
 // The default blob datastore: the bundles of scoring code and environments are there.
@@ -111,8 +114,60 @@ resource codeSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/codes/v
   }
 }
 
+resource environmentContainerBillingApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'billing-api-env-2'
+}
+
+// environments/billing-api-env-2: used by billing-api/blue.
+resource environmentBillingApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerBillingApiEnv2
+  name: assetVersions['environments/billing-api-env-2']
+  properties: {
+    condaFile: loadTextContent('../../bundles/mlw-keys/environments/billing-api-env-2/conda.yaml')
+    description: 'From the v1 environment \'billing-api-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
+    osType: 'Linux'
+  }
+}
+
+resource environmentContainerPublicDemoEnv2 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'public-demo-env-2'
+}
+
+// environments/public-demo-env-2: used by public-demo/blue.
+resource environmentPublicDemoEnv2 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerPublicDemoEnv2
+  name: assetVersions['environments/public-demo-env-2']
+  properties: {
+    condaFile: loadTextContent('../../bundles/mlw-keys/environments/public-demo-env-2/conda.yaml')
+    description: 'From the v1 environment \'public-demo-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
+    osType: 'Linux'
+  }
+}
+
+resource environmentContainerSearchApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'search-api-env-2'
+}
+
+// environments/search-api-env-2: used by search-api/blue.
+resource environmentSearchApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerSearchApiEnv2
+  name: assetVersions['environments/search-api-env-2']
+  properties: {
+    condaFile: loadTextContent('../../bundles/mlw-keys/environments/search-api-env-2/conda.yaml')
+    description: 'From the v1 environment \'search-api-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
+    osType: 'Linux'
+  }
+}
+
 // ---- Endpoint billing-api: from v1 ACI service billing-api ----
 // TODO(gen-iac): the v1 service records no scoring code (no assets besides the driver); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
+// TODO(gen-iac): the environment has no conda dependencies; a minimal conda file with only the inference server was written: add the model's packages to it
 
 resource endpointBillingApi 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -151,7 +206,7 @@ resource deploymentBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/
       scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: '${workspace.id}/environments/billing-api-env/versions/2'
+    environmentId: environmentBillingApiEnv2.id
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/billing-api-model/versions/1'
   }
@@ -184,6 +239,7 @@ module trafficBillingApi 'modules/endpoint-traffic.bicep' = {
 // ---- Endpoint public-demo: from v1 ACI service public-demo ----
 // TODO(gen-iac): the v1 service had no authentication; v2 online endpoints always require it, so it becomes key auth: clients must now send 'Authorization: Bearer <key>'
 // TODO(gen-iac): the v1 service records no scoring code (no assets besides the driver); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
+// TODO(gen-iac): the environment has no conda dependencies; a minimal conda file with only the inference server was written: add the model's packages to it
 
 resource endpointPublicDemo 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -218,7 +274,7 @@ resource deploymentPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/
       scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: '${workspace.id}/environments/public-demo-env/versions/2'
+    environmentId: environmentPublicDemoEnv2.id
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/public-demo-model/versions/1'
   }
@@ -250,6 +306,7 @@ module trafficPublicDemo 'modules/endpoint-traffic.bicep' = {
 
 // ---- Endpoint search-api: from v1 ACI service search-api ----
 // TODO(gen-iac): the v1 service records no scoring code (no assets besides the driver); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
+// TODO(gen-iac): the environment has no conda dependencies; a minimal conda file with only the inference server was written: add the model's packages to it
 
 resource endpointSearchApi 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -288,7 +345,7 @@ resource deploymentSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/o
       scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: '${workspace.id}/environments/search-api-env/versions/2'
+    environmentId: environmentSearchApiEnv2.id
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/search-api-model/versions/1'
   }
