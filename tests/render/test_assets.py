@@ -6,6 +6,7 @@ comment (VERSION_RULE), independently of the HCL and shell that implement it."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -316,3 +317,53 @@ def test_terraform_datastore_lookup_and_storage(out: Path) -> None:
     assert 'version = "~> 4.77"' in (module / "terraform.tf").read_text(encoding="utf-8")
     assert 'method      = "PUT"' in assets
     assert 'resource "azapi_resource" "code' not in assets  # never DELETEd on destroy
+
+
+def test_build_contexts_and_hostile_names_on_both_targets(
+    make_snapshot: SnapshotFactory, tmp_path: Path
+) -> None:
+    from tests.render.test_cross_target import assert_same_bodies
+
+    built = aci("built")
+    built["environmentImageRequest"]["environment"] = {
+        "name": "we'ird $(touch pwned) env",
+        "version": "2",
+        "docker": {"baseDockerfile": "FROM ubuntu:22.04\nRUN echo 'hi'\n"},
+        "python": {"userManagedDependencies": True},
+    }
+    built["environmentImageRequest"]["assets"] = [{"id": "score.py"}]
+    twin = copy.deepcopy(built)
+    twin["name"] = "built-twin"
+    source = make_snapshot([built, twin])
+    for name in ("built", "built-twin"):
+        (source / "assets" / name).mkdir(parents=True)
+        (source / "assets" / name / "score.py").write_bytes(SCORE)
+    out = tmp_path / "out"
+    generate(Options(input=source, out=out, targets=("terraform", "bicep")))
+    bundles = out / "bundles" / WS
+    index = json.loads((bundles / "bundles.json").read_text(encoding="utf-8"))
+    assert index["environments"] == {
+        "we-ird-touch-pwned-env-2": {
+            "deployments": ["built/blue", "built-twin/blue"],
+            "kind": "build",
+        }
+    }
+    assert (bundles / "environments/we-ird-touch-pwned-env-2/Dockerfile").is_file()
+    found = assert_same_bodies(out, WORKSPACE)
+    versions = registered(found)
+    version = versions["environment:we-ird-touch-pwned-env-2"]
+    body = found[f"environment:we-ird-touch-pwned-env-2/{version}"]["properties"]
+    assert body["build"] == {
+        "contextUri": f"https://{terraform.DATASTORE['accountName']}.blob."
+        f"{terraform.DATASTORE['endpoint']}/{terraform.DATASTORE['containerName']}"
+        f"/gen-iac/environments/we-ird-touch-pwned-env-2/{version}",
+        "dockerfilePath": "Dockerfile",
+    }
+    assert body["description"] == 'From the v1 environment "we\'ird $(touch pwned) env".'
+    module = out / "bicep" / WS
+    run = run_upload(module)
+    assert run.returncode == 0, run.stderr
+    assert not (module / "pwned").exists()
+    assert run.uploads[f"gen-iac/environments/we-ird-touch-pwned-env-2/{version}"] == (
+        f"../../bundles/{WS}/environments/we-ird-touch-pwned-env-2"
+    )
