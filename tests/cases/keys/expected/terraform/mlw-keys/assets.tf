@@ -87,7 +87,7 @@ resource "azapi_resource_action" "code_billing_api_blue" {
 
     precondition {
       condition     = length(fileset("${local.bundles}/code/billing-api-blue", "**")) > 0
-      error_message = "The bundle folder code/billing-api-blue is empty: put the files there (see MIGRATION.md), then plan again."
+      error_message = "The bundle folder bundles/mlw-keys/code/billing-api-blue is empty: put the files there (see MIGRATION.md), then plan again."
     }
   }
 }
@@ -128,7 +128,7 @@ resource "azapi_resource_action" "code_public_demo_blue" {
 
     precondition {
       condition     = length(fileset("${local.bundles}/code/public-demo-blue", "**")) > 0
-      error_message = "The bundle folder code/public-demo-blue is empty: put the files there (see MIGRATION.md), then plan again."
+      error_message = "The bundle folder bundles/mlw-keys/code/public-demo-blue is empty: put the files there (see MIGRATION.md), then plan again."
     }
   }
 }
@@ -169,7 +169,7 @@ resource "azapi_resource_action" "code_search_api_blue" {
 
     precondition {
       condition     = length(fileset("${local.bundles}/code/search-api-blue", "**")) > 0
-      error_message = "The bundle folder code/search-api-blue is empty: put the files there (see MIGRATION.md), then plan again."
+      error_message = "The bundle folder bundles/mlw-keys/code/search-api-blue is empty: put the files there (see MIGRATION.md), then plan again."
     }
   }
 }
