@@ -367,3 +367,22 @@ def test_build_contexts_and_hostile_names_on_both_targets(
     assert run.uploads[f"gen-iac/environments/we-ird-touch-pwned-env-2/{version}"] == (
         f"../../bundles/{WS}/environments/we-ird-touch-pwned-env-2"
     )
+
+
+def test_a_regenerated_body_never_lands_on_a_registered_version(
+    make_snapshot: SnapshotFactory,
+) -> None:
+    """The same conda file with another image (or description) is other content: the seed
+    in the version name changes, so Azure never sees a registered version change."""
+
+    def environment(image: str) -> Any:
+        payload = service("svc-a", "env-a", "1", ["numpy==1.26.4"])
+        payload["environmentImageRequest"]["environment"]["docker"]["baseImage"] = image
+        plan = build_plan(read_snapshot(make_snapshot([payload])), {})
+        return next(a for a in plan.workspace.assets if a.kind == "environment")
+
+    old = environment("mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20240709.v1")
+    new = environment("mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20250101.v1")
+    assert old.key == new.key == "env-a-1"
+    assert old.files == new.files  # the same conda.yaml: the folder digest alone would not move
+    assert re.fullmatch(r"[0-9a-f]{16}", old.seed) and old.seed != new.seed
