@@ -271,7 +271,7 @@ def _environment_key(
     for candidate in candidates:
         if candidate and taken.get(candidate.lower(), identity) == identity:
             return candidate
-    # `own` is unique to its deployment, so only a v1 name could have taken it: say which.
+    # A v1 name may equal another deployment's `<endpoint>-<deployment>`: add the content hash.
     return _asset_name(own, spec.version[:8]) or own
 
 
