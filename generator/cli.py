@@ -150,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="shadow-test an AKS endpoint's treatment version: it gets no live traffic and a "
         "copy of PCT %% (1-50) of the requests (managed endpoints only)",
     )
+    parser.add_argument(
+        "--layout",
+        choices=("workspace", "endpoint"),
+        default="workspace",
+        help="Terraform: one root module per workspace (default), or one per endpoint, "
+        "each with its own state, under terraform/<workspace>/<endpoint>/",
+    )
     secrets = parser.add_argument_group("secrets")
     secrets.add_argument(
         "--write-keys",
@@ -239,6 +246,7 @@ def _generate(args: argparse.Namespace) -> int:
             write_keys=args.write_keys,
             force=args.force,
             pipelines=tuple(dict.fromkeys(args.pipeline or [])),
+            layout=args.layout,
         )
         result = generate(options)
     except InputError as exc:

@@ -38,6 +38,7 @@ class Options:
     write_keys: bool = False
     force: bool = False
     pipelines: tuple[str, ...] = ()  # github | azure-devops: definitions under out/pipelines/
+    layout: str = "workspace"  # Terraform: one root module per workspace, or per endpoint
 
 
 @dataclass(frozen=True)
@@ -129,12 +130,18 @@ def render(
     if "terraform" in options.targets:
         from generator.render.terraform import KEYS_FILE, render_terraform
 
-        files += render_terraform(plan, keys if options.write_keys else None)
+        terraform = render_terraform(plan, keys if options.write_keys else None, options.layout)
+        files += terraform
+        written_keys = [f.path for f in terraform if f.path.endswith(f"/{KEYS_FILE}")]
+        if written_keys:
+            keys_file = (
+                written_keys[0]
+                if len(written_keys) == 1
+                else f"terraform/{plan.workspace.name}/<endpoint>/{KEYS_FILE}"
+            )
         from generator.render.imports import render_imports
 
-        files += render_imports(plan)
-        if options.write_keys and plan.workspace.keyed_services:
-            keys_file = f"terraform/{plan.workspace.name}/{KEYS_FILE}"
+        files += render_imports(plan, options.layout)
     if "bicep" in options.targets:
         from generator.render.bicep import render_bicep
 
@@ -147,7 +154,7 @@ def render(
             plan,
             options.pipelines,
             options.targets,
-            layout=getattr(options, "layout", "workspace"),  # `--layout` (terraform branch)
+            layout=options.layout,
             flags=command_flags(options),
             snapshot=options.input,
             out=options.out,

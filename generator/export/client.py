@@ -15,6 +15,11 @@ What azureml-core does here, and what it does not:
   payloads with missing keys, and the SDK's retry sleeps a fixed 32 s on 429 ignoring
   Retry-After with a sleep nobody can inject or cap. The blob is fetched with its SAS URL
   and no bearer token (the ARM token must not go to storage).
+- tokens are cached per audience until five minutes before they expire (with `az login`
+  every token is an `az` process), and shared by every thread and workspace of one run;
+- every call is retried on connection errors (msrest's ClientRequestError, requests'
+  ConnectionError), read timeouts and 408/429/5xx within the export's deadline; a download
+  that breaks mid-body is resumed with `Range`.
 Every import of azureml/azure happens inside a function: the generator starts without them.
 """
 
@@ -22,24 +27,31 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-from generator.export.retry import GaveUp, RetryPolicy, with_retries
+from generator.export.redact import strip_queries
+from generator.export.retry import DeadlinePassed, GaveUp, RetryPolicy, with_retries
 
 LOGIN_HINT = (
-    "sign in with `az login` (add `--cloud NAME` for a sovereign cloud), or set "
+    "sign in with `az login` (for a sovereign cloud first `az cloud set -n NAME`), or set "
     "AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal "
     "(AZURE_FEDERATED_TOKEN_FILE for workload identity), or run where a managed identity is assigned"
 )
 EXTRA_HINT = "pip install 'gen-iac[export]'"
 ARTIFACT_PREFIX = "aml://artifact/"
-WORKSPACE_API_VERSION = "2024-10-01"  # new enough to return properties.publicNetworkAccess
+WORKSPACE_API_VERSION = "2024-10-01"  # returns publicNetworkAccess, v1LegacyMode, managedNetwork
+COMPUTE_API_VERSION = "2024-10-01"
+ENDPOINT_API_VERSION = "2025-12-01"  # the version the generated code uses (DESIGN.md)
 TIMEOUT = (15.0, 120.0)  # connect, read (seconds)
 MAX_PAGES = 10_000
+TOKEN_MARGIN = 300.0  # a cached token is renewed this many seconds before it expires
+CHUNK = 1 << 16
 
 
 class MissingExtra(Exception):
@@ -56,6 +68,49 @@ class WorkspaceUnavailable(Exception):
 
 class CallFailed(Exception):
     """One call failed for good (after retries); the message is one line without secrets."""
+
+    def __init__(self, message: str, deadline: bool = False) -> None:
+        super().__init__(strip_queries(message))
+        self.deadline = deadline  # it failed because the export's deadline passed
+
+
+class ListingStopped(CallFailed):
+    """A listing could not go on past some page; `items` holds what was listed before."""
+
+    def __init__(self, message: str, items: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.items = items
+
+
+class TokenCache:
+    """One token per audience, reused until TOKEN_MARGIN seconds before it expires.
+
+    Shared by the threads (and workspaces) of one export; the lock makes concurrent first
+    requests ask the credential once.
+    """
+
+    def __init__(self, credential: TokenCredential | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.credential = credential
+        self.clock = clock
+        self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self.failed = False  # the credential could not give a token
+
+    def get(self, scopes: tuple[str, ...]) -> str:
+        with self._lock:
+            cached = self._tokens.get(scopes)
+            if cached and cached[1] - TOKEN_MARGIN > self.clock():
+                return cached[0]
+            assert self.credential is not None
+            try:
+                token = self.credential.get_token(*scopes)
+            except Exception:
+                self.failed = True
+                raise
+            value, expires = str(token.token), float(token.expires_on)
+            self._tokens[scopes] = (value, expires)
+            return value
 
 
 class TokenCredential(Protocol):
@@ -122,11 +177,14 @@ class _Ok:
 
 class AzureMLClient:
     def __init__(self, target: Target, credential: TokenCredential | None = None,
-                 policy: RetryPolicy | None = None) -> None:
+                 policy: RetryPolicy | None = None, tokens: TokenCache | None = None) -> None:
         self.target = target
         self.policy = policy or RetryPolicy()
-        self._credential = credential
+        self._tokens = tokens or TokenCache(credential)
+        if credential is not None and self._tokens.credential is None:
+            self._tokens.credential = credential
         self._auth_error: str | None = None
+        self._arm = ""
         self._ws: Any = None
         self._auth: Any = None
         self._mms_url = ""
@@ -135,7 +193,7 @@ class AzureMLClient:
 
     # -- connecting -----------------------------------------------------------------------
 
-    def connect(self) -> dict[str, str]:
+    def connect(self) -> dict[str, Any]:
         """Authenticate, read the workspace through ARM and discover its service hosts.
 
         Returns the snapshot's workspace object.
@@ -150,21 +208,26 @@ class AzureMLClient:
         from azureml.core.authentication import TokenAuthentication
 
         cloud = _Clouds.get_cloud_or_default(self.target.cloud)
-        if self._credential is None:
-            self._credential = _default_credential(cloud.endpoints.active_directory)
+        if self._tokens.credential is None:
+            self._tokens.credential = _default_credential(cloud.endpoints.active_directory)
         self._auth = TokenAuthentication(self._token_for, cloud=self.target.cloud)
+        self._arm = str(cloud.endpoints.resource_manager).rstrip("/")
         # Ask once up front, so a sign-in problem is one clear line, not an SDK traceback.
         self._token_for(cloud.endpoints.active_directory_resource_id)
         self._ws = self._open_workspace()
         self._discover()
-        return self._workspace_object(cloud.endpoints.resource_manager)
+        return {
+            "subscriptionId": self.target.subscription,
+            "resourceGroup": self.target.resource_group,
+            "name": str(self._ws.name),
+            "location": str(self._ws.location),
+        }
 
     def _token_for(self, resource: str) -> str:
         from azureml._vendor.azure_cli_core.auth.util import resource_to_scopes
 
-        assert self._credential is not None
         try:
-            return str(self._credential.get_token(*resource_to_scopes(resource)).token)
+            return self._tokens.get(tuple(resource_to_scopes(resource)))
         except Exception as exc:  # every credential failure means the same to the user
             detail = _first_line(str(exc)) or type(exc).__name__
             self._auth_error = f"cannot get an Azure token ({detail}); {LOGIN_HINT}"
@@ -201,65 +264,88 @@ class AzureMLClient:
             ) from None
         # Our retry loop is the only one: the SDK's would sleep outside our budget.
         artifacts.retries = 0
+        artifacts._client.config.connection.timeout = TIMEOUT  # msrest's default is 100 s
         self._artifacts = artifacts
         self._session = get_requests_session()
 
-    def _workspace_object(self, resource_manager: str) -> dict[str, str]:
-        ws = self._ws
-        info = {
-            "subscriptionId": self.target.subscription,
-            "resourceGroup": self.target.resource_group,
-            "name": str(ws.name),
-            "location": str(ws.location),
-        }
-        # The SDK's workspace model (ARM 2020-01-01) predates publicNetworkAccess; read it
-        # from the same ARM resource at a newer API version. It is optional in a snapshot.
-        url = resource_manager.rstrip("/") + _arm_workspace_path(self.target)
-        try:
-            response = self._send("GET", url, "reading the workspace network settings",
-                                  params={"api-version": WORKSPACE_API_VERSION})
-            if response.status_code == 200:
-                value = response.json().get("properties", {}).get("publicNetworkAccess")
-                if isinstance(value, str) and value:
-                    info["publicNetworkAccess"] = value
-        except (CallFailed, ValueError, AttributeError):
-            pass
-        return info
+    # -- ARM: workspace facts, computes, v2 endpoints ---------------------------------------
+
+    def workspace_resource(self) -> dict[str, Any]:
+        """The workspace's ARM resource at an API version that has its network settings (the
+        SDK's workspace model, ARM 2020-01-01, predates them)."""
+        what = "reading the workspace network settings"
+        response = self._send("GET", self._arm + _arm_workspace_path(self.target), what,
+                              params={"api-version": WORKSPACE_API_VERSION})
+        return _json_object(response, what)
+
+    def list_computes(self) -> list[dict[str, Any]]:
+        return self._arm_list("/computes", COMPUTE_API_VERSION, "listing the workspace computes")
+
+    def list_online_endpoints(self) -> list[dict[str, Any]]:
+        return self._arm_list("/onlineEndpoints", ENDPOINT_API_VERSION,
+                              "listing the v2 online endpoints")
+
+    def list_deployments(self, endpoint: str) -> list[dict[str, Any]]:
+        return self._arm_list(f"/onlineEndpoints/{quote(endpoint, safe='')}/deployments",
+                              ENDPOINT_API_VERSION,
+                              f"listing the deployments of online endpoint {endpoint!r}")
+
+    def _arm_list(self, suffix: str, api_version: str, what: str) -> list[dict[str, Any]]:
+        base = self._arm + _arm_workspace_path(self.target)
+        # ARM's own host only: its nextLink never leaves it.
+        return self._paged(base + suffix, {"api-version": api_version}, what, self._arm,
+                           same_domain=False)
 
     # -- Model Management -----------------------------------------------------------------
 
     def list_services(self, compute_type: str | None = None,
                       tags: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-        """All pages of GET /services?expand=true, as raw payloads."""
-        params: dict[str, str] | None = {"expand": "true"}
-        assert params is not None
+        """All pages of GET /services?expand=true, as raw payloads. Raises ListingStopped
+        (with the services listed so far) when a later page cannot be had."""
+        params: dict[str, str] = {"expand": "true"}
         if compute_type:
             params["computeType"] = compute_type
         if tags:
             params["tags"] = ",".join(tags)
-        url: str | None = self._mms_url + "/services"
-        services: list[dict[str, Any]] = []
+        return self._paged(self._mms_url + "/services", params, "listing services",
+                           self._mms_url, same_domain=True)
+
+    def get_image(self, image_id: str) -> dict[str, Any]:
+        what = f"reading image {image_id!r}"
+        url = f"{self._mms_url}/images/{quote(image_id, safe='')}"
+        return _json_object(self._send("GET", url, what), what)
+
+    def _paged(self, url: str, params: dict[str, str] | None, what: str, home: str,
+               same_domain: bool) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
         seen: set[str] = set()
         page = 0
-        while url:
+        next_url: str | None = url
+        while next_url:
             page += 1
-            if url in seen or page > MAX_PAGES:
-                raise CallFailed(f"listing services: the service returned a paging loop at {url}")
-            seen.add(url)
-            response = self._send("GET", url, f"listing services (page {page})", params=params,
-                                  bearer=True)
-            body = _json_object(response, f"listing services (page {page})")
+            label = f"{what} (page {page})"
+            if next_url in seen or page > MAX_PAGES:
+                raise _stopped(f"{label}: the service returned a paging loop", items, page)
+            seen.add(next_url)
+            try:
+                body = _json_object(self._send("GET", next_url, label, params=params), label)
+            except CallFailed as exc:
+                if page == 1:
+                    raise
+                raise ListingStopped(f"{exc}; the {len(items)} item(s) of the pages before "
+                                     "were kept", items) from None
             value = body.get("value")
             if not isinstance(value, list):
-                raise CallFailed(f"listing services (page {page}): the answer has no 'value' list")
-            services.extend(item for item in value if isinstance(item, dict))
-            next_link = body.get("nextLink")
-            url = next_link if isinstance(next_link, str) and next_link else None
-            if url and not _same_origin(url, self._mms_url):
+                raise _stopped(f"{label}: the answer has no 'value' list", items, page)
+            items.extend(item for item in value if isinstance(item, dict))
+            link = body.get("nextLink")
+            next_url = link if isinstance(link, str) and link else None
+            if next_url and not follows(next_url, home, same_domain):
                 # Never send the bearer token to a host the workspace did not name.
-                raise CallFailed(f"listing services: nextLink points to another host ({_origin(url)})")
+                raise _stopped(f"{what}: page {page + 1} is on another host "
+                               f"({_origin(next_url)}), which is not followed", items, page + 1)
             params = None  # nextLink carries its own query
-        return services
+        return items
 
     def list_keys(self, name: str) -> ServiceKeys:
         what = "reading the keys"
@@ -273,8 +359,13 @@ class AzureMLClient:
 
     # -- artifacts --------------------------------------------------------------------------
 
-    def download_artifact(self, url: str, dest: Path) -> int:
-        """Download one `aml://artifact/...` asset byte for byte; returns its size."""
+    def download_artifact(self, url: str, dest: Path,
+                          cancelled: Callable[[], bool] = lambda: False) -> int:
+        """Download one `aml://artifact/...` asset byte for byte; returns its size.
+
+        A connection that breaks mid-body is resumed where it stopped (`Range`), within the
+        retry policy; a server that ignores the range sends the whole blob again.
+        """
         if not url.startswith(ARTIFACT_PREFIX):
             raise CallFailed(f"unsupported asset URL {url!r} (only {ARTIFACT_PREFIX}... is exported)")
         parts = url[len(ARTIFACT_PREFIX):].split("/", 2)
@@ -283,23 +374,55 @@ class AzureMLClient:
         origin, container, path = parts
         content_uri = self._content_uri(origin, container, path)
         what = "downloading the artifact"
+        state = {"size": 0}
 
         def attempt() -> Any:
-            return self._session.get(content_uri, stream=True, timeout=TIMEOUT)
+            import requests
 
-        response = self._retry(attempt, what)
-        if response.status_code != 200:
-            raise CallFailed(f"{what}: HTTP {response.status_code}{_error_detail(response)}")
-        size = 0
+            headers = {"Range": f"bytes={state['size']}-"} if state["size"] else {}
+            response = self._session.get(content_uri, stream=True, timeout=self._timeout(),
+                                         headers=headers)
+            if response.status_code not in (200, 206):
+                return response
+            if response.status_code == 200 or not _resumes_at(response, state["size"]):
+                state["size"] = 0  # the whole blob (again)
+            expected = _content_length(response)
+            got = 0
+            try:
+                with dest.open("r+b" if state["size"] else "wb") as handle:
+                    handle.seek(state["size"])
+                    handle.truncate()
+                    for chunk in response.iter_content(chunk_size=CHUNK):
+                        if cancelled():
+                            raise CallFailed(f"{what}: cancelled")
+                        handle.write(chunk)
+                        state["size"] += len(chunk)
+                        got += len(chunk)
+            except requests.RequestException as exc:
+                raise _BrokeOff(f"the connection broke off after {state['size']} bytes "
+                                f"({_first_line(str(exc))})") from None
+            except ConnectionError as exc:
+                raise _BrokeOff(f"the connection broke off after {state['size']} bytes "
+                                f"({_first_line(str(exc))})") from None
+            except OSError as exc:
+                raise CallFailed(f"{what}: cannot write {dest.name}: "
+                                 f"{exc.strerror or exc}") from None
+            finally:
+                response.close()
+            if expected is not None and got < expected:
+                raise _BrokeOff(f"the connection broke off after {state['size']} bytes "
+                                f"({got} of {expected} in this answer)")
+            return _Ok(str(state["size"]))
+
         try:
-            with dest.open("wb") as handle:
-                for chunk in response.iter_content(chunk_size=1 << 16):
-                    handle.write(chunk)
-                    size += len(chunk)
-        except Exception as exc:
+            result = self._retry(attempt, what)
+        except CallFailed:
             dest.unlink(missing_ok=True)
-            raise CallFailed(f"{what}: the connection broke off ({_first_line(str(exc))})") from None
-        return size
+            raise
+        if not isinstance(result, _Ok):
+            dest.unlink(missing_ok=True)
+            raise CallFailed(f"{what}: HTTP {result.status_code}{_error_detail(result)}")
+        return state["size"]
 
     def _content_uri(self, origin: str, container: str, path: str) -> str:
         from msrest.exceptions import HttpOperationError
@@ -310,6 +433,8 @@ class AzureMLClient:
             try:
                 return _Ok(str(self._artifacts.get_file_uri(origin, container, path)))
             except HttpOperationError as exc:
+                if exc.response is None:
+                    raise
                 return exc.response  # status and Retry-After for our loop
 
         result = self._retry(attempt, what)
@@ -328,27 +453,78 @@ class AzureMLClient:
             if bearer:
                 headers.update(self._auth.get_authentication_header())
             return self._session.request(method, url, headers=headers, params=params,
-                                         timeout=TIMEOUT)
+                                         timeout=self._timeout())
 
         response = self._retry(attempt, what)
         if response.status_code >= 400:
             raise CallFailed(f"{what}: HTTP {response.status_code}{_error_detail(response)}")
         return response
 
+    def _timeout(self) -> tuple[float, float]:
+        """The read timeout never runs past the deadline (a stalled server cannot hang us)."""
+        left = self.policy.deadline.remaining()
+        if left is None:
+            return TIMEOUT
+        return (min(TIMEOUT[0], max(left, 0.5)), min(TIMEOUT[1], max(left, 0.5)))
+
     def _retry(self, attempt: Callable[[], Any], what: str) -> Any:
         import requests
+        from msrest.exceptions import ClientRequestError
 
+        transient = (requests.ConnectionError, requests.Timeout, ClientRequestError, _BrokeOff)
         try:
-            return with_retries(attempt, self.policy, what,
-                                transient=(requests.ConnectionError, requests.Timeout))
+            return with_retries(attempt, self.policy, what, transient=transient)
+        except DeadlinePassed as exc:
+            raise CallFailed(str(exc), deadline=True) from None
         except GaveUp as exc:
             raise CallFailed(str(exc)) from None
-        except AuthFailed:
+        except (AuthFailed, CallFailed):
             raise
         except Exception as exc:
             if self._auth_error:
                 raise AuthFailed(self._auth_error) from None
             raise CallFailed(f"{what}: {_sdk_message(exc)}") from None
+
+
+class _BrokeOff(Exception):
+    """A download stopped mid-body; retried (and resumed) like a dropped connection."""
+
+
+def _content_length(response: Any) -> int | None:
+    try:
+        return int(response.headers.get("Content-Length"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _resumes_at(response: Any, offset: int) -> bool:
+    """A 206 whose Content-Range starts where the partial file ends."""
+    content_range = str(response.headers.get("Content-Range") or "")
+    return content_range.startswith(f"bytes {offset}-")
+
+
+def _stopped(message: str, items: list[dict[str, Any]], page: int) -> CallFailed:
+    if page <= 1:
+        return CallFailed(message)
+    return ListingStopped(f"{message}; the {len(items)} item(s) of the pages before were kept",
+                          items)
+
+
+def follows(url: str, home: str, same_domain: bool) -> bool:
+    """May a nextLink be followed (with the bearer token)? Only over https, to the host the
+    workspace named, or (for Model Management, whose hosts are regional: `<region>.api.azureml.ms`)
+    to a host in the same parent domain of the same cloud."""
+    link, base = urlsplit(url), urlsplit(home)
+    if link.scheme.lower() != "https" or not link.hostname or not base.hostname:
+        return False
+    if _origin(url).lower() == _origin(home).lower():
+        return True
+    if not same_domain or link.port not in (None, 443) or base.port not in (None, 443):
+        return False
+    parent = base.hostname.lower().split(".")[1:]
+    if len(parent) < 3 or all(p.isdigit() for p in parent):  # never just "azure.com" or an IP
+        return False
+    return link.hostname.lower().endswith("." + ".".join(parent))
 
 
 def _default_credential(login_endpoint: str) -> TokenCredential:
@@ -417,7 +593,7 @@ def _walk_messages(data: Any) -> Iterator[str]:
 
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0][:300] if lines else ""
+    return strip_queries(lines[0])[:300] if lines else ""
 
 
 def _origin(url: str) -> str:
@@ -425,5 +601,3 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _same_origin(a: str, b: str) -> bool:
-    return _origin(a).lower() == _origin(b).lower()

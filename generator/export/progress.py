@@ -18,6 +18,7 @@ class Progress:
         self.tty = stream.isatty() if tty is None else tty
         self.total = 0
         self.done = 0
+        self.bytes = 0
         self._bar_shown = False
 
     def info(self, text: str) -> None:
@@ -28,8 +29,15 @@ class Progress:
         self._line(f"{PREFIX}: error: {text}")
 
     def start(self, total: int) -> None:
-        self.total, self.done = total, 0
+        self.total, self.done, self.bytes = total, 0, 0
         self._draw("")
+
+    def add_bytes(self, count: int) -> None:
+        """Downloaded bytes (called on the thread that draws)."""
+        if count:
+            self.bytes += count
+            if self.tty:
+                self._draw("")
 
     def step(self, label: str) -> None:
         """One service finished."""
@@ -37,7 +45,7 @@ class Progress:
         if self.tty:
             self._draw(label)
         else:
-            self.info(f"[{self.done}/{self.total}] {label}")
+            self.info(f"[{self.done}/{self.total}] {label} ({human_bytes(self.bytes)} so far)")
 
     def finish(self) -> None:
         if self._bar_shown:
@@ -51,7 +59,8 @@ class Progress:
         width = 24
         filled = width * self.done // self.total
         bar = "#" * filled + "." * (width - filled)
-        self.stream.write(f"\r\x1b[K{PREFIX} [{bar}] {self.done}/{self.total} {label[:40]}")
+        self.stream.write(f"\r\x1b[K{PREFIX} [{bar}] {self.done}/{self.total} services, "
+                          f"{human_bytes(self.bytes)} {label[:40]}")
         self.stream.flush()
         self._bar_shown = True
 
@@ -62,3 +71,12 @@ class Progress:
         self.stream.flush()
         if self._bar_shown:
             self._draw("")
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"

@@ -1,7 +1,9 @@
-"""Retries with exponential backoff for one HTTP call, honouring `Retry-After`.
+"""Retries with exponential backoff for one HTTP call, honouring `Retry-After`, within the
+export's overall deadline.
 
-The sleep function is injectable so tests never really wait, and the total wait is capped so
-a throttled workspace fails in bounded time instead of hanging a pipeline.
+The sleep function and the clock are injectable so tests never really wait; the wait of one
+call is capped, and no call starts or waits past the deadline, so a throttled workspace fails
+in bounded time instead of hanging a pipeline.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from generator.export.redact import strip_queries
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -28,6 +32,30 @@ class GaveUp(Exception):
     """A call still failed after all retries; the message says why in one line."""
 
 
+class DeadlinePassed(GaveUp):
+    """The export's overall deadline passed before this call could succeed."""
+
+
+class Deadline:
+    """The export's end: `None` seconds means no deadline. Thread-safe (read-only after init)."""
+
+    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self.at = None if seconds is None else clock() + seconds
+
+    def remaining(self) -> float | None:
+        return None if self.at is None else self.at - self.clock()
+
+    def passed(self) -> bool:
+        left = self.remaining()
+        return left is not None and left <= 0
+
+    def describe(self) -> str:
+        minutes = (self.seconds or 0) / 60
+        return f"the export deadline (--deadline {minutes:g} min) passed"
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 6  # tries in all, the first one included
@@ -35,6 +63,7 @@ class RetryPolicy:
     max_delay: float = 60.0  # no single wait is longer, whatever Retry-After says
     max_total_wait: float = 300.0  # give up when the next wait would pass this budget
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+    deadline: Deadline = field(default_factory=lambda: Deadline(None), compare=False)
 
     def delay(self, failures: int, retry_after: str | None) -> float:
         """Seconds to wait after the `failures`-th failed try."""
@@ -72,7 +101,12 @@ def with_retries(
     """
     waited = 0.0
     failures = 0
+    deadline = policy.deadline
+    problem = ""
     while True:
+        if deadline.passed():
+            cause = f" (last try: {problem})" if problem else ""
+            raise DeadlinePassed(f"{what}: {deadline.describe()}{cause}")
         retry_after: str | None = None
         try:
             response = call()
@@ -87,6 +121,12 @@ def with_retries(
         if failures >= policy.attempts:
             raise GaveUp(f"{what}: {problem}, still failing after {failures} tries")
         pause = policy.delay(failures, retry_after)
+        left = deadline.remaining()
+        if left is not None and pause >= left:
+            raise DeadlinePassed(
+                f"{what}: {problem}; {deadline.describe()} before the next try "
+                f"(after {failures} tries)"
+            )
         if waited + pause > policy.max_total_wait:
             raise GaveUp(
                 f"{what}: {problem}; giving up after {failures} tries "
@@ -105,4 +145,4 @@ def _header(response: Response, name: str) -> str | None:
 
 def _first_line(text: str) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
-    return line[:200]
+    return strip_queries(line)[:200]

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -40,6 +41,8 @@ class SnapshotWriter:
         self.out = out
         self.tmp: Path | None = None
         self.committed = False
+        self.closed = False
+        self._lock = threading.Lock()  # download threads create folders; exit removes them
 
     def __enter__(self) -> SnapshotWriter:
         parent = self.out.parent
@@ -50,8 +53,10 @@ class SnapshotWriter:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self.tmp is not None and self.tmp.exists():
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        with self._lock:
+            self.closed = True
+            if self.tmp is not None and self.tmp.exists():
+                shutil.rmtree(self.tmp, ignore_errors=True)
 
     @property
     def root(self) -> Path:
@@ -62,7 +67,10 @@ class SnapshotWriter:
     def asset_path(self, *parts: str) -> Path:
         """assets/<service>/<asset id> or assets/<endpoint>/<version>/<asset id>."""
         path = self.root.joinpath("assets", *parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            if self.closed:  # a late thread must not re-create a removed temporary folder
+                raise FileNotFoundError(f"{self.root} was removed")
+            path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
     def write_json(self, name: str, data: Any, mode: int = 0o644) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from generator.diagnostics import Diagnostic, Finding, Level
 from generator.plan import kubernetes as kubernetes_rules
+from generator.plan import network as network_rules
 from generator.plan import rules, traffic
 from generator.plan.assets import DeploymentAssets, deployment_assets, register_assets
 from generator.plan.cost import compare
@@ -252,7 +253,7 @@ def _plan_service(
     auth, findings = rules.auth_mode(s)
     ctx.extend(findings)
     _unsupported(ctx)
-    private = _private_network(ctx, snapshot, kubernetes)
+    net = _network(ctx, snapshot, kubernetes)
 
     endpoint_props: Body = {"authMode": auth}
     if kubernetes:
@@ -267,7 +268,7 @@ def _plan_service(
         )
     if s.description:
         endpoint_props["description"] = s.description
-    if private:
+    if net.public_access_disabled:
         endpoint_props["publicNetworkAccess"] = "Disabled"
     keys_from = _keys(ctx, snapshot, auth)
 
@@ -292,7 +293,7 @@ def _plan_service(
             props = _kubernetes_properties(ctx, unit, scale, override)
         else:
             sku = _sku(ctx, unit, override)
-            props = _managed_properties(unit, sku, private)
+            props = _managed_properties(unit, sku, net.egress_disabled)
             cost = _cost(unit.source, sku, scale.instances)
             if cost:
                 costs.append(cost)
@@ -619,43 +620,18 @@ def _unsupported(ctx: _Service) -> None:
         )
 
 
-def _private_network(ctx: _Service, snapshot: Snapshot, kubernetes: bool) -> bool:
-    s = ctx.service
-    private_ws = (snapshot.workspace.public_network_access or "").lower() == "disabled"
-    if not (private_ws or s.vnet):
-        return False
-    if kubernetes:
-        ctx.add(
-            Level.WARNING,
-            "network-isolation",
-            "the workspace is private: on a Kubernetes endpoint, network isolation is the "
-            "cluster's (publicNetworkAccess is managed-only); check the cluster's ingress and "
-            "its private link to the workspace",
-            "workspace.publicNetworkAccess",
-        )
-        return False
-    why = (
-        "the workspace is private"
-        if private_ws
-        else f"the ACI service ran in VNet {s.vnet[0]!r}"
-        if s.vnet
-        else ""
-    )
-    ctx.add(
-        Level.WARNING,
-        "network-isolation",
-        f"{why}: the endpoint gets publicNetworkAccess Disabled and the deployment "
-        "egressPublicNetworkAccess Disabled. Prerequisites: the workspace must not be in v1 "
-        "legacy mode, its private endpoints must postdate 2022-05-24, and image builds "
-        "cannot reach private package feeds",
-        "vnetConfiguration" if s.vnet else "workspace.publicNetworkAccess",
-    )
-    return True
+def _network(ctx: _Service, snapshot: Snapshot, kubernetes: bool) -> network_rules.Network:
+    """The network rules (plan/network.py) applied to this service; blocking ones skip it."""
+    net = network_rules.decide(snapshot.workspace, ctx.service.vnet, kubernetes)
+    if net.blocking is not None:
+        raise ctx.fail(net.blocking.code, net.blocking.message, net.blocking.field)
+    ctx.extend(list(net.findings))
+    return net
 
 
-def _managed_properties(unit: _Unit, sku: SkuChoice, private: bool) -> Body:
+def _managed_properties(unit: _Unit, sku: SkuChoice, egress_disabled: bool) -> Body:
     props: Body = {"endpointComputeType": "Managed", "instanceType": sku.instance_type}
-    if private:
+    if egress_disabled:
         props["egressPublicNetworkAccess"] = "Disabled"
     return props
 

@@ -15,7 +15,14 @@ from typing import Any
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = {"true", "false", "null", "for", "in", "if", "endfor", "endif", "else"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
+# A lone surrogate is not text: no UTF-8 file can hold it, and Terraform refuses a \uD800
+# escape. The plan turns such input into a per-service diagnostic; reaching here is a bug.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+class InvalidText(ValueError):
+    """A string that no HCL file can hold (a lone surrogate)."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,10 @@ class Raw:
 @lru_cache(maxsize=1 << 16)  # bodies repeat the same few strings many times
 def escape(text: str) -> str:
     """The inside of an HCL quoted template that evaluates to exactly `text`."""
+    if _SURROGATE.search(text):
+        raise InvalidText(
+            f"not valid Unicode text (a lone surrogate): {text.encode('unicode_escape')[:80]!r}"
+        )
     out = (
         text.replace("\\", "\\\\")
         .replace('"', '\\"')
@@ -146,4 +157,4 @@ def attributes(rows: list[tuple[str, str]], level: int) -> str:
 
 def comment(text: str) -> str:
     """Text safe inside a `#` comment: one line, no control characters."""
-    return " ".join(_CONTROL.sub(" ", text).split())
+    return " ".join(_SURROGATE.sub(" ", _CONTROL.sub(" ", text)).split())

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from generator.files import RenderedFile
 from generator.plan.model import ML_API_VERSION, MigrationPlan
 from generator.render import hcl
-from generator.render.terraform import deployment_label, endpoint_label
+from generator.render.terraform import deployment_label, endpoint_label, module_endpoints
 
 IMPORTS_FILE = "imports.tf"
 
@@ -59,9 +59,11 @@ def import_blocks(plan: MigrationPlan, endpoints: Iterable[str] | None = None) -
     )
 
 
-def render_imports(plan: MigrationPlan) -> list[RenderedFile]:
-    """imports.tf in the workspace's root module, when something already exists."""
-    text = import_blocks(plan)
-    if not text:
-        return []
-    return [RenderedFile(f"terraform/{plan.workspace.name}/{IMPORTS_FILE}", text)]
+def render_imports(plan: MigrationPlan, layout: str = "workspace") -> list[RenderedFile]:
+    """imports.tf in each root module that manages something that already exists."""
+    found = []
+    for folder, endpoints in module_endpoints(plan, layout).items():
+        text = import_blocks(plan, [e.name for e in endpoints])
+        if text:
+            found.append(RenderedFile(f"{folder}/{IMPORTS_FILE}", text))
+    return found

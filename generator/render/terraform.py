@@ -9,13 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from generator.diagnostics import Level
-from generator.files import RenderedFile
+from generator.files import PERSON, RenderedFile
 from generator.plan.model import (
     AUTOSCALE_API_VERSION,
     AUTOSCALE_TYPE,
+    BLOB_ROOT,
     CODE_TYPE,
     DATASTORE_TYPE,
     DEPLOYMENT_TYPE,
@@ -34,10 +36,11 @@ from generator.plan.model import (
     Input,
     MigrationPlan,
     WorkspaceId,
+    WorkspacePlan,
     asset_root,
 )
 from generator.plan.traffic import MAX_MIRROR
-from generator.render import hcl
+from generator.render import hcl, rollout_tfvars
 from generator.render.templating import environment as _jinja
 
 TERRAFORM_VERSION = ">= 1.11, < 2.0"  # write-only arguments (sensitive_body) need 1.11
@@ -52,10 +55,14 @@ AZURERM_VERSION = "~> 4.77"
 ASSETS_FILE = "assets.tf"
 KEYS_FILE = "endpoint_keys.auto.tfvars.json"
 KEYS_VARIABLE = "endpoint_keys"
+# Values only a person can give (e.g. environment ids), as commented placeholders.
+INPUTS_FILE = "inputs.auto.tfvars"
+# What a placeholder shows, by input name ({workspace} is the workspace's ARM id).
+PLACEHOLDERS = {"environment_ids": "{workspace}/environments/<name>/versions/<version>"}
 # The rollout controls: one line per endpoint, the one place a traffic change is made.
-ROLLOUT_FILE = "rollout.auto.tfvars"
-TRAFFIC_VARIABLE = "traffic"
-MIRROR_VARIABLE = "mirror_traffic"
+ROLLOUT_FILE = rollout_tfvars.FILE
+TRAFFIC_VARIABLE = rollout_tfvars.TRAFFIC
+MIRROR_VARIABLE = rollout_tfvars.MIRROR
 
 RESOURCE_TYPES = {
     "insights_autoscalesettings": f"{AUTOSCALE_TYPE}@{AUTOSCALE_API_VERSION}",
@@ -65,6 +72,11 @@ RESOURCE_TYPES = {
     "machinelearningservices_workspaces_online_endpoints": f"{ENDPOINT_TYPE}@{ML_API_VERSION}",
     "machinelearningservices_workspaces_online_endpoints_deployments": f"{DEPLOYMENT_TYPE}@{ML_API_VERSION}",
 }
+# Endpoint settings that may change after creation. The endpoint resource ignores later
+# changes of its body (azapi_resource PUTs its body as is, which would drop the live
+# traffic); the traffic step, an azapi_update_resource (GET, merge, PUT), carries these.
+# The rest of the body (compute) is create-only: changing it needs a new endpoint.
+ENDPOINT_SETTINGS = ("authMode", "description", "publicNetworkAccess")
 # What the endpoint exports for outputs.tf, nothing more (no default read-only output).
 ENDPOINT_EXPORTS = {"scoring_uri": "properties.scoringUri"}
 # Image builds on first deployment routinely pass azapi's 30-minute default.
@@ -72,8 +84,27 @@ DEPLOYMENT_TIMEOUTS = {"create": "90m", "delete": "60m", "update": "90m"}
 
 
 def label(*names: str) -> str:
-    """A resource label: role prefix, then the names joined by '__' (names never hold '_')."""
+    """A resource label: role prefix, then the names joined by '__' (names never hold '_').
+
+    Lower case, so names that differ only in case share a label: Azure names are
+    case-insensitive and the plan keeps them unique that way (`check_labels` asserts it)."""
     return "__".join(n.lower().replace("-", "_") for n in names)
+
+
+def check_labels(endpoints: tuple[Endpoint, ...]) -> None:
+    """Every endpoint and deployment gets its own Terraform label, or rendering stops:
+    two resources with one label would make the module invalid."""
+    seen: dict[str, str] = {}
+    for e in endpoints:
+        wanted = [(endpoint_label(e.name), e.name)]
+        wanted += [(deployment_label(e.name, d.name), f"{e.name}/{d.name}") for d in e.deployments]
+        for found, name in wanted:
+            if found in seen:
+                raise ValueError(
+                    f"{name!r} and {seen[found]!r} would share the Terraform label {found!r}: "
+                    "the plan must keep names unique case-insensitively"
+                )
+            seen[found] = name
 
 
 def endpoint_label(endpoint: str) -> str:
@@ -128,7 +159,7 @@ def expression(value: Any) -> str:
         return asset_version(value.kind, value.key)
     if isinstance(value, BlobUrl):
         version = asset_version(value.version.kind, value.version.key)
-        return '"${local.datastore_url}/' + hcl.escape(value.prefix) + "/${" + version + '}"'
+        return '"${local.datastore_url}/' + blob_folder(value.prefix, version) + '"'
     if isinstance(value, BundleText):
         return f'file("{bundle_path(value.path)}")'
     if isinstance(value, Concat):
@@ -155,15 +186,54 @@ def environment() -> Any:
     return env
 
 
+LAYOUTS = ("workspace", "endpoint")
+
+
 def render_terraform(
-    plan: MigrationPlan, keys: dict[str, tuple[str, str]] | None = None
+    plan: MigrationPlan,
+    keys: dict[str, tuple[str, str]] | None = None,
+    layout: str = "workspace",
 ) -> list[RenderedFile]:
-    """The root module for the plan's workspace; `keys` (service -> (primary, secondary)) is
-    given only when the user asked for the keys file."""
+    """Terraform root modules for the plan's workspace; `keys` (service -> (primary,
+    secondary)) is given only when the user asked for the keys file.
+
+    layout "workspace": one root module, terraform/<ws>/. Layout "endpoint": one root module
+    (its own state) per endpoint, terraform/<ws>/<endpoint>/, each a complete module with
+    the same shared files (providers, locals, versions) generated identically, so hundreds
+    of endpoints plan in parallel and one failing endpoint blocks no other."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown Terraform layout {layout!r}; expected one of {LAYOUTS}")
+    check_labels(plan.workspace.endpoints)
+    files: list[RenderedFile] = []
+    for base, endpoints in module_endpoints(plan, layout).items():
+        scope = endpoints[0].name if layout == "endpoint" else ""
+        files += _render_module(plan, endpoints, base, keys, scope)
+    return files
+
+
+def module_endpoints(plan: MigrationPlan, layout: str) -> dict[str, tuple[Endpoint, ...]]:
+    """Each root module's folder (relative to the output) and the endpoints it manages.
+    The assets a module registers are those its endpoints' deployments use."""
+    ws = plan.workspace
+    if layout == "workspace":
+        return {f"terraform/{ws.name}": ws.endpoints}
+    return {f"terraform/{ws.name}/{e.name}": (e,) for e in ws.endpoints}
+
+
+def _render_module(
+    plan: MigrationPlan,
+    endpoints: tuple[Endpoint, ...],
+    base: str,
+    keys: dict[str, tuple[str, str]] | None,
+    scope: str = "",
+) -> list[RenderedFile]:
     ws = plan.workspace
     env = environment()
-    base = f"terraform/{ws.name}"
-    uploads = any(a.upload for a in ws.assets)
+    up = "../" * (base.count("/") + 1)  # from the module back to the output folder
+    assets = module_assets(ws, endpoints)
+    uploads = any(a.upload for a in assets)
+    inputs = inputs_of(endpoints)
+    keyed = tuple(sorted(e.keys_from for e in endpoints if e.keys_from))
     context: dict[str, Any] = {
         "terraform_version": TERRAFORM_VERSION,
         "azapi_source": AZAPI_SOURCE,
@@ -176,8 +246,8 @@ def render_terraform(
             "workspace_id": ws.resource_id,
         },
         "resource_types": RESOURCE_TYPES,
-        "variables": _variables(plan),
-        "outputs": _outputs(plan),
+        "variables": _variables(inputs, keyed, bool(endpoints)),
+        "outputs": _outputs(endpoints),
     }
     files = [
         RenderedFile(f"{base}/{name}", env.get_template(f"{name}.j2").render(context))
@@ -185,88 +255,119 @@ def render_terraform(
     ]
     endpoint_template = env.get_template("endpoint.tf.j2")
     outcomes = {o.endpoint: o for o in plan.outcomes if o.endpoint}
-    for endpoint in ws.endpoints:
+    for endpoint in endpoints:
         outcome = outcomes.get(endpoint.name)
         files.append(
             RenderedFile(
                 f"{base}/main.{endpoint.name}.tf",
                 endpoint_template.render(
-                    _endpoint_context(
-                        endpoint,
-                        outcome.compute_type if outcome else "",
-                        [d.message for d in outcome.diagnostics if d.level is Level.WARNING]
-                        if outcome
-                        else [],
-                    )
+                    _endpoint_context(endpoint, outcome.compute_type if outcome else "")
                 ),
             )
         )
-    if ws.assets:
-        files.append(render_assets(plan, env, base))
-    if ws.endpoints:
-        files.append(_rollout_file(plan, base))
-    if keys is not None and ws.keyed_services:
-        files.extend(_keys_files(base, ws.keyed_services, keys))
+    if assets:
+        files.append(render_assets(ws, assets, env, base, up, scope))
+    if endpoints:
+        files.append(_rollout_file(endpoints, base))
+    if inputs:
+        files.append(_inputs_file(ws, inputs, base))
+    if keys is not None and keyed:
+        files.extend(_keys_files(base, keyed, keys))
     return files
 
 
-def _variables(plan: MigrationPlan) -> list[dict[str, Any]]:
-    ws = plan.workspace
+def inputs_of(endpoints: tuple[Endpoint, ...]) -> tuple[Input, ...]:
+    """Every value a person supplies that the endpoints' bodies use, sorted."""
+    found: set[Input] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Input):
+            found.add(value)
+        elif isinstance(value, Concat):
+            for part in value.parts:
+                walk(part)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for e in endpoints:
+        walk(e.properties)
+        for d in e.deployments:
+            walk(d.properties)
+            walk(d.sku)
+    return tuple(sorted(found, key=lambda i: (i.name, i.key)))
+
+
+def _variables(
+    inputs: tuple[Input, ...], keyed: tuple[str, ...], rollout: bool
+) -> list[dict[str, Any]]:
     by_name: dict[str, list[Input]] = {}
-    for i in ws.inputs:
+    for i in inputs:
         by_name.setdefault(i.name, []).append(i)
     variables: list[dict[str, Any]] = []
     for name, entries in sorted(by_name.items()):
         wanted = [i.key for i in entries]
+        what = entries[0].description
+        validations = [
+            {
+                "condition": hcl.Raw(
+                    f"length(setsubtract({encode(wanted)}, "
+                    f'[for k, v in var.{name} : k if trimspace(v) != ""])) == 0'
+                ),
+                "error_message": f"{name} needs the {what} of every deployment "
+                f"({', '.join(wanted)}): in {INPUTS_FILE}, uncomment each line and put the "
+                "value there (see MIGRATION.md).",
+            }
+        ]
+        if name.endswith("_ids"):
+            validations.append(
+                {
+                    "condition": hcl.Raw(
+                        f'alltrue([for k, v in var.{name} : startswith(v, "/subscriptions/")])'
+                    ),
+                    "error_message": f"Each value of {name} is a full ARM id "
+                    '("/subscriptions/...").',
+                }
+            )
         variables.append(
             {
                 "name": name,
-                "comment": [],
+                "comment": [f"Values: {INPUTS_FILE}, which only a person can fill in."],
                 "attributes": {
                     "type": hcl.Raw("map(string)"),
-                    "description": f"{entries[0].description[:1].upper()}{entries[0].description[1:]} "
+                    "default": {},
+                    "description": f"{what[:1].upper()}{what[1:]} "
                     'for each deployment, keyed by "<endpoint>/<deployment>".',
                     "nullable": False,
                 },
-                "validations": [
-                    {
-                        "condition": hcl.Raw(
-                            f"length(setsubtract({encode(wanted)}, keys(var.{name}))) == 0"
-                        ),
-                        "error_message": f"Give a value for every deployment: {', '.join(wanted)}.",
-                    }
-                ],
+                "validations": validations,
             }
         )
-    if ws.keyed_services:
-        services = list(ws.keyed_services)
+    if keyed:
         variables.append(
             {
                 "name": KEYS_VARIABLE,
                 "comment": [
-                    "The v1 endpoint keys, so clients keep working. Ephemeral and write-only: sent once",
-                    "at creation and never stored in state or plan files. Set it from the snapshot:",
+                    "The v1 endpoint keys, so clients keep working. Needed only by the apply that",
+                    "creates an endpoint: sent once, never stored in state or plan files. Set it then:",
                     f'export TF_VAR_{KEYS_VARIABLE}="$(cat SNAPSHOT/keys.json)"',
                 ],
                 "attributes": {
                     "type": hcl.Raw("map(object({ primaryKey = string, secondaryKey = string }))"),
+                    "default": None,
                     "description": "Keys of the v1 services by service name, in the keys.json format "
-                    "of gen-iac export.",
+                    f"of gen-iac export (this module uses those of {', '.join(keyed)}). Only the "
+                    "apply that creates an endpoint sends its keys; leave it unset otherwise.",
                     "ephemeral": True,
-                    "nullable": False,
                     "sensitive": True,
                 },
-                "validations": [
-                    {
-                        "condition": hcl.Raw(
-                            f"length(setsubtract({encode(services)}, keys(var.{KEYS_VARIABLE}))) == 0"
-                        ),
-                        "error_message": f"Give the keys of every service: {', '.join(services)}.",
-                    }
-                ],
+                "validations": [],
             }
         )
-    if ws.endpoints:
+    if rollout:
         variables += _rollout_variables()
     return variables
 
@@ -340,27 +441,27 @@ def _rollout_variables() -> list[dict[str, Any]]:
     ]
 
 
-def _rollout_file(plan: MigrationPlan, base: str) -> RenderedFile:
-    def one_line(values: dict[str, dict[str, int]]) -> str:
-        return encode({ep: hcl.Raw(hcl.inline(split)) for ep, split in values.items()})
-
-    endpoints = plan.workspace.endpoints
-    traffic = {e.name: e.traffic for e in endpoints}
+def rollout_values(
+    endpoints: tuple[Endpoint, ...],
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """The generated traffic and mirror splits by endpoint: the initial values of the
+    rollout file, and what a re-run merges into a person's copy of it."""
+    traffic = {e.name: dict(e.traffic) for e in endpoints}
     mirror = {e.name: e.mirror_split for e in endpoints if e.can_mirror}
-    text = (
-        "# Generated by gen-iac: the rollout controls, one line per endpoint. Review traffic\n"
-        "# changes here. Whole percentages; each endpoint's live traffic sums to 0 or 100.\n"
-        "# Retire a deployment in two applies: set its traffic to 0, then delete it.\n\n"
-        f"{TRAFFIC_VARIABLE} = {one_line(traffic)}\n\n"
-        "# A copy of up to 50 % of the live requests, sent to one deployment without live\n"
-        "# traffic (shadow testing). Managed endpoints with several deployments.\n"
-        f"{MIRROR_VARIABLE} = {one_line(mirror)}\n"
+    return traffic, mirror
+
+
+def _rollout_file(endpoints: tuple[Endpoint, ...], base: str) -> RenderedFile:
+    traffic, mirror = rollout_values(endpoints)
+    return RenderedFile(
+        f"{base}/{ROLLOUT_FILE}",
+        rollout_tfvars.render(traffic, mirror),
+        owner=PERSON,
+        merge=rollout_tfvars.RolloutMerge(traffic, mirror),
     )
-    return RenderedFile(f"{base}/{ROLLOUT_FILE}", text)
 
 
-def _outputs(plan: MigrationPlan) -> list[dict[str, Any]]:
-    endpoints = plan.workspace.endpoints
+def _outputs(endpoints: tuple[Endpoint, ...]) -> list[dict[str, Any]]:
     return [
         {
             "name": "endpoint_ids",
@@ -385,31 +486,38 @@ def _outputs(plan: MigrationPlan) -> list[dict[str, Any]]:
     ]
 
 
-def _endpoint_context(endpoint: Endpoint, compute_type: str, todos: list[str]) -> dict[str, Any]:
+def endpoint_ignore_changes() -> list[str]:
+    """What the endpoint resource ignores after creation: its whole body (the settings that
+    may change go through the traffic step; a path Terraform ignores must exist in the prior
+    state, so a setting first added later would slip through a narrower list), its tags, and
+    the keys' version (keys are sent at creation only; a version appearing later, when keys
+    are exported after the endpoint exists, must not re-PUT the endpoint)."""
+    return ["body", "sensitive_body_version", "tags"]
+
+
+def _keys_expression(service: str) -> hcl.Raw:
+    """The endpoint's v1 keys when the ephemeral input holds them, else nothing to send."""
+    ref = f"var.{KEYS_VARIABLE}[{hcl.string(service)}]"
+    return hcl.Raw(f"try({ref}, null) == null ? null : {{ properties = {{ keys = {ref} }} }}")
+
+
+def _endpoint_context(endpoint: Endpoint, compute_type: str) -> dict[str, Any]:
     ep_label = endpoint_label(endpoint.name)
     body: dict[str, Any] = {"properties": endpoint.properties}
-    sensitive = None
-    if endpoint.keys_from:
-        ref = f"var.{KEYS_VARIABLE}[{hcl.string(endpoint.keys_from)}]"
-        sensitive = {
-            "properties": {
-                "keys": {
-                    "primaryKey": hcl.Raw(f"{ref}.primaryKey"),
-                    "secondaryKey": hcl.Raw(f"{ref}.secondaryKey"),
-                }
-            }
-        }
+    sensitive = _keys_expression(endpoint.keys_from) if endpoint.keys_from else None
+    locks = [hcl.Raw(f"azapi_resource.{ep_label}.id")]
     return {
         "endpoint": endpoint,
         "endpoint_compute": compute_type,
-        "todos": todos,
         "label": ep_label,
         "body": body,
         "sensitive_body": sensitive,
         "sensitive_body_version": {"properties.keys": "1"} if sensitive else None,
+        "ignore_changes": endpoint_ignore_changes(),
+        "locks": locks,
         "deployments": [_deployment_context(endpoint, ep_label, d) for d in endpoint.deployments],
         "traffic_label": traffic_label(endpoint.name),
-        "traffic_body": {"properties": _traffic_properties(endpoint)},
+        "traffic_body": _traffic_body(endpoint),
         "traffic_preconditions": _traffic_preconditions(endpoint),
         "traffic_depends_on": [
             hcl.Raw(f"azapi_resource.{deployment_label(endpoint.name, d.name)}")
@@ -420,12 +528,24 @@ def _endpoint_context(endpoint: Endpoint, compute_type: str, todos: list[str]) -
     }
 
 
+def _traffic_body(endpoint: Endpoint) -> dict[str, Any]:
+    """The endpoint's mutable settings, tags and traffic, merged by azapi into the live
+    endpoint (GET, merge, PUT): the one way the endpoint changes after creation."""
+    properties = {k: v for k, v in endpoint.properties.items() if k in ENDPOINT_SETTINGS}
+    body: dict[str, Any] = {"properties": {**properties, **_traffic_properties(endpoint)}}
+    if endpoint.tags:
+        body["tags"] = endpoint.tags
+    return body
+
+
 def _traffic_properties(endpoint: Endpoint) -> dict[str, Any]:
     """Every deployment at 0, then the reviewer's values: azapi merges this body into the
     remote endpoint, so a deployment left out would keep its old percentage."""
     zeros = hcl.inline({d.name: 0 for d in endpoint.deployments})
     name = hcl.string(endpoint.name)
-    found = {"traffic": hcl.Raw(f"merge({zeros}, lookup(var.{TRAFFIC_VARIABLE}, {name}, {{}}))")}
+    found: dict[str, Any] = {
+        "traffic": hcl.Raw(f"merge({zeros}, lookup(var.{TRAFFIC_VARIABLE}, {name}, {{}}))")
+    }
     if endpoint.can_mirror:
         found["mirrorTraffic"] = hcl.Raw(
             f"merge({zeros}, lookup(var.{MIRROR_VARIABLE}, {name}, {{}}))"
@@ -477,19 +597,52 @@ def _traffic_preconditions(endpoint: Endpoint) -> list[dict[str, Any]]:
     return checks
 
 
-def render_assets(plan: MigrationPlan, env: Any, base: str) -> RenderedFile:
+def module_assets(ws: WorkspacePlan, endpoints: tuple[Endpoint, ...]) -> tuple[Asset, ...]:
+    """The assets a module registers: those its endpoints' deployments use."""
+    used: set[tuple[str, str | None]] = {("code", d.code) for e in endpoints for d in e.deployments}
+    used |= {("environment", d.environment) for e in endpoints for d in e.deployments}
+    return tuple(a for a in ws.assets if (a.kind, a.key) in used)
+
+
+def render_assets(
+    ws: WorkspacePlan,
+    assets: tuple[Asset, ...],
+    env: Any,
+    base: str,
+    up: str = "../../",
+    scope: str = "",
+) -> RenderedFile:
     """assets.tf: the default datastore, the version names and, once per distinct content,
-    the uploads and version registrations every deployment shares."""
-    ws = plan.workspace
+    the uploads and version registrations the module's deployments share.
+
+    `scope` (the endpoint of a per-endpoint module, else "") keeps root modules apart: each
+    module has its own state, so it uploads under `gen-iac/<scope>/` and folds the scope into
+    its version names; one module replacing its blobs never deletes another module's."""
+    seeds = {a.folder: a.seed for a in assets}
+    if scope:
+        seeds = {
+            folder: hashlib.sha256(f"{scope}\n{seed}".encode()).hexdigest()[:16]
+            for folder, seed in seeds.items()
+        }
     context = {
         "workspace": ws.name,
-        "bundles": hcl.Raw(f'"${{path.module}}/../../bundles/{hcl.escape(ws.name)}"'),
+        "bundles": hcl.Raw(f'"${{path.module}}/{up}bundles/{hcl.escape(ws.name)}"'),
+        "blob_root": f"{BLOB_ROOT}/{scope}" if scope else BLOB_ROOT,
         "subscription_id": ws.subscription_id,
         "resource_group": ws.resource_group,
-        "seeds": {a.folder: a.seed for a in ws.assets},
-        "assets": [_asset_context(a, ws.name) for a in ws.assets],
+        "seeds": seeds,
+        "assets": [_asset_context(a, ws.name) for a in assets],
     }
-    return RenderedFile(f"{base}/{ASSETS_FILE}", env.get_template(f"{ASSETS_FILE}.j2").render(context))
+    return RenderedFile(
+        f"{base}/{ASSETS_FILE}", env.get_template(f"{ASSETS_FILE}.j2").render(context)
+    )
+
+
+def blob_folder(prefix: str, version: str) -> str:
+    """An HCL template (no quotes) for an asset's versioned folder in the datastore, under
+    the module's `local.blob_root`."""
+    rest = prefix.removeprefix(f"{BLOB_ROOT}/")
+    return "${local.blob_root}/" + hcl.escape(rest) + "/${" + version + "}"
 
 
 def _asset_context(asset: Asset, workspace: str) -> dict[str, Any]:
@@ -513,7 +666,7 @@ def _asset_context(asset: Asset, workspace: str) -> dict[str, Any]:
         found["upload"] = {
             "attributes": {
                 "name": hcl.Raw(
-                    f'"{hcl.escape(asset.upload.blob_prefix)}/${{{version}}}/${{each.value}}"'
+                    f'"{blob_folder(asset.upload.blob_prefix, version)}/${{each.value}}"'
                 ),
                 "storage_container_id": hcl.Raw("local.storage_container_id"),
                 "type": "Block",
@@ -530,8 +683,20 @@ def _asset_context(asset: Asset, workspace: str) -> dict[str, Any]:
     return found
 
 
+def scaled_by(endpoint: Endpoint, d: Deployment) -> str | None:
+    """What changes the deployment's instance count after creation, if anything: then the
+    deployment ignores later changes of `sku.capacity` (no perpetual diff, no reset)."""
+    if d.autoscale:
+        return f"the autoscale setting {autoscale_label(endpoint.name, d.name)}"
+    scale = d.properties.get("scaleSettings")
+    if isinstance(scale, dict) and scale.get("scaleType") == "TargetUtilization":
+        return "the cluster's TargetUtilization scale settings"
+    return None
+
+
 def _deployment_context(endpoint: Endpoint, ep_label: str, d: Deployment) -> dict[str, Any]:
     return {
+        "scaled_by": scaled_by(endpoint, d),
         "deployment": d,
         "label": deployment_label(endpoint.name, d.name),
         "parent": hcl.Raw(f"azapi_resource.{ep_label}.id"),
@@ -545,6 +710,70 @@ def _deployment_context(endpoint: Endpoint, ep_label: str, d: Deployment) -> dic
         if d.autoscale
         else None,
     }
+
+
+def _inputs_file(ws: WorkspacePlan, inputs: tuple[Input, ...], base: str) -> RenderedFile:
+    """Values only a person can give, each a commented placeholder: until it is filled in,
+    `terraform plan` stops at the variable's validation, which says what to put there."""
+    placeholders = {(i.name, i.key): _placeholder(ws, i) for i in inputs}
+    text = (
+        "# Generated by gen-iac, then yours: values only a person can give. Terraform reads\n"
+        "# this file by itself. Uncomment each line and put the value there; until then\n"
+        "# terraform plan stops and says what is missing. A re-run of gen-iac keeps this\n"
+        "# file and adds the entries new deployments need, as comments at the end.\n"
+    )
+    for name in sorted({i.name for i in inputs}):
+        entries = [i for i in inputs if i.name == name]
+        text += (
+            f"\n# {entries[0].description[:1].upper()}{entries[0].description[1:]} for each "
+            "deployment: the v1 service\n# recorded none that gen-iac could register (see "
+            f"MIGRATION.md).\n{name} = {{\n"
+        )
+        text += "".join(f"  # {placeholders[(name, i.key)]}\n" for i in entries)
+        text += "}\n"
+    return RenderedFile(
+        f"{base}/{INPUTS_FILE}", text, owner=PERSON, merge=InputsMerge(placeholders)
+    )
+
+
+def _placeholder(ws: WorkspacePlan, i: Input) -> str:
+    shape = PLACEHOLDERS.get(i.name, f"<{i.description}>").replace("{workspace}", ws.resource_id)
+    return f"{hcl.string(i.key)} = {hcl.string(shape)}"
+
+
+@dataclass(frozen=True)
+class InputsMerge:
+    """RenderedFile.merge for inputs.auto.tfvars: the person's file as it is, plus a
+    commented placeholder for every entry it does not mention yet."""
+
+    placeholders: Mapping[tuple[str, str], str]  # (input, key) -> `"key" = "placeholder"`
+
+    def missing(self, disk: bytes) -> tuple[tuple[str, str], ...]:
+        text = disk.decode("utf-8", errors="surrogateescape")
+        return tuple(
+            sorted((name, key) for (name, key) in self.placeholders if hcl.string(key) not in text)
+        )
+
+    def report(self, path: str, disk: bytes) -> list[str]:
+        """What merging into the file on disk does, one line each (empty: nothing)."""
+        return [
+            f"{path}: added a placeholder for {name} of {key}: fill it in before the next plan"
+            for name, key in self.missing(disk)
+        ]
+
+    def __call__(self, disk: bytes) -> bytes:
+        missing = self.missing(disk)
+        if not missing:
+            return disk
+        newline = b"\r\n" if b"\r\n" in disk else b"\n"
+        lines = [
+            "",
+            "# Added by a re-run of gen-iac: new deployments need these values. Move each",
+            "# line into its map above, uncomment it and put the value there.",
+        ]
+        lines += [f"# {name}: {self.placeholders[(name, key)]}" for name, key in missing]
+        added = newline.join(line.encode("utf-8") for line in lines) + newline
+        return disk + (b"" if not disk or disk.endswith(b"\n") else newline) + added
 
 
 def _keys_files(

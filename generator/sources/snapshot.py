@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,29 @@ WORKSPACE_FIELDS = ("subscriptionId", "resourceGroup", "name", "location")
 
 
 @dataclass(frozen=True)
+class PrivateEndpoint:
+    name: str
+    status: str  # privateLinkServiceConnectionState.status: Approved, Pending, ...
+
+
+@dataclass(frozen=True)
+class NetworkFacts:
+    """What `gen-iac export` recorded about the workspace's network (every key optional)."""
+
+    v1_legacy_mode: bool | None = None
+    private_endpoints: tuple[PrivateEndpoint, ...] = ()
+    managed_network: str | None = None  # managedNetwork.isolationMode
+    unreadable: str | None = None  # the export's error when it could not read them
+
+
+@dataclass(frozen=True)
 class Workspace:
     subscription_id: str
     resource_group: str
     name: str
     location: str
     public_network_access: str | None = None
+    network: NetworkFacts = field(default_factory=NetworkFacts)
 
     @property
     def resource_id(self) -> str:
@@ -70,6 +87,7 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
     data = _load_json(json_file)
     raw_workspace, raw_services = _split_shape(data, str(json_file))
     workspace = _workspace(raw_workspace, workspace_flags or {}, str(json_file))
+    workspace = with_export_network_error(workspace, data)
 
     diagnostics: list[Diagnostic] = []
     services: list[LegacyService] = []
@@ -199,7 +217,63 @@ def _workspace(raw: dict[str, Any] | None, flags: dict[str, str], file: str) -> 
         name=values["name"],
         location=values["location"].replace(" ", "").lower(),
         public_network_access=values.get("publicNetworkAccess"),
+        network=network_facts(values, file),
     )
+
+
+# The `what` of the export's errors when it could not read the workspace's network settings.
+NETWORK_ERRORS = ("workspace.network", "workspace.publicNetworkAccess")
+
+
+def network_facts(values: dict[str, Any], file: str) -> NetworkFacts:
+    """v1LegacyMode, privateEndpointConnections (raw ARM) and managedNetwork (raw ARM)."""
+    legacy = values.get("v1LegacyMode")
+    if legacy is not None and not isinstance(legacy, bool):
+        raise InputError(f"{file}: field 'workspace.v1LegacyMode': expected true or false")
+    connections = values.get("privateEndpointConnections")
+    if connections is None:
+        connections = []
+    if not isinstance(connections, list) or not all(isinstance(c, dict) for c in connections):
+        raise InputError(
+            f"{file}: field 'workspace.privateEndpointConnections': expected a list of objects"
+        )
+    endpoints = []
+    for index, connection in enumerate(connections):
+        props = connection.get("properties")
+        state = props.get("privateLinkServiceConnectionState") if isinstance(props, dict) else None
+        status = state.get("status") if isinstance(state, dict) else None
+        name = connection.get("name")
+        endpoints.append(
+            PrivateEndpoint(
+                name if isinstance(name, str) and name else f"#{index}",
+                status if isinstance(status, str) else "",
+            )
+        )
+    managed = values.get("managedNetwork")
+    if managed is not None and not isinstance(managed, dict):
+        raise InputError(f"{file}: field 'workspace.managedNetwork': expected an object")
+    mode = managed.get("isolationMode") if managed else None
+    return NetworkFacts(
+        v1_legacy_mode=legacy,
+        private_endpoints=tuple(endpoints),
+        managed_network=mode if isinstance(mode, str) and mode else None,
+    )
+
+
+def with_export_network_error(workspace: Workspace, data: Any) -> Workspace:
+    """A network read the export recorded as failed (and nobody filled in by hand since)."""
+    if workspace.public_network_access is not None:
+        return workspace
+    entries = data.get("errors") if isinstance(data, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if (
+            isinstance(entry, dict)
+            and not entry.get("service")
+            and entry.get("what") in NETWORK_ERRORS
+        ):
+            message = str(entry.get("message") or "no detail")
+            return replace(workspace, network=replace(workspace.network, unreadable=message))
+    return workspace
 
 
 def _export_errors(data: Any, file: str) -> list[Diagnostic]:

@@ -36,8 +36,25 @@ def test_exports_every_service_with_assets(azure: FakeAzure, credential: FakeCre
     expected = (azure.recording("mms_services_page1.json")["value"]
                 + azure.recording("mms_services_page2.json")["value"])
     assert data["services"] == expected  # raw payloads, both pages, MIRAMLCOMPUTE included
-    assert data["workspace"] == {"subscriptionId": SUB, "resourceGroup": RG, "name": WS,
-                                 "location": "westeurope", "publicNetworkAccess": "Enabled"}
+    workspace = data["workspace"]
+    computes = workspace.pop("computes")
+    assert workspace == {"subscriptionId": SUB, "resourceGroup": RG, "name": WS,
+                         "location": "westeurope", "publicNetworkAccess": "Enabled",
+                         "v1LegacyMode": False, "privateEndpointConnections": [],
+                         "managedNetwork": {"isolationMode": "Disabled",
+                                            "status": {"status": "Inactive", "sparkReady": False}}}
+    # attached AKS and Kubernetes computes only (not the AmlCompute cluster), raw ARM
+    recorded = {c["name"]: c for c in azure.recording("arm_computes.json")["value"]}
+    assert sorted(computes) == ["aks-inference", "k8s-prod"]
+    assert computes["aks-inference"] == recorded["aks-inference"]
+    assert computes["k8s-prod"]["properties"]["properties"]["namespace"] == "azureml"
+    # ... without the credential the Kubernetes compute carries
+    assert "relayConnectionString" not in computes["k8s-prod"]["properties"]["properties"]
+    assert "SharedAccessKey" not in (out / "snapshot.json").read_text()
+    # the existing v2 endpoints with their deployments, raw ARM
+    endpoints = azure.recording("arm_online_endpoints.json")
+    assert data["onlineEndpoints"] == [{**endpoints["endpoints"][0],
+                                        "deployments": endpoints["deployments"]["credit-v2"]}]
     assert data["errors"] == []
     assert sleeps == []
     blobs = RECORDINGS / "blobs"

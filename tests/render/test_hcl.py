@@ -140,3 +140,36 @@ def test_keys_that_join_clusters_are_fmt_clean_and_round_trip(hclfmt: str, tmp_p
 def test_unknown_types_are_refused() -> None:
     with pytest.raises(TypeError):
         hcl.encode(object())
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb", "\udc80 from surrogateescape"])
+def test_lone_surrogates_are_refused_never_escaped(text: str) -> None:
+    # Terraform refuses \uD800 escapes and no UTF-8 file can hold the character itself.
+    with pytest.raises(hcl.InvalidText):
+        hcl.string(text)
+    with pytest.raises(hcl.InvalidText):
+        hcl.key(text)
+    with pytest.raises(hcl.InvalidText):
+        hcl.encode({"k": [text]})
+    assert "\\uD" not in hcl.comment(text) and hcl.comment(text).isprintable()
+
+
+def test_names_that_differ_only_in_case_never_share_a_label() -> None:
+    from generator.plan.model import Deployment, Endpoint
+    from generator.render.terraform import check_labels
+
+    def endpoint(name: str, *deployments: str) -> Endpoint:
+        return Endpoint(
+            name=name,
+            service=name,
+            properties={"authMode": "Key"},
+            tags={},
+            deployments=tuple(Deployment(d, {}, {}, {}) for d in deployments),
+            traffic={d: 0 for d in deployments},
+        )
+
+    check_labels((endpoint("fraud", "blue"), endpoint("fraud-v2", "blue", "green")))
+    with pytest.raises(ValueError, match="Terraform label 'endpoint_fraud'"):
+        check_labels((endpoint("Fraud", "blue"), endpoint("fraud", "blue")))
+    with pytest.raises(ValueError, match="deployment_fraud__blue"):
+        check_labels((endpoint("fraud", "blue", "Blue"),))

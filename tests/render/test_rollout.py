@@ -237,10 +237,9 @@ def test_traffic_values_come_from_the_rollout_file(tf_module: Path, tmp_path: Pa
     path.write_text(after, encoding="utf-8")
     assert len(_changed_lines(before, after)) == 4  # two lines out, two in
     changed = terraform_support.bodies(copy)
-    assert changed["traffic:ab-test"]["properties"] == {
-        "mirrorTraffic": {"control": 0, "treatment": 25},
-        "traffic": {"control": 100, "treatment": 0},
-    }
+    properties = changed["traffic:ab-test"]["properties"]
+    assert properties["mirrorTraffic"] == {"control": 0, "treatment": 25}
+    assert properties["traffic"] == {"control": 100, "treatment": 0}
     for endpoint in DEPLOYMENTS.keys() - {"ab-test"}:
         assert (
             changed[f"traffic:{endpoint}"]["properties"]["traffic"] == GENERATED_TRAFFIC[endpoint]
@@ -784,3 +783,20 @@ def test_kubernetes_bodies_carry_no_managed_only_fields(
                 assert props["endpointComputeType"] == "Kubernetes"
                 assert "egressPublicNetworkAccess" not in props
         assert not [k for k in bodies if k.startswith("autoscale:k8s-")]
+
+
+def test_the_cluster_owns_the_count_of_target_utilization_deployments(tf_module: Path) -> None:
+    written = terraform_support.hcl_blocks(tf_module)
+    scaled = written["azapi_resource.deployment_k8s_svc__blue"]
+    assert terraform_support.ignored_paths(scaled) == ["body.sku.capacity"]
+    # Fixed-count Kubernetes deployments keep their count under Terraform.
+    for name in ("blue_v1", "green_v2"):
+        assert terraform_support.ignored_paths(written[f"azapi_resource.deployment_k8s_ab__{name}"]) == []
+    settings = terraform_support.evaluate(tf_module)
+    blocks = terraform_support.resources(settings)
+    assert (
+        blocks["azapi_resource.deployment_k8s_svc__blue"]["body"]["properties"]["scaleSettings"][
+            "scaleType"
+        ]
+        == "TargetUtilization"
+    )

@@ -5,15 +5,28 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from generator.cli import main as cli_main
+from generator.files import PERSON
 from generator.pipeline import Options, generate
 from tests.conftest import EXAMPLE, SnapshotFactory, aci, aks
-from tests.support.terraform import bodies, evaluate, resources
+from tests.support.terraform import (
+    bodies,
+    evaluate,
+    hcl_blocks,
+    ignore_changes,
+    ignored_paths,
+    input_values,
+    resources,
+    stripped,
+    without_paths,
+)
 
 ML = "Microsoft.MachineLearningServices/workspaces"
 
@@ -36,9 +49,15 @@ def _example(name: str) -> dict[str, Any]:
     return service
 
 
-def test_every_file_is_fmt_clean(example_out: Path, hclfmt: str) -> None:
-    files = sorted((example_out / "terraform").rglob("*.tf"))
-    assert len(files) >= 6
+def test_every_file_is_fmt_clean(example_out: Path, hclfmt: str, tmp_path: Path) -> None:
+    generate(Options(input=EXAMPLE, out=tmp_path, layout="endpoint"))
+    files = [
+        p
+        for root in (example_out, tmp_path)
+        for pattern in ("*.tf", "*.tfvars")
+        for p in sorted((root / "terraform").rglob(pattern))
+    ]
+    assert len(files) >= 6 + 6 * 7
     check = subprocess.run([hclfmt, "-check", *map(str, files)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     same = subprocess.run(
@@ -52,6 +71,7 @@ def test_module_layout(example_out: Path) -> None:
     names = sorted(p.name for p in module.iterdir())
     assert names == [
         "assets.tf",  # the code and environment versions every deployment shares
+        "inputs.auto.tfvars",
         "locals.tf",
         "main.ab-endpoint.tf",
         "main.churn-aci.tf",
@@ -77,7 +97,15 @@ def test_traffic_is_set_after_every_deployment(
     for key, body in example_bodies.items():
         if key.startswith("endpoint:"):
             assert "traffic" not in body["properties"]
-    assert example_bodies["traffic:fraud-aks"] == {"properties": {"traffic": {"blue": 100}}}
+    v1 = _example("fraud-aks")
+    assert example_bodies["traffic:fraud-aks"] == {
+        "properties": {
+            "authMode": "Key",
+            "description": v1["description"],
+            "traffic": {"blue": 100},
+        },
+        "tags": v1["kvTags"],
+    }
     text = (example_out / "terraform/mlw-contoso-prod/main.fraud-aks.tf").read_text()
     assert "depends_on = [azapi_resource.deployment_fraud_aks__blue]" in text
     assert "replace_triggered_by = [azapi_resource.endpoint_fraud_aks]" in text
@@ -254,7 +282,8 @@ def test_keys_are_write_only_inputs_and_never_in_files(
     for attribute in ("ephemeral   = true", "sensitive   = true"):
         assert attribute in variables
     keys_block = variables[variables.index('variable "endpoint_keys"') :]
-    assert "default" not in keys_block[: keys_block.index("\n}\n")]
+    # Null by default: only the apply that creates an endpoint needs its keys.
+    assert "default     = null" in keys_block[: keys_block.index("\n}\n")]
     assert "endpoint_keys" not in (module / "outputs.tf").read_text()
     found = bodies(module)
     assert found["endpoint-secrets:svc-aci"] == {
@@ -278,3 +307,314 @@ def test_write_keys_puts_them_in_one_private_ignored_file(
     assert (module / ".gitignore").read_text().splitlines()[-1] == "endpoint_keys.auto.tfvars.json"
     others = [p for p in out.rglob("*") if p.is_file() and p != secret]
     assert all("k3y-do-not-leak" not in p.read_text(errors="replace") for p in others)
+
+
+# --- day 2: re-applies keep traffic, one change at a time, secrets only when sent ----------
+
+
+def _module(make_snapshot: SnapshotFactory, root: Path, services: list[Any], **kw: Any) -> Path:
+    generate(Options(input=make_snapshot(services, **kw), out=root))
+    return root / "terraform" / "ws-test"
+
+
+def _merge_like_azapi(live: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """What azapi_update_resource PUTs: the live resource (GET) with the body merged in,
+    objects key by key (docs/resources/update_resource.md; internal/services/
+    azapi_update_resource.go, utils.MergeObjectWithOption, at v2.9.0)."""
+    out = dict(live)
+    for k, v in patch.items():
+        out[k] = (
+            _merge_like_azapi(out[k], v)
+            if isinstance(v, dict) and isinstance(out.get(k), dict)
+            else v
+        )
+    return out
+
+
+@pytest.mark.parametrize(
+    ("before_fields", "after_fields"),
+    [
+        (
+            {"description": "first words", "kvTags": {"team": "a"}},
+            {"description": "second words", "kvTags": {"team": "b", "added": "yes"}},
+        ),
+        # A setting the endpoint did not have at creation: Terraform ignores a path only
+        # where the prior state has it, so a narrow ignore list would let this one through.
+        ({}, {"description": "second words", "kvTags": {"team": "b", "added": "yes"}}),
+    ],
+    ids=["changed", "added-later"],
+)
+def test_changed_settings_never_re_put_the_endpoint_without_traffic(
+    make_snapshot: SnapshotFactory,
+    tmp_path: Path,
+    before_fields: dict[str, Any],
+    after_fields: dict[str, Any],
+) -> None:
+    before = _module(make_snapshot, tmp_path / "before", [aci(**before_fields)])
+    after = _module(make_snapshot, tmp_path / "after", [aci(**after_fields)])
+    address = "azapi_resource.endpoint_svc_aci"
+    ignored = ignored_paths(hcl_blocks(after)[address])
+    old = resources(evaluate(before))[address]
+    new = resources(evaluate(after))[address]
+    assert stripped(old) != stripped(new)  # the change is real
+    # azapi_resource PUTs its body as is (no merge, internal/services/azapi_resource.go
+    # CreateUpdate at v2.9.0): under ignore_changes, Terraform must plan no change at all,
+    # or it would PUT the endpoint without its traffic.
+    assert ignore_changes(old, new, ignored) == stripped(old)
+
+    # The change goes through the traffic step instead: GET, merge, PUT, traffic included.
+    step = bodies(after)["traffic:svc-aci"]
+    live = {
+        "location": "westeurope",
+        "properties": {**old["body"]["properties"], "traffic": {"blue": 100}},
+        "tags": old["tags"],
+    }
+    put = _merge_like_azapi(live, step)
+    assert put["properties"]["traffic"] == {"blue": 100}
+    assert put["properties"]["description"] == "second words"
+    assert put["tags"] == {**old["tags"], "team": "b", "added": "yes"}
+
+
+def test_deployments_of_one_endpoint_take_turns(example_out: Path) -> None:
+    module = example_out / "terraform" / "mlw-contoso-prod"
+    evaluated = evaluate(module)
+    blocks = resources(evaluated)
+    endpoint_ids = {
+        b["name"]: b["id"] for a, b in blocks.items() if a.startswith("azapi_resource.endpoint_")
+    }
+    assert len(set(endpoint_ids.values())) == len(endpoint_ids) >= 6
+    locks: dict[str, set[str]] = {}
+    for address, block in blocks.items():
+        if address.startswith("azapi_resource.deployment_"):
+            assert block["locks"] == [block["parent_id"]], address  # its endpoint, nothing else
+            locks.setdefault(block["parent_id"], set()).add(address)
+    for block in resources(evaluated, "azapi_update_resource").values():
+        assert block["locks"] == [block["resource_id"]]
+    # ab-endpoint's two deployments share one lock; other endpoints hold their own.
+    assert len(locks[endpoint_ids["ab-endpoint"]]) == 2
+    assert set(locks) == set(endpoint_ids.values())
+    # No ordering across endpoints: a deployment depends on nothing of another endpoint.
+    for address, block in hcl_blocks(module).items():
+        if address.startswith("azapi_resource.deployment_"):
+            assert "depends_on" not in block
+
+
+def test_autoscaled_managed_deployments_ignore_capacity(example_out: Path) -> None:
+    module = example_out / "terraform" / "mlw-contoso-prod"
+    written = hcl_blocks(module)
+    assert ignored_paths(written["azapi_resource.deployment_fraud_aks__blue"]) == [
+        "body.sku.capacity"
+    ]
+    # A fixed count stays Terraform's: a drift would show and be corrected.
+    assert ignored_paths(written["azapi_resource.deployment_recs_aks_token__blue"]) == []
+
+
+def test_keys_are_needed_only_when_sent(make_snapshot: SnapshotFactory, tmp_path: Path) -> None:
+    module = _module(make_snapshot, tmp_path / "out", [aci()], keys=KEYS)
+    values = input_values(module)
+    # The apply that creates the endpoint: keys given, sent once (version "1").
+    first = resources(evaluate(module, values))["azapi_resource.endpoint_svc_aci"]
+    assert first["sensitive_body"] == {
+        "properties": {
+            "keys": {"primaryKey": "test-primary-svc-aci", "secondaryKey": "test-secondary-svc-aci"}
+        }
+    }
+    assert first["sensitive_body_version"] == {"properties.keys": "1"}
+    # Every later plan: no keys at all, nothing to send, and the same version, so azapi
+    # leaves properties.keys out of any request (unmarshalSensitiveBody, v2.9.0).
+    later_values = {k: v for k, v in values.items() if k != "endpoint_keys"}
+    later = resources(evaluate(module, later_values))["azapi_resource.endpoint_svc_aci"]
+    assert later.get("sensitive_body") is None
+    assert later["sensitive_body_version"] == first["sensitive_body_version"]
+    assert without_paths(later, ["sensitive_body"]) == without_paths(first, ["sensitive_body"])
+    # Keys exported after the endpoint exists add a version; it must not re-PUT the endpoint.
+    written = hcl_blocks(module)["azapi_resource.endpoint_svc_aci"]
+    assert "sensitive_body_version" in ignored_paths(written)
+    # The traffic step never carries keys: a rotation made in Azure is never reverted.
+    step = resources(evaluate(module, later_values), "azapi_update_resource")
+    assert all("sensitive_body" not in b for b in step.values())
+
+
+# --- required inputs: a commented placeholder, and a plan that says what to put there ------
+
+
+def _input_checks(module: Path, tmp_path: Path, values: dict[str, Any]) -> list[Any]:
+    """Each validation condition of environment_ids (True, False) for the given values,
+    evaluated by tfparse as Terraform would."""
+    import hcl2
+    import tfparse
+
+    variables = hcl2.loads((module / "variables.tf").read_text(encoding="utf-8"))
+    (spec,) = [b['"environment_ids"'] for b in variables["variable"] if '"environment_ids"' in b]
+    conditions = [v["condition"].removeprefix("${").removesuffix("}") for v in spec["validation"]]
+    check = tmp_path / f"check{len(list(tmp_path.iterdir()))}"
+    check.mkdir()
+    (check / "main.tf").write_text(
+        'variable "environment_ids" {\n  type    = map(string)\n  default = {}\n}\n\nlocals {\n'
+        + "".join(f"  c{i} = {c}\n" for i, c in enumerate(conditions))
+        + "}\n",
+        encoding="utf-8",
+    )
+    (check / "values.tfvars.json").write_text(json.dumps(values), encoding="utf-8")
+    evaluated = tfparse.load_from_path(str(check), vars_paths=["values.tfvars.json"])
+    found: dict[str, Any] = {}
+    for block in evaluated.get("locals", []):
+        found.update(block)
+    return [found.get(f"c{i}") for i in range(len(conditions))]
+
+
+def test_inputs_only_a_person_can_give_are_placeholders_that_stop_the_plan(
+    example_out: Path, tmp_path: Path
+) -> None:
+    import hcl2
+
+    module = example_out / "terraform" / "mlw-contoso-prod"
+    text = (module / "inputs.auto.tfvars").read_text(encoding="utf-8")
+    assert hcl2.loads(text)["environment_ids"] == {}  # every line is a commented placeholder
+    placeholders = [line for line in text.splitlines() if line.startswith('  # "ab-endpoint/')]
+    assert len(placeholders) == 2
+    assert all("/environments/<name>/versions/<version>" in p for p in placeholders)
+    as_written: dict[str, Any] = {"environment_ids": {}}
+    assert _input_checks(module, tmp_path, as_written) == [False, True]
+    message = (module / "variables.tf").read_text(encoding="utf-8")
+    assert (
+        "ab-endpoint/versiona, ab-endpoint/versionb): in inputs.auto.tfvars, uncomment" in message
+    )
+
+    # The person uncomments the lines and puts real ids there: the checks pass.
+    filled = text.replace("  # ", "  ").replace("<name>", "fraud-env").replace("<version>", "3")
+    parsed = hcl2.loads(filled)["environment_ids"]  # python-hcl2 keeps the quotes
+    values = {"environment_ids": {k.strip('"'): v.strip('"') for k, v in parsed.items()}}
+    assert _input_checks(module, tmp_path, values) == [True, True]
+    half = {"environment_ids": {"ab-endpoint/versiona": "fraud-env:3", "ab-endpoint/versionb": ""}}
+    assert _input_checks(module, tmp_path, half) == [False, False]
+
+
+def test_the_inputs_file_is_the_persons_and_grows_with_new_deployments(tmp_path: Path) -> None:
+    from generator.render.terraform import InputsMerge
+
+    result = generate(Options(input=EXAMPLE, out=tmp_path))
+    (inputs,) = [f for f in result.files if f.path.endswith("/inputs.auto.tfvars")]
+    assert inputs.owner == PERSON and isinstance(inputs.merge, InputsMerge)
+    filled = inputs.text.replace("  # ", "  ").encode()
+    assert inputs.merge(filled) == filled  # the person's values, byte for byte
+    grown = InputsMerge(
+        {
+            **inputs.merge.placeholders,
+            ("environment_ids", "new-ep/blue"): '"new-ep/blue" = "<id>"',
+        }
+    )
+    merged = grown(filled)
+    assert merged.startswith(filled)
+    assert merged[len(filled) :].decode().splitlines()[-1] == (
+        '# environment_ids: "new-ep/blue" = "<id>"'
+    )
+    assert grown.report("inputs.auto.tfvars", filled) == [
+        "inputs.auto.tfvars: added a placeholder for environment_ids of new-ep/blue: fill it in "
+        "before the next plan"
+    ]
+    assert grown.report("inputs.auto.tfvars", merged) == []
+
+
+# --- --layout endpoint: one root module (one state) per endpoint -----------------------------
+
+_REF = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _comparable(found: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Bodies with tfparse's stand-ins for resource ids (random UUIDs) made equal."""
+    loaded: dict[str, Any] = json.loads(_REF.sub("<ref>", json.dumps(found, sort_keys=True)))
+    return loaded
+
+
+def test_a_root_module_per_endpoint_carries_the_same_bodies(
+    example_out: Path, example_bodies: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    assert cli_main(["--layout", "endpoint", "--out", str(out)]) in (0, 1)
+    root = out / "terraform" / "mlw-contoso-prod"
+    modules = sorted(p for p in root.iterdir() if p.is_dir())
+    assert [m.name for m in modules] == sorted(
+        p.name.removeprefix("main.").removesuffix(".tf")
+        for p in (example_out / "terraform" / "mlw-contoso-prod").glob("main.*.tf")
+    )
+    assert not [p for p in root.iterdir() if p.is_file()]  # nothing shared by reference
+    union: dict[str, dict[str, Any]] = {}
+    for module in modules:
+        found = bodies(module)
+        # Each module holds its endpoint and nothing of another endpoint.
+        endpoints = {k.split(":", 1)[1] for k in found if k.startswith("endpoint:")}
+        assert endpoints == {module.name}
+        assert not set(found) & set(union)
+        union.update(found)
+        # Shared values are generated identically in every module (no symlinks, no module).
+        assert not any(p.is_symlink() for p in module.iterdir())
+        for name in ("providers.tf", "terraform.tf"):
+            text = (module / name).read_text(encoding="utf-8")
+            assert text == (example_out / "terraform/mlw-contoso-prod" / name).read_text()
+    # Each module has its own state, so it versions and uploads its assets apart from the
+    # others (gen-iac/<endpoint>/...): otherwise one module replacing shared blobs would
+    # delete what another module's live version points at. The bodies agree up to that.
+    assert _unversioned(union) == _unversioned(example_bodies)
+    versions = {k.split("/")[1] for k in union if k.startswith(("code:", "environment:"))}
+    assert not versions & {k.split("/")[1] for k in example_bodies if k.startswith("code:")}
+    code = union[
+        "code:churn-aci-blue/"
+        + next(k.split("/")[1] for k in union if k.startswith("code:churn-aci-blue/"))
+    ]
+    assert "/gen-iac/churn-aci/code/churn-aci-blue/" in code["properties"]["codeUri"]
+
+
+_VERSION = re.compile(r"(/versions/|(?:code|environment):[\w-]+/|/)[0-9a-f]{16}\b")
+
+
+def _unversioned(found: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Bodies with asset version names and the module's blob folder taken out."""
+    text = json.dumps(_comparable(found), sort_keys=True)
+    text = re.sub(r"/gen-iac/[\w-]+/(code|environments)/", r"/gen-iac/\1/", text)
+    loaded: dict[str, Any] = json.loads(_VERSION.sub(r"\1<version>", text))
+    return loaded
+
+
+def test_each_endpoint_module_asks_only_for_its_own_inputs(tmp_path: Path) -> None:
+    generate(Options(input=EXAMPLE, out=tmp_path, layout="endpoint"))
+    root = tmp_path / "terraform" / "mlw-contoso-prod"
+    with_inputs = sorted(m.name for m in root.iterdir() if (m / "inputs.auto.tfvars").exists())
+    assert with_inputs == ["ab-endpoint"]
+    assert "environment_ids" not in (root / "churn-aci" / "variables.tf").read_text()
+    traffic = (root / "churn-aci" / "rollout.auto.tfvars").read_text()
+    assert '"churn-aci" = { blue = 100 }' in traffic and "fraud-aks" not in traffic
+
+
+def test_an_unknown_layout_is_refused() -> None:
+    from generator.render.terraform import render_terraform
+
+    with pytest.raises(ValueError, match="unknown Terraform layout"):
+        render_terraform(generate_plan_only(), layout="per-service")
+
+
+def generate_plan_only() -> Any:
+    from generator.pipeline import plan_from
+
+    plan, _ = plan_from(Options(input=EXAMPLE))
+    return plan
+
+
+def test_the_whole_keys_file_serves_every_endpoint_module(
+    make_snapshot: SnapshotFactory, tmp_path: Path
+) -> None:
+    keys = {
+        **KEYS,
+        "svc-aks": {"primaryKey": "P2-k3y-do-not-leak", "secondaryKey": "S2-k3y-do-not-leak"},
+        "not-migrated": {"primaryKey": "x", "secondaryKey": "y"},
+    }
+    snapshot = make_snapshot([aci(), aks()], keys=keys)
+    out = tmp_path / "out"
+    generate(Options(input=snapshot, out=out, layout="endpoint"))
+    assert "k3y-do-not-leak" not in _all_text(out)
+    for service in ("svc-aci", "svc-aks"):
+        module = out / "terraform" / "ws-test" / service
+        # export TF_VAR_endpoint_keys="$(cat keys.json)": every service's keys, extras too.
+        values = {**input_values(module), "endpoint_keys": keys}
+        secrets = bodies(module, values)[f"endpoint-secrets:{service}"]
+        assert secrets == {"properties": {"keys": keys[service]}}

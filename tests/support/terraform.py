@@ -17,6 +17,10 @@ DUMMY_ID = (
 
 ROLLOUT_VARIABLES = ("traffic", "mirror_traffic")
 ROLLOUT_FILE = "rollout.auto.tfvars"
+# The services whose keys an endpoint sends (its sensitive_body reads them).
+_KEYS_OF = re.compile(r'var\.endpoint_keys\["([^"\\]+)"\]')
+# The first list literal of strings in a validation condition: the keys the input needs.
+_STRING_LIST = re.compile(r'\[\s*"(?:[^"\\]|\\.)*"(?:\s*,\s*"(?:[^"\\]|\\.)*")*\s*\]')
 
 
 def input_values(module: Path) -> dict[str, Any]:
@@ -31,12 +35,16 @@ def input_values(module: Path) -> dict[str, Any]:
             if name in ROLLOUT_VARIABLES:  # their values are the generated rollout file
                 continue
             condition = spec["validation"][0]["condition"] if spec.get("validation") else ""
-            keys = (
-                json.loads(condition[condition.index("[") : condition.index("]") + 1])
-                if "[" in condition
-                else []
-            )
+            listed = _STRING_LIST.search(condition)
+            keys = json.loads(listed.group()) if listed else []
             if name == "endpoint_keys":
+                keys = sorted(
+                    {
+                        m
+                        for tf in module.glob("main.*.tf")
+                        for m in _KEYS_OF.findall(tf.read_text(encoding="utf-8"))
+                    }
+                )
                 values[name] = {
                     k: {"primaryKey": f"test-primary-{k}", "secondaryKey": f"test-secondary-{k}"}
                     for k in keys
@@ -67,8 +75,10 @@ def evaluate(module: Path, values: dict[str, Any] | None = None) -> dict[str, An
 
     values = input_values(module) if values is None else values
     with tempfile.TemporaryDirectory() as tmp:
-        out = module.parent.parent
-        if (out / "bundles").is_dir():  # a generated tree: the module reads ../../bundles
+        # A generated tree: the module reads the bundles beside terraform/ (../../bundles, or
+        # ../../../bundles for a module per endpoint).
+        out = next((p for p in module.parents if (p / "bundles").is_dir()), None)
+        if out is not None:
             shutil.copytree(out, Path(tmp) / "out")
             copy = Path(tmp) / "out" / module.relative_to(out)
         else:
@@ -138,4 +148,83 @@ def bodies(module: Path, values: dict[str, Any] | None = None) -> dict[str, dict
     for block in evaluated.get("azapi_update_resource", []):
         target = by_id.get(block["resource_id"], {})
         found[f"traffic:{target.get('name', '?')}"] = dict(block.get("body") or {})
+    return found
+
+
+def hcl_blocks(module: Path, kind: str = "azapi_resource") -> dict[str, dict[str, Any]]:
+    """The blocks of one resource type as written (python-hcl2), by address: what tfparse
+    does not evaluate (lifecycle.ignore_changes, references)."""
+    import hcl2
+
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(module.glob("*.tf")):
+        for resource in hcl2.loads(path.read_text(encoding="utf-8")).get("resource", []):
+            for rtype, blocks in resource.items():
+                if rtype.strip('"') != kind:
+                    continue
+                for label, block in blocks.items():
+                    found[f"{kind}.{label.strip(chr(34))}"] = block
+    return found
+
+
+def ignored_paths(block: dict[str, Any]) -> list[str]:
+    """lifecycle.ignore_changes of a python-hcl2 block, as dotted paths."""
+    lifecycle = (block.get("lifecycle") or [{}])[0]
+    return [p.removeprefix("${").removesuffix("}") for p in lifecycle.get("ignore_changes", [])]
+
+
+def _strip(value: Any) -> Any:
+    """An evaluated block without tfparse's bookkeeping (ids, meta)."""
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in ("__tfmeta", "id")}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def without_paths(block: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """An evaluated block minus the given dotted paths and tfparse's bookkeeping."""
+    found: dict[str, Any] = json.loads(json.dumps(_strip(block)))
+    for path in paths:
+        *parents, last = path.split(".")
+        node: Any = found
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return found
+
+
+_MISSING = object()
+
+
+def _at(value: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def ignore_changes(
+    prior: dict[str, Any], planned: dict[str, Any], paths: list[str]
+) -> dict[str, Any]:
+    """`planned` as Terraform plans it under lifecycle.ignore_changes: each ignored path that
+    exists in the prior value takes the prior value; a path the prior value does not have is
+    not ignored (Terraform's processIgnoreChangesIndividual: "If we're able to follow the same
+    path through the prior value, we'll take the value there instead"). Without bookkeeping."""
+    old = stripped(prior)
+    new = stripped(planned)
+    for path in paths:
+        parts = path.split(".")
+        before, after = _at(old, parts), _at(new, parts)
+        if before is _MISSING or after is _MISSING:
+            continue  # not in the prior value (or not in config): Terraform does not ignore it
+        parent = _at(new, parts[:-1])
+        parent[parts[-1]] = before
+    return new
+
+
+def stripped(block: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(json.dumps(_strip(block)))
     return found

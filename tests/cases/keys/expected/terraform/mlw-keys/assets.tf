@@ -33,6 +33,7 @@ locals {
   # datastore that does not record its account's subscription or resource group is the
   # workspace's own storage account.
   datastore_url        = "https://${local.datastore.accountName}.blob.${local.datastore.endpoint}/${local.datastore.containerName}"
+  blob_root            = "gen-iac"
   storage_container_id = "/subscriptions/${coalesce(try(local.datastore.subscriptionId, ""), "11111111-2222-3333-4444-555555555555")}/resourceGroups/${coalesce(try(local.datastore.resourceGroup, ""), "rg-keys")}/providers/Microsoft.Storage/storageAccounts/${local.datastore.accountName}/blobServices/default/containers/${local.datastore.containerName}"
 
   # What each version covers besides its folder's files: a hash of its literal properties.
@@ -55,7 +56,7 @@ locals {
 resource "azurerm_storage_blob" "code_billing_api_blue" {
   for_each = fileset("${local.bundles}/code/billing-api-blue", "**")
 
-  name                 = "gen-iac/code/billing-api-blue/${local.asset_versions["code/billing-api-blue"]}/${each.value}"
+  name                 = "${local.blob_root}/code/billing-api-blue/${local.asset_versions["code/billing-api-blue"]}/${each.value}"
   storage_container_id = local.storage_container_id
   type                 = "Block"
   source               = "${local.bundles}/code/billing-api-blue/${each.value}"
@@ -74,7 +75,7 @@ resource "azapi_resource_action" "code_billing_api_blue" {
 
   body = {
     properties = {
-      codeUri = "${local.datastore_url}/gen-iac/code/billing-api-blue/${local.asset_versions["code/billing-api-blue"]}"
+      codeUri = "${local.datastore_url}/${local.blob_root}/code/billing-api-blue/${local.asset_versions["code/billing-api-blue"]}"
     }
   }
 
@@ -96,7 +97,7 @@ resource "azapi_resource_action" "code_billing_api_blue" {
 resource "azurerm_storage_blob" "code_public_demo_blue" {
   for_each = fileset("${local.bundles}/code/public-demo-blue", "**")
 
-  name                 = "gen-iac/code/public-demo-blue/${local.asset_versions["code/public-demo-blue"]}/${each.value}"
+  name                 = "${local.blob_root}/code/public-demo-blue/${local.asset_versions["code/public-demo-blue"]}/${each.value}"
   storage_container_id = local.storage_container_id
   type                 = "Block"
   source               = "${local.bundles}/code/public-demo-blue/${each.value}"
@@ -115,7 +116,7 @@ resource "azapi_resource_action" "code_public_demo_blue" {
 
   body = {
     properties = {
-      codeUri = "${local.datastore_url}/gen-iac/code/public-demo-blue/${local.asset_versions["code/public-demo-blue"]}"
+      codeUri = "${local.datastore_url}/${local.blob_root}/code/public-demo-blue/${local.asset_versions["code/public-demo-blue"]}"
     }
   }
 
@@ -137,7 +138,7 @@ resource "azapi_resource_action" "code_public_demo_blue" {
 resource "azurerm_storage_blob" "code_search_api_blue" {
   for_each = fileset("${local.bundles}/code/search-api-blue", "**")
 
-  name                 = "gen-iac/code/search-api-blue/${local.asset_versions["code/search-api-blue"]}/${each.value}"
+  name                 = "${local.blob_root}/code/search-api-blue/${local.asset_versions["code/search-api-blue"]}/${each.value}"
   storage_container_id = local.storage_container_id
   type                 = "Block"
   source               = "${local.bundles}/code/search-api-blue/${each.value}"
@@ -156,7 +157,7 @@ resource "azapi_resource_action" "code_search_api_blue" {
 
   body = {
     properties = {
-      codeUri = "${local.datastore_url}/gen-iac/code/search-api-blue/${local.asset_versions["code/search-api-blue"]}"
+      codeUri = "${local.datastore_url}/${local.blob_root}/code/search-api-blue/${local.asset_versions["code/search-api-blue"]}"
     }
   }
 

@@ -33,6 +33,7 @@ locals {
   # datastore that does not record its account's subscription or resource group is the
   # workspace's own storage account.
   datastore_url        = "https://${local.datastore.accountName}.blob.${local.datastore.endpoint}/${local.datastore.containerName}"
+  blob_root            = "gen-iac"
   storage_container_id = "/subscriptions/${coalesce(try(local.datastore.subscriptionId, ""), "8f2d3c1e-5b7a-4e9c-9d21-6a0b4c3e2f10")}/resourceGroups/${coalesce(try(local.datastore.resourceGroup, ""), "rg-ml-prod")}/providers/Microsoft.Storage/storageAccounts/${local.datastore.accountName}/blobServices/default/containers/${local.datastore.containerName}"
 
   # What each version covers besides its folder's files: a hash of its literal properties.
@@ -60,7 +61,7 @@ locals {
 resource "azurerm_storage_blob" "code_ab_endpoint_versiona" {
   for_each = fileset("${local.bundles}/code/ab-endpoint-versiona", "**")
 
-  name                 = "gen-iac/code/ab-endpoint-versiona/${local.asset_versions["code/ab-endpoint-versiona"]}/${each.value}"
+  name                 = "${local.blob_root}/code/ab-endpoint-versiona/${local.asset_versions["code/ab-endpoint-versiona"]}/${each.value}"
   storage_container_id = local.storage_container_id
   type                 = "Block"
   source               = "${local.bundles}/code/ab-endpoint-versiona/${each.value}"
@@ -79,7 +80,7 @@ resource "azapi_resource_action" "code_ab_endpoint_versiona" {
 
   body = {
     properties = {
-      codeUri = "${local.datastore_url}/gen-iac/code/ab-endpoint-versiona/${local.asset_versions["code/ab-endpoint-versiona"]}"
+      codeUri = "${local.datastore_url}/${local.blob_root}/code/ab-endpoint-versiona/${local.asset_versions["code/ab-endpoint-versiona"]}"
     }
   }
 
@@ -101,7 +102,7 @@ resource "azapi_resource_action" "code_ab_endpoint_versiona" {
 resource "azurerm_storage_blob" "code_ab_endpoint_versionb" {
   for_each = fileset("${local.bundles}/code/ab-endpoint-versionb", "**")
 
-  name                 = "gen-iac/code/ab-endpoint-versionb/${local.asset_versions["code/ab-endpoint-versionb"]}/${each.value}"
+  name                 = "${local.blob_root}/code/ab-endpoint-versionb/${local.asset_versions["code/ab-endpoint-versionb"]}/${each.value}"
   storage_container_id = local.storage_container_id
   type                 = "Block"
   source               = "${local.bundles}/code/ab-endpoint-versionb/${each.value}"
@@ -120,7 +121,7 @@ resource "azapi_resource_action" "code_ab_endpoint_versionb" {
 
   body = {
     properties = {
-      codeUri = "${local.datastore_url}/gen-iac/code/ab-endpoint-versionb/${local.asset_versions["code/ab-endpoint-versionb"]}"
+      codeUri = "${local.datastore_url}/${local.blob_root}/code/ab-endpoint-versionb/${local.asset_versions["code/ab-endpoint-versionb"]}"
     }
   }
 
@@ -142,7 +143,7 @@ resource "azapi_resource_action" "code_ab_endpoint_versionb" {
 resource "azurerm_storage_blob" "code_churn_aci_blue" {
   for_each = fileset("${local.bundles}/code/churn-aci-blue", "**")
 
-  name                 = "gen-iac/code/churn-aci-blue/${local.asset_versions["code/churn-aci-blue"]}/${each.value}"
+  name                 = "${local.blob_root}/code/churn-aci-blue/${local.asset_versions["code/churn-aci-blue"]}/${each.value}"
   storage_container_id = local.storage_container_id
   type                 = "Block"
   source               = "${local.bundles}/code/churn-aci-blue/${each.value}"
@@ -161,7 +162,7 @@ resource "azapi_resource_action" "code_churn_aci_blue" {
 
   body = {
     properties = {
-      codeUri = "${local.datastore_url}/gen-iac/code/churn-aci-blue/${local.asset_versions["code/churn-aci-blue"]}"
+      codeUri = "${local.datastore_url}/${local.blob_root}/code/churn-aci-blue/${local.asset_versions["code/churn-aci-blue"]}"
     }
   }
 
@@ -183,7 +184,7 @@ resource "azapi_resource_action" "code_churn_aci_blue" {
 resource "azurerm_storage_blob" "code_fraud_aks_blue" {
   for_each = fileset("${local.bundles}/code/fraud-aks-blue", "**")
 
-  name                 = "gen-iac/code/fraud-aks-blue/${local.asset_versions["code/fraud-aks-blue"]}/${each.value}"
+  name                 = "${local.blob_root}/code/fraud-aks-blue/${local.asset_versions["code/fraud-aks-blue"]}/${each.value}"
   storage_container_id = local.storage_container_id
   type                 = "Block"
   source               = "${local.bundles}/code/fraud-aks-blue/${each.value}"
@@ -202,7 +203,7 @@ resource "azapi_resource_action" "code_fraud_aks_blue" {
 
   body = {
     properties = {
-      codeUri = "${local.datastore_url}/gen-iac/code/fraud-aks-blue/${local.asset_versions["code/fraud-aks-blue"]}"
+      codeUri = "${local.datastore_url}/${local.blob_root}/code/fraud-aks-blue/${local.asset_versions["code/fraud-aks-blue"]}"
     }
   }
 
@@ -224,7 +225,7 @@ resource "azapi_resource_action" "code_fraud_aks_blue" {
 resource "azurerm_storage_blob" "code_ocr_aci_private_blue" {
   for_each = fileset("${local.bundles}/code/ocr-aci-private-blue", "**")
 
-  name                 = "gen-iac/code/ocr-aci-private-blue/${local.asset_versions["code/ocr-aci-private-blue"]}/${each.value}"
+  name                 = "${local.blob_root}/code/ocr-aci-private-blue/${local.asset_versions["code/ocr-aci-private-blue"]}/${each.value}"
   storage_container_id = local.storage_container_id
   type                 = "Block"
   source               = "${local.bundles}/code/ocr-aci-private-blue/${each.value}"
@@ -243,7 +244,7 @@ resource "azapi_resource_action" "code_ocr_aci_private_blue" {
 
   body = {
     properties = {
-      codeUri = "${local.datastore_url}/gen-iac/code/ocr-aci-private-blue/${local.asset_versions["code/ocr-aci-private-blue"]}"
+      codeUri = "${local.datastore_url}/${local.blob_root}/code/ocr-aci-private-blue/${local.asset_versions["code/ocr-aci-private-blue"]}"
     }
   }
 
@@ -265,7 +266,7 @@ resource "azapi_resource_action" "code_ocr_aci_private_blue" {
 resource "azurerm_storage_blob" "code_recs_aks_token_blue" {
   for_each = fileset("${local.bundles}/code/recs-aks-token-blue", "**")
 
-  name                 = "gen-iac/code/recs-aks-token-blue/${local.asset_versions["code/recs-aks-token-blue"]}/${each.value}"
+  name                 = "${local.blob_root}/code/recs-aks-token-blue/${local.asset_versions["code/recs-aks-token-blue"]}/${each.value}"
   storage_container_id = local.storage_container_id
   type                 = "Block"
   source               = "${local.bundles}/code/recs-aks-token-blue/${each.value}"
@@ -284,7 +285,7 @@ resource "azapi_resource_action" "code_recs_aks_token_blue" {
 
   body = {
     properties = {
-      codeUri = "${local.datastore_url}/gen-iac/code/recs-aks-token-blue/${local.asset_versions["code/recs-aks-token-blue"]}"
+      codeUri = "${local.datastore_url}/${local.blob_root}/code/recs-aks-token-blue/${local.asset_versions["code/recs-aks-token-blue"]}"
     }
   }
 
@@ -306,7 +307,7 @@ resource "azapi_resource_action" "code_recs_aks_token_blue" {
 resource "azurerm_storage_blob" "code_sentiment_aci_blue" {
   for_each = fileset("${local.bundles}/code/sentiment-aci-blue", "**")
 
-  name                 = "gen-iac/code/sentiment-aci-blue/${local.asset_versions["code/sentiment-aci-blue"]}/${each.value}"
+  name                 = "${local.blob_root}/code/sentiment-aci-blue/${local.asset_versions["code/sentiment-aci-blue"]}/${each.value}"
   storage_container_id = local.storage_container_id
   type                 = "Block"
   source               = "${local.bundles}/code/sentiment-aci-blue/${each.value}"
@@ -325,7 +326,7 @@ resource "azapi_resource_action" "code_sentiment_aci_blue" {
 
   body = {
     properties = {
-      codeUri = "${local.datastore_url}/gen-iac/code/sentiment-aci-blue/${local.asset_versions["code/sentiment-aci-blue"]}"
+      codeUri = "${local.datastore_url}/${local.blob_root}/code/sentiment-aci-blue/${local.asset_versions["code/sentiment-aci-blue"]}"
     }
   }
 
