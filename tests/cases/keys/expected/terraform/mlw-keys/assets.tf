@@ -29,11 +29,12 @@ data "azapi_resource_list" "datastores" {
 locals {
   bundles   = "${path.module}/../../bundles/mlw-keys"
   datastore = one([for d in data.azapi_resource_list.datastores.output.value : d.properties if try(d.properties.isDefault, false)])
+  # Where this module uploads: every version in a folder of its own.
+  datastore_url = "https://${local.datastore.accountName}.blob.${local.datastore.endpoint}/${local.datastore.containerName}"
+  blob_root     = "gen-iac"
   # The datastore's container as an ARM id, for azurerm_storage_blob.storage_container_id. A
   # datastore that does not record its account's subscription or resource group is the
   # workspace's own storage account.
-  datastore_url        = "https://${local.datastore.accountName}.blob.${local.datastore.endpoint}/${local.datastore.containerName}"
-  blob_root            = "gen-iac"
   storage_container_id = "/subscriptions/${coalesce(try(local.datastore.subscriptionId, ""), "11111111-2222-3333-4444-555555555555")}/resourceGroups/${coalesce(try(local.datastore.resourceGroup, ""), "rg-keys")}/providers/Microsoft.Storage/storageAccounts/${local.datastore.accountName}/blobServices/default/containers/${local.datastore.containerName}"
 
   # What each version covers besides its folder's files: a hash of its literal properties.
