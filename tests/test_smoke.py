@@ -1,7 +1,7 @@
 """`gen-iac smoke` against the real azureml-inference-server-http, on bundles built here.
 
 The churn bundle is made the way the generator makes it: the v1 source tarball's `src/`
-becomes `code/`, and bundle.json names `score.py`. The expected churn probability is computed
+becomes `code/<key>/`, and bundles.json names `score.py` for that key. The expected churn probability is computed
 here from model.json, independently of the scoring code. The server package is a test
 dependency (the `test` extra): when it is missing these tests fail, they never skip.
 """
@@ -39,20 +39,21 @@ def server_installed() -> None:
 
 
 def write_bundle(root: Path, files: dict[str, bytes], script: str = "score.py") -> Path:
-    """A bundle folder: bundle.json naming `script`, and `files` in code/."""
+    """A generated bundles tree at `root` (bundles/<ws>/): `files` in code/test-blue/ and
+    bundles.json naming `script`. Returns the code folder, what `gen-iac smoke` takes."""
+    code = root / "code" / "test-blue"
+    code.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
-        path = root / "code" / name
+        path = code / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    manifest = {
-        "codeVersion": "1",
-        "deployment": "blue",
-        "endpoint": "test-endpoint",
-        "environment": {},
-        "scoringScript": script,
+    index = {
+        "code": {"test-blue": {"deployments": ["test-endpoint/blue"], "scoringScript": script}},
+        "deployments": {"test-endpoint/blue": {"code": "test-blue", "environment": None}},
+        "environments": {},
     }
-    (root / "bundle.json").write_text(json.dumps(manifest, sort_keys=True), encoding="utf-8")
-    return root
+    (root / "bundles.json").write_text(json.dumps(index, sort_keys=True), encoding="utf-8")
+    return code
 
 
 def churn_files() -> dict[str, bytes]:
@@ -186,7 +187,7 @@ def test_init_failure_is_exit_1_with_the_server_log(
     assert status == 1
     assert out == ""
     lines = err.splitlines()
-    assert lines[1] == "gen-iac smoke: the server exited with status 3 in init() of code/score.py"
+    assert lines[1] == "gen-iac smoke: the server exited with status 3 in init() of score.py"
     # The log comes after the message, oldest line first, between its two rules.
     assert lines[2].startswith("--- server log")
     assert lines[-1] == "--- end of the server log ---"
@@ -287,30 +288,35 @@ def test_interpreter_without_the_server_is_exit_2(
     ("case", "message"),
     [
         ("no-folder", "bundle folder not found"),
-        ("no-manifest", "bundle.json not found"),
+        ("no-manifest", "bundles.json not found"),
         ("bad-json", "not valid JSON"),
-        ("no-scoring-script", "scoringScript is missing"),
-        ("script-outside-code", "must be a path inside code/"),
-        ("script-missing", "code/score.py not found"),
+        ("no-code-entry", "no code entry for 'test-blue'"),
+        ("no-scoring-script", "scoringScript of 'test-blue' is missing"),
+        ("script-outside-code", "must be a path inside"),
+        ("script-missing", "test-blue/score.py not found"),
         ("no-request", "no request to send"),
     ],
 )
 def test_bad_usage_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, message: str
 ) -> None:
-    bundle = tmp_path / "bundle"
+    root = tmp_path / "bundles"
+    bundle = root / "code" / "test-blue"
+    index = root / "bundles.json"
     if case != "no-folder":
-        write_bundle(bundle, {"score.py": b"def init():\n    pass\n"})
+        write_bundle(root, {"score.py": b"def init():\n    pass\n"})
     if case == "no-manifest":
-        (bundle / "bundle.json").unlink()
+        index.unlink()
     elif case == "bad-json":
-        (bundle / "bundle.json").write_text("{", encoding="utf-8")
+        index.write_text("{", encoding="utf-8")
+    elif case == "no-code-entry":
+        index.write_text('{"code": {"other": {"scoringScript": "score.py"}}}', encoding="utf-8")
     elif case == "no-scoring-script":
-        (bundle / "bundle.json").write_text('{"endpoint": "e"}', encoding="utf-8")
+        index.write_text('{"code": {"test-blue": {"deployments": []}}}', encoding="utf-8")
     elif case == "script-outside-code":
-        write_bundle(bundle, {}, script="../bundle.json")
+        write_bundle(root, {}, script="../../bundles.json")
     elif case == "script-missing":
-        (bundle / "code/score.py").unlink()
+        (bundle / "score.py").unlink()
     args = [str(bundle)]
     if case != "no-request":
         request = tmp_path / "request.json"
@@ -356,8 +362,8 @@ def test_the_generated_example_bundle_answers_over_http(
 
     out = tmp_path / "out"
     assert cli(["--target", "terraform", "--out", str(out), "--quiet"]) == 1  # one not migrated
-    bundle = out / "bundles" / "mlw-contoso-prod" / "churn-aci" / "blue"
-    sample = json.loads((bundle / "code" / "sample-request.json").read_text(encoding="utf-8"))
+    bundle = out / "bundles" / "mlw-contoso-prod" / "code" / "churn-aci-blue"
+    sample = json.loads((bundle / "sample-request.json").read_text(encoding="utf-8"))
     capsys.readouterr()
 
     status = cli(["smoke", str(bundle), "--model-dir", str(CHURN_MODEL), "--timeout", "60"])
@@ -397,10 +403,10 @@ def test_a_missing_model_dir_is_named_before_the_log(
     lines = capsys.readouterr().err.splitlines()
     assert status == 1
     assert lines[1] == (
-        "gen-iac smoke: the server exited with status 3 while importing code/score.py"
+        "gen-iac smoke: the server exited with status 3 while importing score.py"
     )
     assert lines[2].startswith(
-        "gen-iac smoke: the scoring code (code/score.py) reads AZUREML_MODEL_DIR, which is "
+        "gen-iac smoke: the scoring code (score.py) reads AZUREML_MODEL_DIR, which is "
         "not set: pass --model-dir DIR"
     )
     assert lines[3].startswith("--- server log")
@@ -433,9 +439,9 @@ def test_a_variable_read_with_getenv_is_named_when_init_fails_on_none(
 
     lines = capsys.readouterr().err.splitlines()
     assert status == 1
-    assert lines[1] == "gen-iac smoke: the server exited with status 3 in init() of code/score.py"
+    assert lines[1] == "gen-iac smoke: the server exited with status 3 in init() of score.py"
     assert lines[2].startswith(
-        "gen-iac smoke: the scoring code (code/score.py) reads the environment variable "
+        "gen-iac smoke: the scoring code (score.py) reads the environment variable "
         "CHURN_THRESHOLDS, which is not set"
     )
 

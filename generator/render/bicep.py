@@ -17,6 +17,7 @@ only. Parameters:
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
@@ -32,6 +33,7 @@ from generator.plan.model import (
     ENVIRONMENT_TYPE,
     ML_API_VERSION,
     AssetId,
+    AssetVersionName,
     BlobUrl,
     BundleText,
     Concat,
@@ -40,6 +42,7 @@ from generator.plan.model import (
     Input,
     MigrationPlan,
     WorkspaceId,
+    asset_root,
 )
 from generator.render import bicep_encoder as enc
 from generator.render.templating import environment as _jinja
@@ -52,7 +55,10 @@ RESOURCE_ID_TYPE = "resourceIdType"
 TRAFFIC_PARAM = "traffic"
 MIRROR_PARAM = "mirrorTraffic"
 DATASTORE_PARAM = "datastoreName"
-DATASTORE_ENV = "GEN_IAC_DATASTORE"
+VERSIONS_PARAM = "assetVersions"
+# upload-bundles.sh prints {"datastoreName": ..., "versions": {"<folder>": "<version>"}};
+# the commands in README.md hand it to main.bicepparam through this variable.
+UPLOAD_ENV = "GEN_IAC_UPLOAD"
 UPLOAD_SCRIPT = "upload-bundles.sh"
 
 RESOURCE_TYPES = {
@@ -74,6 +80,9 @@ _FIXED_NAMES = {
     "workspace",
     KEYS_PARAM,
     DATASTORE_PARAM,
+    VERSIONS_PARAM,
+    "assetVersionsType",
+    "assetVersionType",
     "datastore",
     "datastoreUrl",
     TRAFFIC_PARAM,
@@ -112,12 +121,12 @@ class Symbols:
             taken.add(symbol)
             self._names[(role, *names)] = symbol
 
+        for a in plan.workspace.assets:
+            add(a.kind, a.key)
+            add(a.kind + "Container", a.key)
         for e in plan.workspace.endpoints:
             add("endpoint", e.name)
             for d in e.deployments:
-                for a in d.assets:
-                    add(a.kind, e.name, d.name)
-                    add(a.kind + "Container", e.name, d.name)
                 add("deployment", e.name, d.name)
                 if d.autoscale:
                     add("autoscale", e.name, d.name)
@@ -135,8 +144,11 @@ class Symbols:
     def traffic(self, endpoint: str) -> str:
         return self._names[("traffic", endpoint)]
 
-    def asset(self, kind: str, endpoint: str, deployment: str) -> str:
-        return self._names[(kind, endpoint, deployment)]
+    def asset(self, kind: str, key: str) -> str:
+        return self._names[(kind, key)]
+
+    def container(self, kind: str, key: str) -> str:
+        return self._names[(kind + "Container", key)]
 
 
 class Encoder:
@@ -154,9 +166,14 @@ class Encoder:
         if isinstance(value, Input):
             return f"{param_name(value.name)}[{enc.string(value.key)}]"
         if isinstance(value, AssetId):
-            return f"{self.symbols.asset(value.kind, value.endpoint, value.deployment)}.id"
+            return f"{self.symbols.asset(value.kind, value.key)}.id"
+        if isinstance(value, AssetVersionName):
+            return asset_version(value.kind, value.key)
         if isinstance(value, BlobUrl):
-            return enc.template([enc.Raw("datastoreUrl"), "/" + value.path])
+            version = asset_version(value.version.kind, value.version.key)
+            return enc.template(
+                [enc.Raw("datastoreUrl"), f"/{value.prefix}/", enc.Raw(version)]
+            )
         if isinstance(value, BundleText):
             return f"loadTextContent({enc.string(f'{self.bundles}/{value.path}')})"
         if isinstance(value, Concat):
@@ -167,6 +184,11 @@ class Encoder:
 
     def __call__(self, value: Any, level: int = 0) -> str:
         return enc.encode(value, level, self.expression)
+
+
+def asset_version(kind: str, key: str) -> str:
+    """The version name upload-bundles.sh computed for an asset's folder."""
+    return f"{VERSIONS_PARAM}[{enc.string(f'{asset_root(kind)}/{key}')}]"
 
 
 def environment(encoder: Encoder) -> Any:
@@ -197,7 +219,15 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
         "resource_id_type": RESOURCE_ID_TYPE,
         "rollout": _rollout(plan) if ws.endpoints else None,
         "uploads": _uploads(plan),
-        "datastore": {"param": DATASTORE_PARAM, "env": DATASTORE_ENV, "script": UPLOAD_SCRIPT},
+        "assets": _assets(plan, symbols),
+        "datastore": {
+            "param": DATASTORE_PARAM,
+            "versions": VERSIONS_PARAM,
+            "env": UPLOAD_ENV,
+            "script": UPLOAD_SCRIPT,
+            "value": enc.Raw(f"json(readEnvironmentVariable({enc.string(UPLOAD_ENV)}))"),
+        },
+        "bundles": shlex.quote(f"../../bundles/{ws.name}"),
         "workspace_id": shlex.quote(ws.resource_id),
         "api_version": shlex.quote(ML_API_VERSION),
         "traffic_module": TRAFFIC_MODULE,
@@ -209,7 +239,7 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
         },
     }
     names = ["main.bicep", "main.bicepparam", TRAFFIC_MODULE, "bicepconfig.json", "README.md"]
-    if context["uploads"]:
+    if ws.assets:
         names.append(UPLOAD_SCRIPT)
     return [
         RenderedFile(f"{base}/{name}", env.get_template(f"{name}.j2").render(context))
@@ -217,20 +247,54 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
     ]
 
 
+_SAFE_FOLDER = re.compile(r"(?:code|environments)/[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
 def _uploads(plan: MigrationPlan) -> list[dict[str, str]]:
-    """The folders upload-bundles.sh copies, shell-quoted (shlex is the shell's encoder)."""
+    """Every asset folder for upload-bundles.sh, which versions each one (and uploads those
+    registered from blob storage), shell-quoted: shlex is the shell's encoder."""
+    found = []
+    for a in plan.workspace.assets:
+        # The script also writes the folder into its JSON answer unescaped: keys are asset
+        # names, so this never fails for a plan gen-iac built.
+        if not _SAFE_FOLDER.fullmatch(a.folder):
+            raise ValueError(f"not an asset folder: {a.folder!r}")
+        found.append(
+            {
+                "folder": shlex.quote(a.folder),
+                "seed": shlex.quote(a.seed),
+                "upload": "1" if a.upload else "0",
+            }
+        )
+    return found
+
+
+def _assets(plan: MigrationPlan, symbols: Symbols) -> dict[str, Any] | None:
+    """The asset section of main.bicep: the version param and its type, the default
+    datastore, and one version resource per asset (each in an `existing` container)."""
     ws = plan.workspace
-    return [
-        {
-            "source": shlex.quote(f"../../bundles/{ws.name}/{a.upload.folder}"),
-            "destination": shlex.quote(a.upload.blob_prefix),
-            "folder": shlex.quote(a.upload.folder),
-        }
-        for e in ws.endpoints
-        for d in e.deployments
-        for a in d.assets
-        if a.upload
-    ]
+    if not ws.assets:
+        return None
+    return {
+        "versions_type": {a.folder: enc.Raw("assetVersionType") for a in ws.assets},
+        "resources": [
+            {
+                "asset": a,
+                "symbol": symbols.asset(a.kind, a.key),
+                "container": symbols.container(a.kind, a.key),
+                "type": a.kind,
+                "version": enc.Raw(asset_version(a.kind, a.key)),
+                "properties": a.properties,
+                "users": _users(a.deployments),
+            }
+            for a in ws.assets
+        ],
+    }
+
+
+def _users(deployments: tuple[str, ...]) -> str:
+    more = len(deployments) - 3
+    return ", ".join(deployments[:3]) + (f" and {more} more" if more > 0 else "")
 
 
 def _inputs(plan: MigrationPlan) -> list[dict[str, Any]]:
@@ -334,17 +398,6 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
         "deployments": [
             {
                 "deployment": d,
-                "assets": [
-                    {
-                        "symbol": symbols.asset(a.kind, endpoint.name, d.name),
-                        "container": symbols.asset(a.kind + "Container", endpoint.name, d.name),
-                        "type": a.kind,
-                        "name": a.name,
-                        "version": a.version,
-                        "properties": a.properties,
-                    }
-                    for a in d.assets
-                ],
                 "symbol": symbols.deployment(endpoint.name, d.name),
                 "autoscale": {
                     "symbol": symbols.autoscale(endpoint.name, d.name),
@@ -386,7 +439,14 @@ def _commands(plan: MigrationPlan) -> dict[str, str]:
         "  --template-file main.bicep \\\n"
         "  --parameters main.bicepparam"
     )
+    if not ws.assets:
+        return {
+            "what_if": f"az deployment group what-if \\\n{common}",
+            "create": f"az deployment group create \\\n{common}",
+        }
+    # An assignment of "$(...)" fails the shell on its own (unlike `export X="$(...)"`).
+    upload = f"set -euo pipefail\n{UPLOAD_ENV}=\"$(./{UPLOAD_SCRIPT}{{}})\"\nexport {UPLOAD_ENV}\n"
     return {
-        "what_if": f"az deployment group what-if \\\n{common}",
-        "create": f"az deployment group create \\\n{common}",
+        "what_if": upload.format(" --dry-run") + f"az deployment group what-if \\\n{common}",
+        "create": upload.format("") + f"az deployment group create \\\n{common}",
     }

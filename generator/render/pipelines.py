@@ -232,7 +232,7 @@ def render_pipelines(
     placeholder = {
         s: {"primaryKey": PLACEHOLDER_KEY, "secondaryKey": PLACEHOLDER_KEY} for s in keyed
     }
-    uploads = any(a.upload for e in ws.endpoints for d in e.deployments for a in d.assets)
+    uploads = bool(ws.assets)  # upload-bundles.sh versions every asset folder (and uploads code)
     context: dict[str, Any] = {
         "version": __version__,
         "ws": ws,

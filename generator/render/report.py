@@ -323,6 +323,7 @@ def report_view(
         "sections": sections,
         "to_fill": to_fill,
         "smoke": sorted(smoke.items()),
+        "shared_assets": [a for a in ws.assets if a.shared],
         "not_migrated": [
             {"outcome": o, "own": own(o), "shared": shared(o)}
             for o in plan.outcomes
@@ -388,16 +389,16 @@ def _bicep_deploy(plan: MigrationPlan, verb: str) -> list[str]:
 
 
 def _bundle_facts(plan: MigrationPlan) -> dict[tuple[str, str], tuple[bool, str | None]]:
-    """(endpoint, deployment) -> (whether its bundle has scoring code, its sample request)."""
+    """(endpoint, deployment) -> (whether its code folder has scoring code, its sample
+    request relative to that folder)."""
+    ws = plan.workspace
+    codes = {a.key: a for a in ws.assets if a.kind == "code"}
     facts: dict[tuple[str, str], tuple[bool, str | None]] = {}
-    for e in plan.workspace.endpoints:
+    for e in ws.endpoints:
         for d in e.deployments:
-            files = d.bundle
-            has_code = any(p.startswith("code/") for p in files)
-            sample = next(
-                (p for p in ("sample-request.json", "code/sample-request.json") if p in files),
-                None,
-            )
+            code = codes.get(d.code)
+            has_code = bool(code and code.files and not code.missing)
+            sample = "sample-request.json" if code and "sample-request.json" in code.files else None
             facts[(e.name, d.name)] = (has_code, sample)
     return facts
 
@@ -406,17 +407,15 @@ def _bundle_facts(plan: MigrationPlan) -> dict[tuple[str, str], tuple[bool, str 
 class BundlePaths:
     code_dir: str  # relative to the output folder, ends with "/"
     script: str
-    smoke: str  # the `gen-iac smoke` command line
+    smoke: str  # the gen-iac smoke command line
 
 
 def bundle_paths(r: Rollout, sample: str | None) -> BundlePaths:
     """Where a deployment's scoring code is and how to smoke-test it: the one place that
-    knows the bundle layout (bundles/<ws>/<endpoint>/<deployment>/code/ today)."""
+    knows the bundle layout (`Rollout.bundle` is the code folder, bundles/<ws>/code/<key>)."""
     request = f"{r.bundle}/{sample}" if sample else "REQUEST.json"
     command = ["gen-iac", "smoke", r.bundle, "--model-dir", "MODEL_DIR", "--request", request]
-    return BundlePaths(
-        f"{r.bundle}/code/", f"{r.bundle}/code/{r.scoring_script}", shlex.join(command)
-    )
+    return BundlePaths(f"{r.bundle}/", f"{r.bundle}/{r.scoring_script}", shlex.join(command))
 
 
 def _num(value: float) -> str:

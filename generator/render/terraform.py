@@ -6,7 +6,9 @@ block structure only.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,14 +17,16 @@ from generator.files import PERSON, RenderedFile
 from generator.plan.model import (
     AUTOSCALE_API_VERSION,
     AUTOSCALE_TYPE,
+    BLOB_ROOT,
     CODE_TYPE,
     DATASTORE_TYPE,
     DEPLOYMENT_TYPE,
     ENDPOINT_TYPE,
     ENVIRONMENT_TYPE,
     ML_API_VERSION,
+    Asset,
     AssetId,
-    AssetVersion,
+    AssetVersionName,
     BlobUrl,
     BundleText,
     Concat,
@@ -33,6 +37,7 @@ from generator.plan.model import (
     MigrationPlan,
     WorkspaceId,
     WorkspacePlan,
+    asset_root,
 )
 from generator.plan.traffic import MAX_MIRROR
 from generator.render import hcl, rollout_tfvars
@@ -41,9 +46,13 @@ from generator.render.templating import environment as _jinja
 TERRAFORM_VERSION = ">= 1.11, < 2.0"  # write-only arguments (sensitive_body) need 1.11
 AZAPI_SOURCE = "Azure/azapi"
 AZAPI_VERSION = "~> 2.9"  # 2.9 is the first azapi whose schemas know 2025-12-01
-# azurerm only uploads the bundles (azapi cannot upload files); 4.x reads storage with Entra ID.
+# azurerm only uploads the bundles (azapi cannot upload files), with Entra ID. 4.77.0 is the
+# first release whose azurerm_storage_blob takes storage_container_id (CHANGELOG 4.77.0,
+# #32235): the name-based arguments it deprecates list every storage account of the
+# subscription, which needs subscription-wide read.
 AZURERM_SOURCE = "hashicorp/azurerm"
-AZURERM_VERSION = "~> 4.0"
+AZURERM_VERSION = "~> 4.77"
+ASSETS_FILE = "assets.tf"
 KEYS_FILE = "endpoint_keys.auto.tfvars.json"
 KEYS_VARIABLE = "endpoint_keys"
 # Values only a person can give (e.g. environment ids), as commented placeholders.
@@ -114,9 +123,21 @@ def traffic_label(endpoint: str) -> str:
     return "traffic_" + label(endpoint)
 
 
-def asset_label(kind: str, endpoint: str, deployment: str) -> str:
-    """code_<ep>__<dep> / environment_<ep>__<dep>: the version resource and its uploaded blobs."""
-    return f"{kind}_" + label(endpoint, deployment)
+def asset_label(kind: str, key: str) -> str:
+    """code_<key> / environment_<key>: an asset's version registration and its uploaded blobs.
+
+    Keys of lower-case words joined by single hyphens map one to one (no '__' in them); any
+    other key (v1 environment names may hold '_', '--' or capitals) gets '__' and a hash of
+    the key, so two keys never share a label."""
+    if re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", key):
+        return f"{kind}_{key.replace('-', '_')}"
+    plain = re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_")
+    return f"{kind}__{plain}__{hashlib.sha256(key.encode('utf-8')).hexdigest()[:8]}"
+
+
+def asset_version(kind: str, key: str) -> str:
+    """The version name Terraform computes for an asset (see assets.tf)."""
+    return f"local.asset_versions[{hcl.string(f'{asset_root(kind)}/{key}')}]"
 
 
 def bundle_path(folder: str) -> str:
@@ -133,9 +154,12 @@ def expression(value: Any) -> str:
     if isinstance(value, Input):
         return f"var.{value.name}[{hcl.string(value.key)}]"
     if isinstance(value, AssetId):
-        return f"azapi_resource.{asset_label(value.kind, value.endpoint, value.deployment)}.id"
+        return f"azapi_resource_action.{asset_label(value.kind, value.key)}.resource_id"
+    if isinstance(value, AssetVersionName):
+        return asset_version(value.kind, value.key)
     if isinstance(value, BlobUrl):
-        return '"${local.datastore_url}/' + hcl.escape(value.path) + '"'
+        version = asset_version(value.version.kind, value.version.key)
+        return '"${local.datastore_url}/' + blob_folder(value.prefix, version) + '"'
     if isinstance(value, BundleText):
         return f'file("{bundle_path(value.path)}")'
     if isinstance(value, Concat):
@@ -182,7 +206,8 @@ def render_terraform(
     check_labels(plan.workspace.endpoints)
     files: list[RenderedFile] = []
     for base, endpoints in module_endpoints(plan, layout).items():
-        files += _render_module(plan, endpoints, base, keys)
+        scope = endpoints[0].name if layout == "endpoint" else ""
+        files += _render_module(plan, endpoints, base, keys, scope)
     return files
 
 
@@ -200,11 +225,13 @@ def _render_module(
     endpoints: tuple[Endpoint, ...],
     base: str,
     keys: dict[str, tuple[str, str]] | None,
+    scope: str = "",
 ) -> list[RenderedFile]:
     ws = plan.workspace
     env = environment()
     up = "../" * (base.count("/") + 1)  # from the module back to the output folder
-    uploads = any(a.upload for e in endpoints for d in e.deployments for a in d.assets)
+    assets = module_assets(ws, endpoints)
+    uploads = any(a.upload for a in assets)
     inputs = inputs_of(endpoints)
     keyed = tuple(sorted(e.keys_from for e in endpoints if e.keys_from))
     context: dict[str, Any] = {
@@ -218,9 +245,6 @@ def _render_module(
             "resource_group_id": ws.resource_group_id,
             "workspace_id": ws.resource_id,
         },
-        "bundles": hcl.Raw(f'"${{path.module}}/{up}bundles/{hcl.escape(ws.name)}"')
-        if uploads
-        else None,
         "resource_types": RESOURCE_TYPES,
         "variables": _variables(inputs, keyed, bool(endpoints)),
         "outputs": _outputs(endpoints),
@@ -241,6 +265,8 @@ def _render_module(
                 ),
             )
         )
+    if assets:
+        files.append(render_assets(ws, assets, env, base, up, scope))
     if endpoints:
         files.append(_rollout_file(endpoints, base))
     if inputs:
@@ -571,13 +597,67 @@ def _traffic_preconditions(endpoint: Endpoint) -> list[dict[str, Any]]:
     return checks
 
 
-def _asset_context(endpoint: Endpoint, d: Deployment, asset: AssetVersion) -> dict[str, Any]:
+def module_assets(ws: WorkspacePlan, endpoints: tuple[Endpoint, ...]) -> tuple[Asset, ...]:
+    """The assets a module registers: those its endpoints' deployments use."""
+    used: set[tuple[str, str | None]] = {("code", d.code) for e in endpoints for d in e.deployments}
+    used |= {("environment", d.environment) for e in endpoints for d in e.deployments}
+    return tuple(a for a in ws.assets if (a.kind, a.key) in used)
+
+
+def render_assets(
+    ws: WorkspacePlan,
+    assets: tuple[Asset, ...],
+    env: Any,
+    base: str,
+    up: str = "../../",
+    scope: str = "",
+) -> RenderedFile:
+    """assets.tf: the default datastore, the version names and, once per distinct content,
+    the uploads and version registrations the module's deployments share.
+
+    `scope` (the endpoint of a per-endpoint module, else "") keeps root modules apart: each
+    module has its own state, so it uploads under `gen-iac/<scope>/` and folds the scope into
+    its version names; one module replacing its blobs never deletes another module's."""
+    seeds = {a.folder: a.seed for a in assets}
+    if scope:
+        seeds = {
+            folder: hashlib.sha256(f"{scope}\n{seed}".encode()).hexdigest()[:16]
+            for folder, seed in seeds.items()
+        }
+    context = {
+        "workspace": ws.name,
+        "bundles": hcl.Raw(f'"${{path.module}}/{up}bundles/{hcl.escape(ws.name)}"'),
+        "blob_root": f"{BLOB_ROOT}/{scope}" if scope else BLOB_ROOT,
+        "subscription_id": ws.subscription_id,
+        "resource_group": ws.resource_group,
+        "seeds": seeds,
+        "assets": [_asset_context(a, ws.name) for a in assets],
+    }
+    return RenderedFile(
+        f"{base}/{ASSETS_FILE}", env.get_template(f"{ASSETS_FILE}.j2").render(context)
+    )
+
+
+def blob_folder(prefix: str, version: str) -> str:
+    """An HCL template (no quotes) for an asset's versioned folder in the datastore, under
+    the module's `local.blob_root`."""
+    rest = prefix.removeprefix(f"{BLOB_ROOT}/")
+    return "${local.blob_root}/" + hcl.escape(rest) + "/${" + version + "}"
+
+
+def _asset_context(asset: Asset, workspace: str) -> dict[str, Any]:
     asset_type = "codes" if asset.kind == "code" else "environments"
+    version = asset_version(asset.kind, asset.key)
+    shown = ", ".join(asset.deployments[:3])
+    more = len(asset.deployments) - 3
     found: dict[str, Any] = {
-        "label": asset_label(asset.kind, endpoint.name, d.name),
+        "asset": asset,
+        "users": shown + (f" and {more} more" if more > 0 else ""),
+        "label": asset_label(asset.kind, asset.key),
         "type": f"machinelearningservices_workspaces_{asset_type}_versions",
-        "name": asset.version,
-        "parent": hcl.Raw(f'"${{local.workspace_id}}/{asset_type}/{hcl.escape(asset.name)}"'),
+        "resource_id": hcl.Raw(
+            f'"${{local.workspace_id}}/{asset_type}/{hcl.escape(asset.key)}/versions/${{{version}}}"'
+        ),
         "body": {"properties": asset.properties},
         "upload": None,
     }
@@ -585,9 +665,10 @@ def _asset_context(endpoint: Endpoint, d: Deployment, asset: AssetVersion) -> di
         folder = bundle_path(asset.upload.folder)
         found["upload"] = {
             "attributes": {
-                "name": hcl.Raw(f'"{hcl.escape(asset.upload.blob_prefix)}/${{each.value}}"'),
-                "storage_account_name": hcl.Raw("local.datastore.accountName"),
-                "storage_container_name": hcl.Raw("local.datastore.containerName"),
+                "name": hcl.Raw(
+                    f'"{blob_folder(asset.upload.blob_prefix, version)}/${{each.value}}"'
+                ),
+                "storage_container_id": hcl.Raw("local.storage_container_id"),
                 "type": "Block",
                 "source": hcl.Raw(f'"{folder}/${{each.value}}"'),
                 "content_md5": hcl.Raw(f'filemd5("{folder}/${{each.value}}")'),
@@ -595,8 +676,8 @@ def _asset_context(endpoint: Endpoint, d: Deployment, asset: AssetVersion) -> di
             "for_each": hcl.Raw(f'fileset("{folder}", "**")'),
             "check": {
                 "condition": hcl.Raw(f'length(fileset("{folder}", "**")) > 0'),
-                "error_message": f"The bundle folder {asset.upload.folder} is empty: put the "
-                "files there (see MIGRATION.md), then plan again.",
+                "error_message": f"The bundle folder bundles/{workspace}/{asset.upload.folder} is "
+                "empty: put the files there (see MIGRATION.md), then plan again.",
             },
         }
     return found
@@ -615,7 +696,6 @@ def scaled_by(endpoint: Endpoint, d: Deployment) -> str | None:
 
 def _deployment_context(endpoint: Endpoint, ep_label: str, d: Deployment) -> dict[str, Any]:
     return {
-        "assets": [_asset_context(endpoint, d, a) for a in d.assets],
         "scaled_by": scaled_by(endpoint, d),
         "deployment": d,
         "label": deployment_label(endpoint.name, d.name),

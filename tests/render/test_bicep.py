@@ -173,7 +173,7 @@ def test_resources_follow_the_rules(module_dir: Path, main: dict[str, Any]) -> N
         "deployments": 7,  # ab-endpoint has two versions
         "autoscalesettings": 1,
         "datastores": 1,  # existing: the default datastore
-        "codes": 7,  # existing containers of the code versions, one per deployment
+        "codes": 7,  # existing containers of the code versions: one per distinct code
         "environments": 4,  # ab-endpoint's versions and recs-aks-token register none
         "versions": 11,
     }
@@ -234,6 +234,7 @@ def test_bicepparam(module_dir: Path) -> None:
         "location",
         "workspaceName",
         "datastoreName",
+        "assetVersions",  # both from what upload-bundles.sh prints
         "traffic",
         "mirrorTraffic",
         "environmentIds",  # ab-endpoint's versions record no environment

@@ -75,7 +75,7 @@ def test_smoke_commands_only_where_the_bundle_has_code(tmp_path: Path) -> None:
     assert not any("ab-endpoint" in s or "ocr-aci-private" in s for s in smoke)
     churn = next(s for s in smoke if "churn-aci" in s)
     assert churn.endswith(
-        "--request bundles/mlw-contoso-prod/churn-aci/blue/code/sample-request.json`"
+        "--request bundles/mlw-contoso-prod/code/churn-aci-blue/sample-request.json`"
     )
     recs = next(s for s in smoke if "recs-aks-token" in s)
     assert recs.endswith("--request REQUEST.json`")  # no sample request in that bundle
@@ -84,11 +84,11 @@ def test_smoke_commands_only_where_the_bundle_has_code(tmp_path: Path) -> None:
 def test_before_you_apply_for_each_target(tmp_path: Path) -> None:
     _, markdown, _ = _example(tmp_path / "both")
     before = markdown.split("## Before you apply", 1)[1].split("\n## ", 1)[0]
-    for folder in ("ab-endpoint/versiona", "ab-endpoint/versionb", "ocr-aci-private/blue"):
-        assert f"- `bundles/mlw-contoso-prod/{folder}/code/`" in before
+    for folder in ("ab-endpoint-versiona", "ab-endpoint-versionb", "ocr-aci-private-blue"):
+        assert f"- `bundles/mlw-contoso-prod/code/{folder}/`" in before
     terraform = before.split("### Terraform", 1)[1].split("### Bicep", 1)[0]
     bicep = before.split("### Bicep", 1)[1]
-    assert "`terraform/mlw-contoso-prod/terraform.tfvars`" in terraform
+    assert "`terraform/mlw-contoso-prod/inputs.auto.tfvars`" in terraform
     assert "- `environment_ids` (" in terraform and "terraform apply" in terraform
     assert "`bicep/mlw-contoso-prod/main.bicepparam`" in bicep
     assert "- `environmentIds` (" in bicep and "upload-bundles.sh" in bicep
@@ -208,3 +208,16 @@ def test_summary_lists_adopted_resources_when_the_plan_has_them(tmp_path: Path) 
     assert "## Adopted (already in Azure, imported by the first apply)" in summary
     assert "- endpoint `churn-aci`: no change" in summary
     assert "- deployment `churn-aci/blue`: the apply changes `properties.instanceType`" in summary
+
+
+def test_shared_folders_are_named_once_with_their_users(
+    make_snapshot: SnapshotFactory, tmp_path: Path
+) -> None:
+    snapshot = make_snapshot([aci("svc-a"), aci("svc-b"), aci("svc-c")])
+    generate(Options(input=snapshot, out=tmp_path / "out"))
+    markdown = (tmp_path / "out/MIGRATION.md").read_text(encoding="utf-8")
+    assert "Shared folders: deployments with the same scoring code or environment" in markdown
+    assert (
+        "- `bundles/ws-test/environments/env-a-1/`: 3 deployments (`svc-a/blue`, `svc-b/blue`, "
+        "`svc-c/blue`)\n"
+    ) in markdown

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.terraform import DUMMY_ID
+from tests.support.upload import upload_answer
 
 KEYS_ENV = "GEN_IAC_ENDPOINT_KEYS"
-DATASTORE_ENV = "GEN_IAC_DATASTORE"
+UPLOAD_ENV = "GEN_IAC_UPLOAD"  # what upload-bundles.sh prints, read by main.bicepparam
 # Stand-in for the workspace's default datastore (upload-bundles.sh finds the real one).
 DATASTORE = {
     "name": "workspaceblobstore",
@@ -314,7 +315,15 @@ def input_values(module_dir: Path) -> dict[str, Any]:
     service main.bicep reads from endpointKeys (given as the environment variable)."""
     values: dict[str, Any] = {}
     for name, raw in param_values(module_dir).items():
-        if name in {"location", "workspaceName", "endpointKeys", "traffic", "mirrorTraffic"}:
+        if name in {
+            "location",
+            "workspaceName",
+            "endpointKeys",
+            "traffic",
+            "mirrorTraffic",
+            "datastoreName",
+            "assetVersions",
+        }:
             continue
         snake = re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
         kind = snake.removesuffix("_ids") + "s"
@@ -340,7 +349,9 @@ def resolved_params(
     (evaluated, with GEN_IAC_ENDPOINT_KEYS from `values`), then `values` for the inputs."""
     values = input_values(module_dir) if values is None else values
     scope = {**DEFAULT_SCOPE, **(scope or {})}
-    environ = {DATASTORE_ENV: DATASTORE["name"]}
+    environ = {}
+    if (module_dir / "upload-bundles.sh").exists():  # run for real, az stood in for
+        environ[UPLOAD_ENV] = upload_answer(module_dir)
     if "endpointKeys" in values:
         environ[KEYS_ENV] = json.dumps(values["endpointKeys"])
     evaluator = Evaluator({}, environ, scope)

@@ -16,9 +16,6 @@ param location string = resourceGroup().location
 @maxLength(33)
 param workspaceName string
 
-@description('Required. Name of the workspace\'s default blob datastore, which upload-bundles.sh finds and uploads the bundles to.')
-param datastoreName string
-
 @description('Required. Live traffic by endpoint, then deployment: whole percentages, 0 or 100 in all per endpoint, every deployment listed (0 included). Change a split in main.bicepparam.')
 param traffic trafficType
 
@@ -39,6 +36,34 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-12-01' exi
   name: workspaceName
 }
 
+// ---- Scoring code and environments: one version each per distinct content ----
+// The files are in ../../bundles/mlw-keys/ (code/<key>/, environments/<key>/). upload-bundles.sh
+// names each version after a hash of its folder's files, so an edited score.py or conda.yaml
+// registers a new version and rolls every deployment that uses it. Incremental deployments
+// never delete the versions they no longer declare.
+
+@description('Required. Name of the workspace\'s default blob datastore, which upload-bundles.sh finds and uploads the bundles to.')
+@minLength(1)
+param datastoreName string
+
+@description('Required. Version name of each code and environment folder of the bundles, as upload-bundles.sh computed it from the files.')
+param assetVersions assetVersionsType
+
+@description('A version name: 16 hex digits of a hash of the folder\'s files.')
+@minLength(16)
+@maxLength(16)
+type assetVersionType = string
+
+@description('The version of every code and environment folder of the bundles.')
+type assetVersionsType = {
+  'code/billing-api-blue': assetVersionType
+  'code/public-demo-blue': assetVersionType
+  'code/search-api-blue': assetVersionType
+  'environments/billing-api-env-2': assetVersionType
+  'environments/public-demo-env-2': assetVersionType
+  'environments/search-api-env-2': assetVersionType
+}
+
 // The default blob datastore: the bundles of scoring code and environments are there.
 resource datastore 'Microsoft.MachineLearningServices/workspaces/datastores@2025-12-01' existing = {
   parent: workspace
@@ -46,6 +71,99 @@ resource datastore 'Microsoft.MachineLearningServices/workspaces/datastores@2025
 }
 
 var datastoreUrl = 'https://${any(datastore.properties).accountName}.blob.${any(datastore.properties).endpoint}/${any(datastore.properties).containerName}'
+
+resource codeContainerBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'billing-api-blue'
+}
+
+// code/billing-api-blue: used by billing-api/blue.
+resource codeBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerBillingApiBlue
+  name: assetVersions['code/billing-api-blue']
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/code/billing-api-blue/${assetVersions['code/billing-api-blue']}'
+  }
+}
+
+resource codeContainerPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'public-demo-blue'
+}
+
+// code/public-demo-blue: used by public-demo/blue.
+resource codePublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerPublicDemoBlue
+  name: assetVersions['code/public-demo-blue']
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/code/public-demo-blue/${assetVersions['code/public-demo-blue']}'
+  }
+}
+
+resource codeContainerSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
+  parent: workspace
+  name: 'search-api-blue'
+}
+
+// code/search-api-blue: used by search-api/blue.
+resource codeSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
+  parent: codeContainerSearchApiBlue
+  name: assetVersions['code/search-api-blue']
+  properties: {
+    codeUri: '${datastoreUrl}/gen-iac/code/search-api-blue/${assetVersions['code/search-api-blue']}'
+  }
+}
+
+resource environmentContainerBillingApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'billing-api-env-2'
+}
+
+// environments/billing-api-env-2: used by billing-api/blue.
+resource environmentBillingApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerBillingApiEnv2
+  name: assetVersions['environments/billing-api-env-2']
+  properties: {
+    condaFile: loadTextContent('../../bundles/mlw-keys/environments/billing-api-env-2/conda.yaml')
+    description: 'From the v1 environment \'billing-api-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
+    osType: 'Linux'
+  }
+}
+
+resource environmentContainerPublicDemoEnv2 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'public-demo-env-2'
+}
+
+// environments/public-demo-env-2: used by public-demo/blue.
+resource environmentPublicDemoEnv2 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerPublicDemoEnv2
+  name: assetVersions['environments/public-demo-env-2']
+  properties: {
+    condaFile: loadTextContent('../../bundles/mlw-keys/environments/public-demo-env-2/conda.yaml')
+    description: 'From the v1 environment \'public-demo-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
+    osType: 'Linux'
+  }
+}
+
+resource environmentContainerSearchApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'search-api-env-2'
+}
+
+// environments/search-api-env-2: used by search-api/blue.
+resource environmentSearchApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerSearchApiEnv2
+  name: assetVersions['environments/search-api-env-2']
+  properties: {
+    condaFile: loadTextContent('../../bundles/mlw-keys/environments/search-api-env-2/conda.yaml')
+    description: 'From the v1 environment \'search-api-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
+    osType: 'Linux'
+  }
+}
 
 // ---- Endpoint billing-api: from v1 ACI service billing-api ----
 // TODO(gen-iac): the v1 service records no scoring code (no assets besides the driver); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
@@ -71,37 +189,6 @@ resource endpointBillingApi 'Microsoft.MachineLearningServices/workspaces/online
   }
 }
 
-resource codeContainerBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
-  parent: workspace
-  name: 'billing-api-blue'
-}
-
-// The version name is the content's hash; upload-bundles.sh uploads the code first.
-resource codeBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
-  parent: codeContainerBillingApiBlue
-  name: 'e3b0c44298fc1c14'
-  properties: {
-    codeUri: '${datastoreUrl}/gen-iac/billing-api/blue/code/e3b0c44298fc1c14'
-  }
-}
-
-resource environmentContainerBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
-  parent: workspace
-  name: 'billing-api-blue'
-}
-
-// The version name is the content's hash.
-resource environmentBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
-  parent: environmentContainerBillingApiBlue
-  name: '5be9cb5b66853561'
-  properties: {
-    condaFile: loadTextContent('../../bundles/mlw-keys/billing-api/blue/environment/conda.yaml')
-    description: 'From the v1 environment \'billing-api-env\'.'
-    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
-    osType: 'Linux'
-  }
-}
-
 resource deploymentBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointBillingApi
   name: 'blue'
@@ -119,7 +206,7 @@ resource deploymentBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/
       scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: environmentBillingApiBlue.id
+    environmentId: environmentBillingApiEnv2.id
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/billing-api-model/versions/1'
   }
@@ -170,37 +257,6 @@ resource endpointPublicDemo 'Microsoft.MachineLearningServices/workspaces/online
   }
 }
 
-resource codeContainerPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
-  parent: workspace
-  name: 'public-demo-blue'
-}
-
-// The version name is the content's hash; upload-bundles.sh uploads the code first.
-resource codePublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
-  parent: codeContainerPublicDemoBlue
-  name: 'e3b0c44298fc1c14'
-  properties: {
-    codeUri: '${datastoreUrl}/gen-iac/public-demo/blue/code/e3b0c44298fc1c14'
-  }
-}
-
-resource environmentContainerPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
-  parent: workspace
-  name: 'public-demo-blue'
-}
-
-// The version name is the content's hash.
-resource environmentPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
-  parent: environmentContainerPublicDemoBlue
-  name: '5be9cb5b66853561'
-  properties: {
-    condaFile: loadTextContent('../../bundles/mlw-keys/public-demo/blue/environment/conda.yaml')
-    description: 'From the v1 environment \'public-demo-env\'.'
-    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
-    osType: 'Linux'
-  }
-}
-
 resource deploymentPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointPublicDemo
   name: 'blue'
@@ -218,7 +274,7 @@ resource deploymentPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/
       scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: environmentPublicDemoBlue.id
+    environmentId: environmentPublicDemoEnv2.id
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/public-demo-model/versions/1'
   }
@@ -272,37 +328,6 @@ resource endpointSearchApi 'Microsoft.MachineLearningServices/workspaces/onlineE
   }
 }
 
-resource codeContainerSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/codes@2025-12-01' existing = {
-  parent: workspace
-  name: 'search-api-blue'
-}
-
-// The version name is the content's hash; upload-bundles.sh uploads the code first.
-resource codeSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/codes/versions@2025-12-01' = {
-  parent: codeContainerSearchApiBlue
-  name: 'e3b0c44298fc1c14'
-  properties: {
-    codeUri: '${datastoreUrl}/gen-iac/search-api/blue/code/e3b0c44298fc1c14'
-  }
-}
-
-resource environmentContainerSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
-  parent: workspace
-  name: 'search-api-blue'
-}
-
-// The version name is the content's hash.
-resource environmentSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
-  parent: environmentContainerSearchApiBlue
-  name: '5be9cb5b66853561'
-  properties: {
-    condaFile: loadTextContent('../../bundles/mlw-keys/search-api/blue/environment/conda.yaml')
-    description: 'From the v1 environment \'search-api-env\'.'
-    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
-    osType: 'Linux'
-  }
-}
-
 resource deploymentSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointSearchApi
   name: 'blue'
@@ -320,7 +345,7 @@ resource deploymentSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/o
       scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: environmentSearchApiBlue.id
+    environmentId: environmentSearchApiEnv2.id
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/search-api-model/versions/1'
   }

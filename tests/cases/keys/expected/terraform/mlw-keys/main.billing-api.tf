@@ -42,58 +42,6 @@ resource "azapi_resource" "endpoint_billing_api" {
   }
 }
 
-# Uploaded to the workspace's default datastore; the version name is the content's hash.
-resource "azurerm_storage_blob" "code_billing_api__blue" {
-  for_each = fileset("${local.bundles}/billing-api/blue/code", "**")
-
-  name                   = "gen-iac/billing-api/blue/code/e3b0c44298fc1c14/${each.value}"
-  storage_account_name   = local.datastore.accountName
-  storage_container_name = local.datastore.containerName
-  type                   = "Block"
-  source                 = "${local.bundles}/billing-api/blue/code/${each.value}"
-  content_md5            = filemd5("${local.bundles}/billing-api/blue/code/${each.value}")
-}
-
-resource "azapi_resource" "code_billing_api__blue" {
-  type      = local.resource_types.machinelearningservices_workspaces_codes_versions
-  name      = "e3b0c44298fc1c14"
-  parent_id = "${local.workspace_id}/codes/billing-api-blue"
-
-  body = {
-    properties = {
-      codeUri = "${local.datastore_url}/gen-iac/billing-api/blue/code/e3b0c44298fc1c14"
-    }
-  }
-
-  response_export_values = []
-
-  depends_on = [azurerm_storage_blob.code_billing_api__blue]
-
-  lifecycle {
-    precondition {
-      condition     = length(fileset("${local.bundles}/billing-api/blue/code", "**")) > 0
-      error_message = "The bundle folder billing-api/blue/code is empty: put the files there (see MIGRATION.md), then plan again."
-    }
-  }
-}
-
-resource "azapi_resource" "environment_billing_api__blue" {
-  type      = local.resource_types.machinelearningservices_workspaces_environments_versions
-  name      = "5be9cb5b66853561"
-  parent_id = "${local.workspace_id}/environments/billing-api-blue"
-
-  body = {
-    properties = {
-      condaFile   = file("${local.bundles}/billing-api/blue/environment/conda.yaml")
-      description = "From the v1 environment 'billing-api-env'."
-      image       = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
-      osType      = "Linux"
-    }
-  }
-
-  response_export_values = []
-}
-
 resource "azapi_resource" "deployment_billing_api__blue" {
   type      = local.resource_types.machinelearningservices_workspaces_online_endpoints_deployments
   name      = "blue"
@@ -103,11 +51,11 @@ resource "azapi_resource" "deployment_billing_api__blue" {
   body = {
     properties = {
       codeConfiguration = {
-        codeId        = azapi_resource.code_billing_api__blue.id
+        codeId        = azapi_resource_action.code_billing_api_blue.resource_id
         scoringScript = "app/score.py"
       }
       endpointComputeType = "Managed"
-      environmentId       = azapi_resource.environment_billing_api__blue.id
+      environmentId       = azapi_resource_action.environment_billing_api_env_2.resource_id
       instanceType        = "Standard_E2s_v3"
       model               = "${local.workspace_id}/models/billing-api-model/versions/1"
     }

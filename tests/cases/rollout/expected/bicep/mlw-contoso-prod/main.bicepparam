@@ -6,8 +6,10 @@ param location = 'westeurope'
 
 param workspaceName = 'mlw-contoso-prod'
 
-// Set by upload-bundles.sh: export GEN_IAC_DATASTORE="$(./upload-bundles.sh)"
-param datastoreName = readEnvironmentVariable('GEN_IAC_DATASTORE')
+// Set from what upload-bundles.sh prints (README.md): the default datastore and the version of
+// every code and environment folder, hashed from its files when the script ran.
+param datastoreName = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).datastoreName
+param assetVersions = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).versions
 
 // The rollout controls, one line per endpoint: review traffic changes here. Whole
 // percentages; each endpoint's live traffic sums to 0 or 100. Retire a deployment in two

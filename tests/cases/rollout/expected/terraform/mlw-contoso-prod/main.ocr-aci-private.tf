@@ -37,58 +37,6 @@ resource "azapi_resource" "endpoint_ocr_aci_private" {
   }
 }
 
-# Uploaded to the workspace's default datastore; the version name is the content's hash.
-resource "azurerm_storage_blob" "code_ocr_aci_private__blue" {
-  for_each = fileset("${local.bundles}/ocr-aci-private/blue/code", "**")
-
-  name                   = "gen-iac/ocr-aci-private/blue/code/e3b0c44298fc1c14/${each.value}"
-  storage_account_name   = local.datastore.accountName
-  storage_container_name = local.datastore.containerName
-  type                   = "Block"
-  source                 = "${local.bundles}/ocr-aci-private/blue/code/${each.value}"
-  content_md5            = filemd5("${local.bundles}/ocr-aci-private/blue/code/${each.value}")
-}
-
-resource "azapi_resource" "code_ocr_aci_private__blue" {
-  type      = local.resource_types.machinelearningservices_workspaces_codes_versions
-  name      = "e3b0c44298fc1c14"
-  parent_id = "${local.workspace_id}/codes/ocr-aci-private-blue"
-
-  body = {
-    properties = {
-      codeUri = "${local.datastore_url}/gen-iac/ocr-aci-private/blue/code/e3b0c44298fc1c14"
-    }
-  }
-
-  response_export_values = []
-
-  depends_on = [azurerm_storage_blob.code_ocr_aci_private__blue]
-
-  lifecycle {
-    precondition {
-      condition     = length(fileset("${local.bundles}/ocr-aci-private/blue/code", "**")) > 0
-      error_message = "The bundle folder ocr-aci-private/blue/code is empty: put the files there (see MIGRATION.md), then plan again."
-    }
-  }
-}
-
-resource "azapi_resource" "environment_ocr_aci_private__blue" {
-  type      = local.resource_types.machinelearningservices_workspaces_environments_versions
-  name      = "fa540f2d3fa8e715"
-  parent_id = "${local.workspace_id}/environments/ocr-aci-private-blue"
-
-  body = {
-    properties = {
-      condaFile   = file("${local.bundles}/ocr-aci-private/blue/environment/conda.yaml")
-      description = "From the v1 environment 'ocr-env'."
-      image       = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20240709.v1"
-      osType      = "Linux"
-    }
-  }
-
-  response_export_values = []
-}
-
 resource "azapi_resource" "deployment_ocr_aci_private__blue" {
   type      = local.resource_types.machinelearningservices_workspaces_online_endpoints_deployments
   name      = "blue"
@@ -99,13 +47,13 @@ resource "azapi_resource" "deployment_ocr_aci_private__blue" {
     properties = {
       appInsightsEnabled = true
       codeConfiguration = {
-        codeId        = azapi_resource.code_ocr_aci_private__blue.id
+        codeId        = azapi_resource_action.code_ocr_aci_private_blue.resource_id
         scoringScript = "score.py"
       }
       description               = "Invoice OCR in the finance VNet"
       egressPublicNetworkAccess = "Disabled"
       endpointComputeType       = "Managed"
-      environmentId             = azapi_resource.environment_ocr_aci_private__blue.id
+      environmentId             = azapi_resource_action.environment_ocr_env_2.resource_id
       instanceType              = "Standard_E4s_v3"
       model                     = "${local.workspace_id}/models/ocr-layout/versions/8"
     }
