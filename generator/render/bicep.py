@@ -1,27 +1,45 @@
-"""Plan -> Bicep: `main.bicep`, `main.bicepparam`, `modules/endpoint-traffic.bicep`,
-`bicepconfig.json` and a README, one set per workspace.
+"""Plan -> Bicep, one set of files per workspace:
+
+    main.bicep                  parameters, one module call per batch of endpoints, outputs
+    main.bicepparam             the values (gen-iac's); traffic read from traffic.json
+    traffic.json                the traffic split, one line per endpoint (the person's file)
+    modules/endpoints-NNN.bicep a batch of endpoints: endpoints, deployments, autoscale, assets
+    modules/endpoint-traffic.bicep  the traffic step: a full PUT of one endpoint with traffic
+    bicepconfig.json, README.md, upload-bundles.sh
+
+ARM refuses a template with more than 800 resources, 256 parameters, 64 outputs or 4 MB, and a
+module is its own deployment: endpoints are packed, in plan order, into batches that stay
+well under `BATCH_RESOURCES` deployed resources and `BATCH_BYTES` of source each, so main.bicep
+holds one module per batch and no template grows with the workspace beyond its batch.
 
 The ARM bodies are the plan's, exactly as the Terraform target sends them; every value passes
 through the Bicep encoder (`generator.render.bicep_encoder`) and the templates hold structure
-only. Parameters:
+only. Parameters of main.bicep:
 - `location` (defaults to the resource group's, set to the plan's location in main.bicepparam),
-  `workspaceName`;
+  `workspaceName`, `datastoreName` (from upload-bundles.sh through GEN_IAC_DATASTORE);
+- `traffic` and `mirrorTraffic`, typed so every deployment must be listed, loaded by
+  main.bicepparam from traffic.json;
+- `newEndpoints`: the endpoints the deployment creates (comma-separated, `*` for all: the first
+  deployment), from GEN_IAC_NEW_ENDPOINTS. Their first PUT carries no traffic (none of their
+  deployments exists yet); every other endpoint is PUT with its live traffic (deployments at 0
+  left out, since absent means 0), so no redeploy drops traffic;
 - one object parameter per plan input map (`code_ids` -> `codeIds`), typed with a user-defined
   type that lists every "<endpoint>/<deployment>" key; main.bicepparam holds an empty
-  placeholder per key with a TODO, and the `@minLength(1)` of `resourceIdType` makes an
-  unfilled placeholder fail validation before anything is deployed;
-- `endpointKeys` (only when an endpoint keeps its v1 keys): `@secure()`, no default, read in
-  main.bicepparam from the environment variable GEN_IAC_ENDPOINT_KEYS (keys.json as is), used
-  only in the endpoint's `properties.keys`, never output, never written to a file.
+  placeholder per key, and the `@minLength(1)` of `resourceIdType` makes an unfilled
+  placeholder fail validation before anything is deployed;
+- `endpointKeys` (only when an endpoint keeps its v1 keys): `@secure()`, read in
+  main.bicepparam from GEN_IAC_ENDPOINT_KEYS (keys.json as is; `{}` when unset), sent in an
+  endpoint's `properties.keys` only when given for its service, never output or written.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
+from dataclasses import dataclass, field
 from typing import Any
 
-from generator.diagnostics import Level
-from generator.files import RenderedFile
+from generator.files import PERSON, RenderedFile
 from generator.plan.model import (
     AUTOSCALE_API_VERSION,
     AUTOSCALE_TYPE,
@@ -46,6 +64,14 @@ from generator.render.templating import environment as _jinja
 
 WORKSPACE_TYPE = "Microsoft.MachineLearningServices/workspaces"
 TRAFFIC_MODULE = "modules/endpoint-traffic.bicep"
+TRAFFIC_FILE = "traffic.json"
+NEW_ENDPOINTS_PARAM = "newEndpoints"
+NEW_ENDPOINTS_ENV = "GEN_IAC_NEW_ENDPOINTS"
+# A batch module stays well under ARM's 800 resources and 4 MB per template: deployed
+# resources and module calls, and Bicep source bytes (the compiled JSON is about twice the
+# source, plus the traffic module inlined once per endpoint).
+BATCH_RESOURCES = 400
+BATCH_BYTES = 800_000
 KEYS_PARAM = "endpointKeys"
 KEYS_ENV = "GEN_IAC_ENDPOINT_KEYS"
 RESOURCE_ID_TYPE = "resourceIdType"
@@ -85,6 +111,10 @@ _FIXED_NAMES = {
     "endpointIds",
     "scoringUris",
     RESOURCE_ID_TYPE,
+    NEW_ENDPOINTS_PARAM,
+    "allNew",
+    "newEndpointList",
+    "nonZero",
 }
 
 
@@ -122,6 +152,7 @@ class Symbols:
                 if d.autoscale:
                     add("autoscale", e.name, d.name)
             add("traffic", e.name)
+            add("current", e.name)
 
     def endpoint(self, endpoint: str) -> str:
         return self._names[("endpoint", endpoint)]
@@ -134,6 +165,9 @@ class Symbols:
 
     def traffic(self, endpoint: str) -> str:
         return self._names[("traffic", endpoint)]
+
+    def current(self, endpoint: str) -> str:
+        return self._names[("current", endpoint)]
 
     def asset(self, kind: str, endpoint: str, deployment: str) -> str:
         return self._names[(kind, endpoint, deployment)]
@@ -178,43 +212,263 @@ def environment(encoder: Encoder) -> Any:
     return env
 
 
+@dataclass
+class Batch:
+    """One module of endpoints: its file, its symbol in main.bicep, what it needs passed."""
+
+    number: int
+    sections: list[str] = field(default_factory=list)  # rendered endpoint sections
+    endpoints: list[Endpoint] = field(default_factory=list)
+    resources: int = 0  # deployed resources and module calls
+    size: int = 0  # bytes of the sections
+
+    @property
+    def path(self) -> str:
+        return f"modules/endpoints-{self.number:03d}.bicep"
+
+    @property
+    def symbol(self) -> str:
+        return f"endpoints{self.number:03d}"
+
+
+def endpoint_resources(endpoint: Endpoint) -> int:
+    """What one endpoint adds to its batch's template: the endpoint, each deployment with its
+    autoscale setting and asset versions, and the traffic module call."""
+    return 2 + sum(1 + (1 if d.autoscale else 0) + len(d.assets) for d in endpoint.deployments)
+
+
+def batches(sections: list[tuple[Endpoint, str]]) -> list[Batch]:
+    """Endpoints in plan order, a new batch when the next would pass either budget."""
+    found: list[Batch] = []
+    for endpoint, text in sections:
+        cost, size = endpoint_resources(endpoint), len(text.encode("utf-8"))
+        last = found[-1] if found else None
+        if last is None or (
+            last.endpoints
+            and (last.resources + cost > BATCH_RESOURCES or last.size + size > BATCH_BYTES)
+        ):
+            last = Batch(len(found) + 1)
+            found.append(last)
+        last.endpoints.append(endpoint)
+        last.sections.append(text)
+        last.resources += cost
+        last.size += size
+    return found
+
+
 def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
-    """main.bicep, main.bicepparam, the traffic module, bicepconfig.json and a README for the
-    plan's workspace. Keys are never written: main.bicepparam reads them from the environment."""
+    """main.bicep, main.bicepparam, traffic.json (the person's), the batch modules, the traffic
+    module, bicepconfig.json, a README and the upload script for the plan's workspace. Keys are
+    never written: main.bicepparam reads them from the environment."""
     ws = plan.workspace
     symbols = Symbols(plan)
-    encoder = Encoder(symbols, f"../../bundles/{ws.name}")
+    # Modules sit one folder down: bundles are two levels up from main.bicep, three from them.
+    encoder = Encoder(symbols, f"../../../bundles/{ws.name}")
     env = environment(encoder)
     base = f"bicep/{ws.name}"
     outcomes = {o.endpoint: o for o in plan.outcomes if o.endpoint}
     inputs = _inputs(plan)
+    keys = _keys(plan)
+    section = env.get_template("modules/_endpoint.bicep.j2")
+    shared = {
+        "types": RESOURCE_TYPES,
+        "datastore": {"script": UPLOAD_SCRIPT},
+        # Relative to the batch module, which is in modules/ too.
+        "traffic_module": TRAFFIC_MODULE.removeprefix("modules/"),
+    }
+    rendered = [
+        (e, section.render({**shared, **_endpoint_context(e, symbols, outcomes.get(e.name))}))
+        for e in ws.endpoints
+    ]
+    found = batches(rendered)
     context: dict[str, Any] = {
         "workspace": ws,
         "types": RESOURCE_TYPES,
         "inputs": inputs,
-        "keys": _keys(plan),
-        "endpoints": [_endpoint_context(e, symbols, outcomes.get(e.name)) for e in ws.endpoints],
+        "keys": keys,
         "resource_id_type": RESOURCE_ID_TYPE,
         "rollout": _rollout(plan) if ws.endpoints else None,
         "uploads": _uploads(plan),
         "datastore": {"param": DATASTORE_PARAM, "env": DATASTORE_ENV, "script": UPLOAD_SCRIPT},
+        "new_endpoints": {"param": NEW_ENDPOINTS_PARAM, "env": NEW_ENDPOINTS_ENV},
+        "traffic_file": TRAFFIC_FILE,
         "workspace_id": shlex.quote(ws.resource_id),
         "api_version": shlex.quote(ML_API_VERSION),
         "traffic_module": TRAFFIC_MODULE,
         "commands": _commands(plan),
-        "endpoint_ids": {e.name: enc.Raw(f"{symbols.endpoint(e.name)}.id") for e in ws.endpoints},
-        "scoring_uris": {
-            e.name: enc.Raw(f"{symbols.endpoint(e.name)}.properties.scoringUri")
-            for e in ws.endpoints
-        },
+        "batches": [_batch_context(b, plan, inputs, keys, symbols) for b in found],
+        "limits": {"resources": BATCH_RESOURCES},
     }
-    names = ["main.bicep", "main.bicepparam", TRAFFIC_MODULE, "bicepconfig.json", "README.md"]
+    context["endpoint_ids"] = _union([b.symbol for b in found], "endpointIds")
+    context["scoring_uris"] = _union([b.symbol for b in found], "scoringUris")
+    files = [
+        RenderedFile(f"{base}/{name}", env.get_template(f"{name}.j2").render(context))
+        for name in ("main.bicep", "main.bicepparam")
+    ]
+    if ws.endpoints:
+        generated = traffic_json(plan)
+        files.append(
+            RenderedFile(
+                f"{base}/{TRAFFIC_FILE}",
+                generated,
+                owner=PERSON,
+                merge=TrafficMerge(generated),
+            )
+        )
+        module = env.get_template("modules/endpoints.bicep.j2")
+        for b, batch in zip(found, context["batches"], strict=True):
+            files.append(
+                RenderedFile(f"{base}/{b.path}", module.render({**context, "batch": batch}))
+            )
+        files.append(
+            RenderedFile(
+                f"{base}/{TRAFFIC_MODULE}",
+                env.get_template(f"{TRAFFIC_MODULE}.j2").render(context),
+            )
+        )
+    names = ["bicepconfig.json", "README.md"]
     if context["uploads"]:
         names.append(UPLOAD_SCRIPT)
-    return [
+    files += [
         RenderedFile(f"{base}/{name}", env.get_template(f"{name}.j2").render(context))
         for name in names
     ]
+    return files
+
+
+def _union(symbols: list[str], output: str) -> enc.Raw:
+    refs = [f"{s}.outputs.{output}" for s in symbols]
+    if not refs:
+        return enc.Raw("{}")
+    return enc.Raw(refs[0] if len(refs) == 1 else f"union({', '.join(refs)})")
+
+
+def _batch_context(
+    batch: Batch,
+    plan: MigrationPlan,
+    inputs: list[dict[str, Any]],
+    keys: dict[str, Any] | None,
+    symbols: Symbols,
+) -> dict[str, Any]:
+    """What main.bicep passes to one batch module and what the module declares."""
+    names = {e.name for e in batch.endpoints}
+    used = {i.name for i in plan.workspace.inputs if i.key.split("/", 1)[0] in names}
+    batch_inputs = [p for p in inputs if p["snake"] in used]
+    keyed = keys is not None and any(e.keys_from for e in batch.endpoints)
+    mirrored = any(e.can_mirror for e in batch.endpoints)
+    params: dict[str, Any] = {
+        "location": enc.Raw("location"),
+        "workspaceName": enc.Raw("workspaceName"),
+        TRAFFIC_PARAM: enc.Raw(TRAFFIC_PARAM),
+        NEW_ENDPOINTS_PARAM: enc.Raw(NEW_ENDPOINTS_PARAM),
+    }
+    datastore = any("datastoreUrl" in text for text in batch.sections)
+    if datastore:
+        params[DATASTORE_PARAM] = enc.Raw(DATASTORE_PARAM)
+    if mirrored:
+        params[MIRROR_PARAM] = enc.Raw(MIRROR_PARAM)
+    for p in batch_inputs:
+        params[p["name"]] = enc.Raw(p["name"])
+    if keyed:
+        params[KEYS_PARAM] = enc.Raw(KEYS_PARAM)
+    first = batch.endpoints[0].name
+    last = batch.endpoints[-1].name
+    return {
+        "path": batch.path,
+        "symbol": batch.symbol,
+        "number": batch.number,
+        "count": len(batch.endpoints),
+        "range": first if first == last else f"{first} to {last}",
+        "name": enc.Raw(
+            enc.template(
+                [enc.Raw("uniqueString(workspace.id, location)"), f"-endpoints-{batch.number:03d}"]
+            )
+        ),
+        "params": params,
+        "inputs": batch_inputs,
+        "keyed": keyed,
+        "mirrored": mirrored,
+        "sections": batch.sections,
+        "datastore": datastore,
+        "resources": batch.resources,
+        "endpoint_ids": {
+            e.name: enc.Raw(f"{symbols.endpoint(e.name)}.id") for e in batch.endpoints
+        },
+        "scoring_uris": {
+            e.name: enc.Raw(f"{symbols.endpoint(e.name)}.properties.scoringUri")
+            for e in batch.endpoints
+        },
+    }
+
+
+def traffic_json(plan: MigrationPlan) -> str:
+    """traffic.json as gen-iac writes it: the plan's split, one line per endpoint."""
+    endpoints = plan.workspace.endpoints
+    return _traffic_text(
+        {e.name: dict(e.traffic) for e in endpoints},
+        {e.name: dict(e.mirror_split) for e in endpoints if e.can_mirror},
+    )
+
+
+def _traffic_text(traffic: dict[str, dict[str, int]], mirror: dict[str, dict[str, int]]) -> str:
+    def block(values: dict[str, dict[str, int]]) -> str:
+        if not values:
+            return "{}"
+        rows = [
+            f"    {json.dumps(name)}: {json.dumps(values[name], sort_keys=True)}"
+            for name in sorted(values)
+        ]
+        return "{\n" + ",\n".join(rows) + "\n  }"
+
+    return f'{{\n  "mirrorTraffic": {block(mirror)},\n  "traffic": {block(traffic)}\n}}\n'
+
+
+@dataclass(frozen=True)
+class TrafficMerge:
+    """traffic.json's merge (RenderedFile.merge): equal for equal content, so two renders of
+    one plan compare equal."""
+
+    generated: str
+
+    def __call__(self, disk: bytes) -> bytes:
+        return merge_traffic(disk, self.generated)
+
+
+def merge_traffic(disk: bytes, generated: str) -> bytes:
+    """traffic.json after a re-run, from the person's file on disk and gen-iac's new one: a
+    person's split is kept for every endpoint that still exists (their values for deployments
+    that remain, 0 for deployments that are new), new endpoints get gen-iac's initial split,
+    removed endpoints and deployments are dropped. Where dropping a deployment leaves a live
+    split that no longer totals 0 or 100 (it still had traffic), gen-iac's split for that
+    endpoint is used, since the deployment would refuse it. A file that is not the expected
+    JSON is kept as it is (the deployment reports its error)."""
+    new = json.loads(generated)
+    try:
+        old = json.loads(disk.decode("utf-8"))
+        old_traffic, old_mirror = old["traffic"], old["mirrorTraffic"]
+        if not isinstance(old_traffic, dict) or not isinstance(old_mirror, dict):
+            raise TypeError("traffic and mirrorTraffic must be objects")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return disk
+
+    def kept(old_split: Any, new_split: dict[str, int], total_ok: Any) -> dict[str, int]:
+        if not isinstance(old_split, dict):
+            return new_split
+        split = {}
+        for deployment in new_split:
+            value = old_split.get(deployment, 0)
+            split[deployment] = value if type(value) is int else new_split[deployment]
+        return split if total_ok(sum(split.values())) else new_split
+
+    traffic = {
+        name: kept(old_traffic.get(name), split, lambda t: t in (0, 100))
+        for name, split in new["traffic"].items()
+    }
+    mirror = {
+        name: kept(old_mirror.get(name), split, lambda t: 0 <= t <= 50)
+        for name, split in new["mirrorTraffic"].items()
+    }
+    return _traffic_text(traffic, mirror).encode("utf-8")
 
 
 def _uploads(plan: MigrationPlan) -> list[dict[str, str]]:
@@ -242,14 +496,15 @@ def _inputs(plan: MigrationPlan) -> list[dict[str, Any]]:
         what = entries[0].description
         found.append(
             {
+                "snake": name,
                 "name": param_name(name),
                 "type": param_name(name) + "Type",
                 "description": f"Required. {what[:1].upper()}{what[1:]} for each deployment, "
                 'keyed by "<endpoint>/<deployment>".',
                 "type_description": f"{what[:1].upper()}{what[1:]} of every deployment that "
                 "needs one.",
-                "todo": f"fill in the {what} of every deployment; an empty value fails "
-                "validation before anything is deployed.",
+                "help": f"Required: the {what} of every deployment listed; an empty value "
+                "fails validation before anything is deployed.",
                 "type_body": {i.key: enc.Raw(RESOURCE_ID_TYPE) for i in entries},
                 "placeholders": {i.key: "" for i in entries},
             }
@@ -274,8 +529,12 @@ def _rollout(plan: MigrationPlan) -> dict[str, Any]:
         "mirror": MIRROR_PARAM,
         "traffic_type": typed("percentType", list(endpoints)),
         "mirror_type": typed("mirrorPercentType", mirrored),
-        "traffic_values": {e.name: enc.Raw(enc.inline(e.traffic)) for e in endpoints},
-        "mirror_values": {e.name: enc.Raw(enc.inline(e.mirror_split)) for e in mirrored},
+        "traffic_value": enc.Raw(
+            f"loadJsonContent({enc.string(TRAFFIC_FILE)}, {enc.string('$.' + TRAFFIC_PARAM)})"
+        ),
+        "mirror_value": enc.Raw(
+            f"loadJsonContent({enc.string(TRAFFIC_FILE)}, {enc.string('$.' + MIRROR_PARAM)})"
+        ),
     }
 
 
@@ -287,26 +546,36 @@ def _keys(plan: MigrationPlan) -> dict[str, Any] | None:
         "name": KEYS_PARAM,
         "env": KEYS_ENV,
         "description": "Required. Keys of the v1 services by service name, in the keys.json "
-        f"format of gen-iac export; needed for: {', '.join(services)}. Sent only in the "
-        "endpoints' properties.keys.",
-        "value": enc.Raw(f"json(readEnvironmentVariable({enc.string(KEYS_ENV)}))"),
+        f"format of gen-iac export, for: {', '.join(services)}. An endpoint is sent its "
+        "keys (properties.keys) only when they are given here: at its creation or for a "
+        "deliberate reset; an empty object sends none and keeps the live keys.",
+        "value": enc.Raw(
+            f"json(readEnvironmentVariable({enc.string(KEYS_ENV)}, {enc.string('{}')}))"
+        ),
     }
 
 
 def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dict[str, Any]:
     properties: dict[str, Any] = dict(endpoint.properties)
+    name = enc.string(endpoint.name)
+    extra = [symbols.current(endpoint.name)]
     if endpoint.keys_from:
-        ref = f"{KEYS_PARAM}[{enc.string(endpoint.keys_from)}]"
-        properties["keys"] = {
-            "primaryKey": enc.Raw(f"{ref}.primaryKey"),
-            "secondaryKey": enc.Raw(f"{ref}.secondaryKey"),
-        }
+        service = enc.string(endpoint.keys_from)
+        ref = f"{KEYS_PARAM}[{service}]"
+        keys = enc.inline(
+            {
+                "primaryKey": enc.Raw(f"{ref}.primaryKey"),
+                "secondaryKey": enc.Raw(f"{ref}.secondaryKey"),
+            }
+        )
+        extra.append(f"contains({KEYS_PARAM}, {service}) ? {{ keys: {keys} }} : {{}}")
     # The traffic step is a full PUT: every endpoint property (keys aside: they are only
     # honoured at creation, as azapi's GET-merge-PUT leaves them out too) plus the traffic.
-    live = f"{TRAFFIC_PARAM}[{enc.string(endpoint.name)}]"
-    mirror = f"{MIRROR_PARAM}[{enc.string(endpoint.name)}]"
+    live = f"{TRAFFIC_PARAM}[{name}]"
+    mirror = f"{MIRROR_PARAM}[{name}]"
     names = [d.name for d in endpoint.deployments]
     traffic_properties: dict[str, Any] = {**endpoint.properties, "traffic": enc.Raw(live)}
+    current: dict[str, Any] = {"traffic": enc.Raw(f"nonZero({live})")}
     # Checks the module's parameter decorators make before the PUT (Bicep cannot sum a map
     # without a lambda): live total 0 or 100, mirror total <= 50, one mirrored deployment,
     # none both live and mirrored.
@@ -315,6 +584,7 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
     }
     if endpoint.can_mirror:
         traffic_properties["mirrorTraffic"] = enc.Raw(mirror)
+        current["mirrorTraffic"] = enc.Raw(f"nonZero({mirror})")
         checks["mirrorTotal"] = enc.Raw(" + ".join(enc.access(mirror, n) for n in names))
         checks["mirroredDeployments"] = enc.Raw(
             " + ".join(f"min({enc.access(mirror, n)}, 1)" for n in names)
@@ -323,17 +593,14 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
             " + ".join(f"min({enc.access(live, n)}, {enc.access(mirror, n)})" for n in names)
         )
     symbol = symbols.endpoint(endpoint.name)
-    todos = [d.message for d in outcome.diagnostics if d.level is Level.WARNING] if outcome else []
-    return {
-        "endpoint": endpoint,
-        "symbol": symbol,
-        "compute": outcome.compute_type if outcome else "",
-        "todos": todos,
-        "identity": {"type": endpoint.identity_type},
-        "properties": properties,
-        "deployments": [
+    deployments = []
+    previous: str | None = None
+    for d in endpoint.deployments:
+        dsymbol = symbols.deployment(endpoint.name, d.name)
+        deployments.append(
             {
                 "deployment": d,
+                # Self-contained: the asset versions a deployment uses, declared beside it.
                 "assets": [
                     {
                         "symbol": symbols.asset(a.kind, endpoint.name, d.name),
@@ -345,7 +612,9 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
                     }
                     for a in d.assets
                 ],
-                "symbol": symbols.deployment(endpoint.name, d.name),
+                "symbol": dsymbol,
+                # Siblings one at a time: Azure refuses a change while the endpoint updates.
+                "depends_on": [enc.Raw(previous)] if previous else [],
                 "autoscale": {
                     "symbol": symbols.autoscale(endpoint.name, d.name),
                     "name": d.autoscale.name,
@@ -354,8 +623,21 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
                 if d.autoscale
                 else None,
             }
-            for d in endpoint.deployments
-        ],
+        )
+        previous = dsymbol
+    return {
+        "endpoint": endpoint,
+        "symbol": symbol,
+        "compute": outcome.compute_type if outcome else "",
+        "identity": {"type": endpoint.identity_type},
+        "properties": properties,
+        "current": {
+            "symbol": symbols.current(endpoint.name),
+            "condition": f"allNew || contains(newEndpointList, {name})",
+            "value": current,
+        },
+        "extra": ", ".join(extra),
+        "deployments": deployments,
         "traffic": {
             "symbol": symbols.traffic(endpoint.name),
             "name": enc.Raw(
