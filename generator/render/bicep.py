@@ -9,8 +9,11 @@
 
 ARM refuses a template with more than 800 resources, 256 parameters, 64 outputs or 4 MB, and a
 module is its own deployment: endpoints are packed, in plan order, into batches that stay
-well under `BATCH_RESOURCES` deployed resources and `BATCH_BYTES` of source each, so main.bicep
-holds one module per batch and no template grows with the workspace beyond its batch.
+well under `BATCH_RESOURCES` deployed resources and `BATCH_BYTES` of source each (the traffic
+module counted once per endpoint, as Bicep inlines a module's template at every call), so
+main.bicep holds one module per batch and no batch grows with the workspace. main.bicep inlines
+its batches in turn, so a workspace too large for one deployment of it deploys each batch on its
+own with `modules/endpoints-NNN.bicepparam` (same values, same bodies).
 
 The ARM bodies are the plan's, exactly as the Terraform target sends them; every value passes
 through the Bicep encoder (`generator.render.bicep_encoder`) and the templates hold structure
@@ -65,13 +68,14 @@ from generator.render.templating import environment as _jinja
 WORKSPACE_TYPE = "Microsoft.MachineLearningServices/workspaces"
 TRAFFIC_MODULE = "modules/endpoint-traffic.bicep"
 TRAFFIC_FILE = "traffic.json"
+INPUTS_FILE = "inputs.json"
 NEW_ENDPOINTS_PARAM = "newEndpoints"
 NEW_ENDPOINTS_ENV = "GEN_IAC_NEW_ENDPOINTS"
 # A batch module stays well under ARM's 800 resources and 4 MB per template: deployed
-# resources and module calls, and Bicep source bytes (the compiled JSON is about twice the
-# source, plus the traffic module inlined once per endpoint).
+# resources and module calls, and Bicep source bytes including the traffic module inlined at
+# each call (compiled JSON runs about 1.5x the source; 1 MB leaves room for 4x).
 BATCH_RESOURCES = 400
-BATCH_BYTES = 800_000
+BATCH_BYTES = 1_000_000
 KEYS_PARAM = "endpointKeys"
 KEYS_ENV = "GEN_IAC_ENDPOINT_KEYS"
 RESOURCE_ID_TYPE = "resourceIdType"
@@ -237,11 +241,12 @@ def endpoint_resources(endpoint: Endpoint) -> int:
     return 2 + sum(1 + (1 if d.autoscale else 0) + len(d.assets) for d in endpoint.deployments)
 
 
-def batches(sections: list[tuple[Endpoint, str]]) -> list[Batch]:
-    """Endpoints in plan order, a new batch when the next would pass either budget."""
+def batches(sections: list[tuple[Endpoint, str]], inlined: int = 0) -> list[Batch]:
+    """Endpoints in plan order, a new batch when the next would pass either budget; `inlined`
+    is what each endpoint's traffic module call adds to the batch's compiled template."""
     found: list[Batch] = []
     for endpoint, text in sections:
-        cost, size = endpoint_resources(endpoint), len(text.encode("utf-8"))
+        cost, size = endpoint_resources(endpoint), len(text.encode("utf-8")) + inlined
         last = found[-1] if found else None
         if last is None or (
             last.endpoints
@@ -280,7 +285,8 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
         (e, section.render({**shared, **_endpoint_context(e, symbols, outcomes.get(e.name))}))
         for e in ws.endpoints
     ]
-    found = batches(rendered)
+    traffic_module = env.get_template(f"{TRAFFIC_MODULE}.j2").render(shared)
+    found = batches(rendered, len(traffic_module.encode("utf-8")))
     context: dict[str, Any] = {
         "workspace": ws,
         "types": RESOURCE_TYPES,
@@ -292,6 +298,7 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
         "datastore": {"param": DATASTORE_PARAM, "env": DATASTORE_ENV, "script": UPLOAD_SCRIPT},
         "new_endpoints": {"param": NEW_ENDPOINTS_PARAM, "env": NEW_ENDPOINTS_ENV},
         "traffic_file": TRAFFIC_FILE,
+        "inputs_file": INPUTS_FILE,
         "workspace_id": shlex.quote(ws.resource_id),
         "api_version": shlex.quote(ML_API_VERSION),
         "traffic_module": TRAFFIC_MODULE,
@@ -316,14 +323,25 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
             )
         )
         module = env.get_template("modules/endpoints.bicep.j2")
+        values = env.get_template("modules/endpoints.bicepparam.j2")
         for b, batch in zip(found, context["batches"], strict=True):
-            files.append(
-                RenderedFile(f"{base}/{b.path}", module.render({**context, "batch": batch}))
-            )
+            here = {**context, "batch": batch}
+            files.append(RenderedFile(f"{base}/{b.path}", module.render(here)))
+            files.append(RenderedFile(f"{base}/{b.path}param", values.render(here)))
         files.append(
             RenderedFile(
                 f"{base}/{TRAFFIC_MODULE}",
-                env.get_template(f"{TRAFFIC_MODULE}.j2").render(context),
+                traffic_module,
+            )
+        )
+    if inputs:
+        placeholders = inputs_json(inputs)
+        files.append(
+            RenderedFile(
+                f"{base}/{INPUTS_FILE}",
+                placeholders,
+                owner=PERSON,
+                merge=InputsMerge(placeholders),
             )
         )
     names = ["bicepconfig.json", "README.md"]
@@ -423,6 +441,44 @@ def _traffic_text(traffic: dict[str, dict[str, int]], mirror: dict[str, dict[str
     return f'{{\n  "mirrorTraffic": {block(mirror)},\n  "traffic": {block(traffic)}\n}}\n'
 
 
+def inputs_json(inputs: list[dict[str, Any]]) -> str:
+    """inputs.json as gen-iac writes it: per input map an empty placeholder for each
+    deployment, preceded by a `//<name>` entry saying what to put there."""
+    doc: dict[str, Any] = {}
+    for p in inputs:
+        doc["//" + p["name"]] = p["help"]
+        doc[p["name"]] = p["placeholders"]
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@dataclass(frozen=True)
+class InputsMerge:
+    """inputs.json after a re-run: a person's value is kept for every key that still exists,
+    new keys get an empty placeholder, removed ones are dropped, the help text is gen-iac's.
+    A file that is not the expected JSON is kept as it is."""
+
+    generated: str
+
+    def __call__(self, disk: bytes) -> bytes:
+        new = json.loads(self.generated)
+        try:
+            old = json.loads(disk.decode("utf-8"))
+            if not isinstance(old, dict):
+                raise TypeError("not an object")
+        except (ValueError, TypeError, UnicodeDecodeError):
+            return disk
+        for name, placeholders in new.items():
+            if name.startswith("//"):
+                continue
+            found = old.get(name)
+            kept: dict[str, Any] = found if isinstance(found, dict) else {}
+            for key in placeholders:
+                value = kept.get(key)
+                if isinstance(value, str):
+                    placeholders[key] = value
+        return (json.dumps(new, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
 @dataclass(frozen=True)
 class TrafficMerge:
     """traffic.json's merge (RenderedFile.merge): equal for equal content, so two renders of
@@ -507,6 +563,10 @@ def _inputs(plan: MigrationPlan) -> list[dict[str, Any]]:
                 "fails validation before anything is deployed.",
                 "type_body": {i.key: enc.Raw(RESOURCE_ID_TYPE) for i in entries},
                 "placeholders": {i.key: "" for i in entries},
+                "value": enc.Raw(
+                    f"loadJsonContent({enc.string(INPUTS_FILE)}, "
+                    f"{enc.string('$.' + param_name(name))})"
+                ),
             }
         )
     return found
@@ -668,7 +728,19 @@ def _commands(plan: MigrationPlan) -> dict[str, str]:
         "  --template-file main.bicep \\\n"
         "  --parameters main.bicepparam"
     )
+    each = (
+        "for values in modules/endpoints-*.bicepparam; do\n"
+        '  batch="$(basename "$values" .bicepparam)"\n'
+        "  az deployment group create \\\n"
+        f"    --subscription {shlex.quote(ws.subscription_id)} \\\n"
+        f"    --resource-group {shlex.quote(ws.resource_group)} \\\n"
+        f'    --name {shlex.quote("gen-iac-" + ws.name + "-")}"$batch" \\\n'
+        '    --template-file "modules/$batch.bicep" \\\n'
+        '    --parameters "$values" || exit 1\n'
+        "done"
+    )
     return {
         "what_if": f"az deployment group what-if \\\n{common}",
         "create": f"az deployment group create \\\n{common}",
+        "batches": each,
     }

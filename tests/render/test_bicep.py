@@ -67,10 +67,12 @@ def test_layout(example_out: Path, module_dir: Path) -> None:
     assert files == [
         "README.md",
         "bicepconfig.json",
+        "inputs.json",
         "main.bicep",
         "main.bicepparam",
         "modules/endpoint-traffic.bicep",
         "modules/endpoints-001.bicep",
+        "modules/endpoints-001.bicepparam",
         "traffic.json",
         "upload-bundles.sh",
     ]
@@ -109,7 +111,9 @@ def test_deterministic(example_plan: MigrationPlan, tmp_path: Path) -> None:
             "main.bicep",
             "main.bicepparam",
             "traffic.json",
+            "inputs.json",
             "modules/endpoints-001.bicep",
+            "modules/endpoints-001.bicepparam",
             "modules/endpoint-traffic.bicep",
             "bicepconfig.json",
             "README.md",
@@ -353,13 +357,54 @@ def test_mirror_traffic_and_zero_weights_are_sent(example_plan: MigrationPlan) -
     }
 
 
-def test_traffic_json_is_the_persons_file(example_plan: MigrationPlan) -> None:
+def test_traffic_and_inputs_json_are_the_persons_files(example_plan: MigrationPlan) -> None:
     files = {f.path.rsplit("/", 1)[1]: f for f in render_bicep(example_plan)}
-    traffic = files["traffic.json"]
-    assert traffic.owner == PERSON and traffic.merge is not None
-    assert all(f.owner == GEN_IAC for name, f in files.items() if name != "traffic.json")
-    # Unchanged on disk: the same bytes back.
-    assert traffic.merge(traffic.content) == traffic.content
+    mine = {"traffic.json", "inputs.json"}
+    for name in mine:
+        assert files[name].owner == PERSON and files[name].merge is not None
+        # Unchanged on disk: the same bytes back.
+        merge = files[name].merge
+        assert merge is not None and merge(files[name].content) == files[name].content
+    assert all(f.owner == GEN_IAC for name, f in files.items() if name not in mine)
+
+
+def test_inputs_merge_keeps_what_a_person_filled_in(example_plan: MigrationPlan) -> None:
+    files = {f.path.rsplit("/", 1)[1]: f for f in render_bicep(example_plan)}
+    inputs = files["inputs.json"]
+    generated = json.loads(inputs.text)
+    assert generated == {
+        "//environmentIds": "Required: the environment version ARM id of every deployment "
+        "listed; an empty value fails validation before anything is deployed.",
+        "environmentIds": {"ab-endpoint/versiona": "", "ab-endpoint/versionb": ""},
+    }
+    filled = {
+        "//environmentIds": "an old help text",
+        "environmentIds": {
+            "ab-endpoint/versiona": "/subscriptions/s/environments/e/versions/1",
+            "gone/blue": "/subscriptions/s/environments/g/versions/1",
+        },
+    }
+    assert inputs.merge is not None
+    merged = json.loads(inputs.merge(json.dumps(filled).encode("utf-8")))
+    assert merged == {
+        "//environmentIds": generated["//environmentIds"],
+        "environmentIds": {
+            "ab-endpoint/versiona": "/subscriptions/s/environments/e/versions/1",  # kept
+            "ab-endpoint/versionb": "",  # still to fill in
+        },  # gone/blue dropped
+    }
+    assert inputs.merge(b"not json") == b"not json"
+
+
+def test_a_batch_deploys_on_its_own_with_the_same_bodies(module_dir: Path) -> None:
+    """modules/endpoints-NNN.bicepparam deploys one batch alone (workspaces too large for one
+    deployment of main.bicep) from the same values: the same bodies as through main.bicep."""
+    for new_endpoints in ("*", None):
+        through_main = bodies(module_dir, new_endpoints=new_endpoints)
+        alone = bodies(
+            module_dir, new_endpoints=new_endpoints, template="modules/endpoints-001.bicep"
+        )
+        assert alone == through_main
 
 
 def _traffic(text: bytes) -> Any:
@@ -438,13 +483,17 @@ def test_bicepparam(module_dir: Path) -> None:
         "mirrorTraffic",
         "environmentIds",  # ab-endpoint's versions record no environment
     }
-    assert set(values["environmentIds"]["value"].values()) == {""}
     assert "TODO" not in text
-    assert "// Required: the environment version ARM id of every deployment listed" in text
-    for name in ("traffic", "mirrorTraffic"):
+    for name, file in (
+        ("traffic", "traffic.json"),
+        ("mirrorTraffic", "traffic.json"),
+        ("environmentIds", "inputs.json"),
+    ):
         call = values[name]["value"]["function"]
         assert call["type"] == "load_json_content"
-        assert list(call["parameters"].values())[:2] == ["traffic.json", f"$.{name}"]
+        assert list(call["parameters"].values())[:2] == [file, f"$.{name}"]
+    placeholders = json.loads((module_dir / "inputs.json").read_text(encoding="utf-8"))
+    assert set(placeholders["environmentIds"].values()) == {""}
     main = parse(module_dir / "main.bicep")
     assert main["types"]["resourceIdType"]["decorators"][-1] == {
         "type": "min_length",
@@ -452,7 +501,7 @@ def test_bicepparam(module_dir: Path) -> None:
     }
     assert main["parameters"]["environmentIds"]["type"] == "environmentIdsType"
     declared = {k.strip("'") for k in main["types"]["environmentIdsType"]["value"]}
-    assert declared == {k.strip("'") for k in values["environmentIds"]["value"]}
+    assert declared == set(placeholders["environmentIds"])
 
 
 def test_no_todo_in_generated_bicep(module_dir: Path, keyed_out: Path) -> None:
@@ -559,7 +608,9 @@ def test_keys_only_when_sent(keyed_out: Path) -> None:
         **values,
         "endpointKeys": {"svc-b": {"primaryKey": "p-b", "secondaryKey": "s-b"}},
     }
+    alone = bodies(module_dir, one, new_endpoints=None, template="modules/endpoints-001.bicep")
     reset = bodies(module_dir, one, new_endpoints=None)
+    assert alone == reset  # the batch deployed on its own sends the same, keys included
     assert [k for k in reset if k.startswith("endpoint-secrets:")] == ["endpoint-secrets:svc-b"]
     assert reset["endpoint-secrets:svc-b"]["properties"]["keys"] == {
         "primaryKey": "p-b",

@@ -388,21 +388,14 @@ def input_values(module_dir: Path) -> dict[str, Any]:
     support module, for every key of every input object param, and test keys for every
     service the templates read from endpointKeys (given as the environment variable)."""
     values: dict[str, Any] = {}
-    for name, raw in param_values(module_dir).items():
-        if name in {
-            "location",
-            "workspaceName",
-            "endpointKeys",
-            "traffic",
-            "mirrorTraffic",
-            "datastoreName",
-            "newEndpoints",
-        }:
+    inputs = module_dir / "inputs.json"
+    placeholders = json.loads(inputs.read_text(encoding="utf-8")) if inputs.exists() else {}
+    for name, entries in placeholders.items():
+        if name.startswith("//"):  # the help text beside each input
             continue
         snake = re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
         kind = snake.removesuffix("_ids") + "s"
-        keys = [decode_key(k) for k in raw]
-        values[name] = {k: DUMMY_ID.format(kind=kind, name=k.replace("/", "-")) for k in keys}
+        values[name] = {k: DUMMY_ID.format(kind=kind, name=k.replace("/", "-")) for k in entries}
     services = sorted(
         {
             decode_key(m.group(1))
@@ -423,11 +416,13 @@ def resolved_params(
     values: dict[str, Any] | None = None,
     scope: dict[str, str] | None = None,
     new_endpoints: str | None = "*",
+    template: str = "main.bicep",
 ) -> dict[str, Any]:
     """Parameter values as a deployment would see them: defaults, then main.bicepparam
     (evaluated, with GEN_IAC_ENDPOINT_KEYS from `values` and GEN_IAC_NEW_ENDPOINTS from
     `new_endpoints`: "*" is the first deployment, None leaves it unset, a redeploy), then
-    `values` for the inputs."""
+    `values` for the inputs. `template` is the file deployed (with its .bicepparam beside it):
+    main.bicep, or a batch module deployed on its own."""
     values = input_values(module_dir) if values is None else values
     scope = {**DEFAULT_SCOPE, **(scope or {})}
     environ = {DATASTORE_ENV: DATASTORE["name"]}
@@ -435,16 +430,17 @@ def resolved_params(
         environ[KEYS_ENV] = json.dumps(values["endpointKeys"])
     if new_endpoints is not None:
         environ[NEW_ENDPOINTS_ENV] = new_endpoints
-    evaluator = Evaluator({}, environ, scope, module_dir)
-    main = parse(module_dir / "main.bicep")
+    path = module_dir / template
+    evaluator = Evaluator({}, environ, scope, path.parent)
+    main = parse(path)
     params: dict[str, Any] = {}
     for name, spec in main.get("parameters", {}).items():
         if spec.get("default") is not None:
             params[name] = evaluator(spec["default"])
-    for name, raw in param_values(module_dir).items():
-        params[name] = evaluator(raw)
+    for name, raw in parse(path.with_suffix(".bicepparam")).get("variables", {}).items():
+        params[name] = evaluator(raw["value"])
     for name, value in values.items():
-        if name != "endpointKeys":
+        if name != "endpointKeys" and name in params:
             params[name] = value
     return params
 
@@ -454,17 +450,19 @@ def bodies(
     values: dict[str, Any] | None = None,
     scope: dict[str, str] | None = None,
     new_endpoints: str | None = "*",
+    template: str = "main.bicep",
 ) -> dict[str, dict[str, Any]]:
     """ARM bodies as the Bicep deployment would send them, keyed like the Terraform support
     module: "endpoint:<name>" (keys split off into "endpoint-secrets:<name>"),
     "deployment:<ep>/<name>", "autoscale:<name>", "code:..."/"environment:...", "traffic:<endpoint>"
     (the traffic module's full PUT). Each entry holds properties (and sku) plus location, tags
     and identity where the resource has them. `scope` gives subscriptionId/resourceGroup/location
-    of the deployment; `new_endpoints` is GEN_IAC_NEW_ENDPOINTS ("*": the first deployment)."""
+    of the deployment; `new_endpoints` is GEN_IAC_NEW_ENDPOINTS ("*": the first deployment);
+    `template` the file deployed (main.bicep, or a batch module on its own)."""
     scope = {**DEFAULT_SCOPE, **(scope or {})}
-    params = resolved_params(module_dir, values, scope, new_endpoints)
+    params = resolved_params(module_dir, values, scope, new_endpoints, template)
     found: dict[str, dict[str, Any]] = {}
-    deploy(module_dir / "main.bicep", params, scope, found)
+    deploy(module_dir / template, params, scope, found)
     return found
 
 

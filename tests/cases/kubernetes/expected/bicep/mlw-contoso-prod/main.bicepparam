@@ -18,8 +18,6 @@ param traffic = loadJsonContent('traffic.json', '$.traffic')
 
 param mirrorTraffic = loadJsonContent('traffic.json', '$.mirrorTraffic')
 
-// Required: the environment version ARM id of every deployment listed; an empty value fails validation before anything is deployed.
-param environmentIds = {
-  'ab-endpoint/versiona': ''
-  'ab-endpoint/versionb': ''
-}
+// Values only a person can give, in inputs.json (yours to fill in: an empty value there
+// fails validation before anything is deployed).
+param environmentIds = loadJsonContent('inputs.json', '$.environmentIds')
