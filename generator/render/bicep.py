@@ -56,6 +56,7 @@ from generator.plan.model import (
     BlobUrl,
     BundleText,
     Concat,
+    Deployment,
     DeploymentId,
     Endpoint,
     Input,
@@ -615,6 +616,22 @@ def _keys(plan: MigrationPlan) -> dict[str, Any] | None:
     }
 
 
+def _asset_context(endpoint: Endpoint, d: Deployment, symbols: Symbols) -> list[dict[str, Any]]:
+    """The asset versions a deployment uses, declared beside it (templates/bicep/modules/
+    _assets.bicep.j2): a self-contained unit, so the assets can move as a whole."""
+    return [
+        {
+            "symbol": symbols.asset(a.kind, endpoint.name, d.name),
+            "container": symbols.asset(a.kind + "Container", endpoint.name, d.name),
+            "type": a.kind,
+            "name": a.name,
+            "version": a.version,
+            "properties": a.properties,
+        }
+        for a in d.assets
+    ]
+
+
 def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dict[str, Any]:
     properties: dict[str, Any] = dict(endpoint.properties)
     name = enc.string(endpoint.name)
@@ -660,18 +677,7 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
         deployments.append(
             {
                 "deployment": d,
-                # Self-contained: the asset versions a deployment uses, declared beside it.
-                "assets": [
-                    {
-                        "symbol": symbols.asset(a.kind, endpoint.name, d.name),
-                        "container": symbols.asset(a.kind + "Container", endpoint.name, d.name),
-                        "type": a.kind,
-                        "name": a.name,
-                        "version": a.version,
-                        "properties": a.properties,
-                    }
-                    for a in d.assets
-                ],
+                "assets": _asset_context(endpoint, d, symbols),
                 "symbol": dsymbol,
                 # Siblings one at a time: Azure refuses a change while the endpoint updates.
                 "depends_on": [enc.Raw(previous)] if previous else [],
