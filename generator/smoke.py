@@ -1,8 +1,8 @@
 """`gen-iac smoke BUNDLE`: serve a bundle's scoring code locally and send it one request.
 
-A bundle (`out/bundles/<workspace>/<endpoint>/<deployment>/`) holds `bundle.json` (with
-`scoringScript`, relative to `code/`), the scoring code in `code/` and, optionally, the
-environment files. This command starts the code under azureml-inference-server-http (the
+BUNDLE is a code folder of the generated bundles, `bundles/<workspace>/code/<key>/` (the
+report names each deployment's); its scoring script is the `scoringScript` that
+`bundles/<workspace>/bundles.json` (two levels up) records for `<key>`. This command starts the code under azureml-inference-server-http (the
 server v2 online deployments run) the way a deployment loads it, and checks that it comes up
 and answers a request before anything is deployed.
 
@@ -17,7 +17,7 @@ graceful timeout and no control socket. PYTHON is `--python`, else the bundle's 
 The server is always stopped, also on errors and Ctrl-C: SIGTERM to its process group, then
 SIGKILL after a grace period. Exit status: 0 when /score answered 2xx, 1 when it answered
 anything else or the server did not come up in time (the end of the server's log is shown),
-2 on bad usage (no bundle, no bundle.json, no script, no request, no server package).
+2 on bad usage (no bundle, no bundles.json, no script, no request, no server package).
 Only the standard library is imported: the CLI imports this module.
 """
 
@@ -114,9 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"{HOST}, wait until it is live, POST one request to /score, print the HTTP status and "
         "the response body, and stop the server.",
         epilog="exit status: 0 the request answered 2xx, 1 any other answer or the server did "
-        "not come up, 2 bad usage (missing bundle, bundle.json, script, request or server).",
+        "not come up, 2 bad usage (missing bundle, bundles.json, script, request or server).",
     )
-    parser.add_argument("bundle", type=Path, metavar="BUNDLE", help="a bundle folder")
+    parser.add_argument(
+        "bundle", type=Path, metavar="BUNDLE", help="a code folder: bundles/<workspace>/code/<key>"
+    )
     parser.add_argument(
         "--model-dir",
         type=Path,
@@ -127,8 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--request",
         type=Path,
         metavar="FILE",
-        help="JSON body to POST to /score (default: BUNDLE/sample-request.json, else "
-        "BUNDLE/code/sample-request.json)",
+        help="JSON body to POST to /score (default: BUNDLE/sample-request.json)",
     )
     parser.add_argument(
         "--python",
@@ -170,42 +171,55 @@ def _seconds(text: str) -> float:
     return value
 
 
+INDEX = "bundles.json"
+
+
 @dataclass(frozen=True)
 class Bundle:
-    root: Path
-    code: Path
+    root: Path  # the code folder as given (absolute)
+    code: Path  # the code folder, resolved
     script: Path  # absolute; inside code
-    scoring_script: str  # as bundle.json says, relative to code/
+    scoring_script: str  # as bundles.json says, relative to the code folder
 
 
 def load_bundle(root: Path) -> Bundle:
-    """Read and check BUNDLE/bundle.json and the script it names (SmokeError, exit 2)."""
+    """Check BUNDLE (a code folder, bundles/<ws>/code/<key>/) and read its scoring script
+    from ../../bundles.json (SmokeError, exit 2)."""
     if not root.is_dir():
         raise SmokeError(f"bundle folder not found: {root}", EXIT_USAGE)
-    manifest = root / "bundle.json"
-    if not manifest.is_file():
-        raise SmokeError(f"{manifest} not found: {root} is not a gen-iac bundle", EXIT_USAGE)
+    code = root.resolve()
+    manifest = code.parent.parent / INDEX
+    if code.parent.name != "code" or not manifest.is_file():
+        raise SmokeError(
+            f"{INDEX} not found two levels above {root}: BUNDLE is a code folder of the "
+            "generated bundles, bundles/<workspace>/code/<key>",
+            EXIT_USAGE,
+        )
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise SmokeError(f"cannot read {manifest}: {exc}", EXIT_USAGE) from None
     except json.JSONDecodeError as exc:
         raise SmokeError(f"{manifest}: not valid JSON ({exc})", EXIT_USAGE) from None
-    script = data.get("scoringScript") if isinstance(data, dict) else None
+    codes = data.get("code") if isinstance(data, dict) else None
+    entry = codes.get(code.name) if isinstance(codes, dict) else None
+    if not isinstance(entry, dict):
+        raise SmokeError(f"{manifest}: no code entry for {code.name!r}", EXIT_USAGE)
+    script = entry.get("scoringScript")
     if not isinstance(script, str) or not script.strip():
-        raise SmokeError(f"{manifest}: scoringScript is missing or not a string", EXIT_USAGE)
-    code = (root / "code").resolve()
-    if not code.is_dir():
-        raise SmokeError(f"{root / 'code'} not found: the bundle has no scoring code", EXIT_USAGE)
+        raise SmokeError(
+            f"{manifest}: scoringScript of {code.name!r} is missing or not a string", EXIT_USAGE
+        )
     path = (code / script).resolve()
     # An absolute or ../ path would run code the bundle does not ship.
     if Path(script).is_absolute() or not path.is_relative_to(code):
         raise SmokeError(
-            f"{manifest}: scoringScript {script!r} must be a path inside code/", EXIT_USAGE
+            f"{manifest}: scoringScript {script!r} must be a path inside {root}", EXIT_USAGE
         )
     if not path.is_file():
+        missing = " (the snapshot had no code: put it there)" if entry.get("missingCode") else ""
         raise SmokeError(
-            f"{root / 'code' / script} not found (scoringScript in {manifest})", EXIT_USAGE
+            f"{root / script} not found (scoringScript in {manifest}){missing}", EXIT_USAGE
         )
     return Bundle(root=root, code=code, script=path, scoring_script=script)
 
@@ -226,10 +240,8 @@ def choose_python(bundle: Path, given: str | None) -> str:
 
 
 def read_request(bundle: Path, given: Path | None) -> bytes:
-    """--request, else a sample-request.json beside bundle.json or in the code folder."""
+    """--request, else the code folder's sample-request.json."""
     path = given if given is not None else bundle / "sample-request.json"
-    if given is None and not path.is_file() and (bundle / "code/sample-request.json").is_file():
-        path = bundle / "code/sample-request.json"
     if given is None and not path.is_file():
         raise SmokeError(
             f"no request to send: pass --request FILE or add {path} to the bundle", EXIT_USAGE
@@ -487,7 +499,7 @@ def _smoke(args: argparse.Namespace) -> int:
     python = choose_python(bundle.root, args.python)
     port = pick_port(args.port)
     print(
-        f"{PROG}: starting code/{bundle.scoring_script} on http://{HOST}:{port} with {python}",
+        f"{PROG}: starting {bundle.scoring_script} on http://{HOST}:{port} with {python}",
         file=sys.stderr,
     )
     server = Server(

@@ -37,20 +37,21 @@ def server_installed() -> None:
 
 
 def write_bundle(root: Path, files: dict[str, bytes], script: str = "score.py") -> Path:
-    """A bundle folder: bundle.json naming `script`, and `files` in code/."""
+    """A generated bundles tree at `root` (bundles/<ws>/): `files` in code/test-blue/ and
+    bundles.json naming `script`. Returns the code folder, what `gen-iac smoke` takes."""
+    code = root / "code" / "test-blue"
+    code.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
-        path = root / "code" / name
+        path = code / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    manifest = {
-        "codeVersion": "1",
-        "deployment": "blue",
-        "endpoint": "test-endpoint",
-        "environment": {},
-        "scoringScript": script,
+    index = {
+        "code": {"test-blue": {"deployments": ["test-endpoint/blue"], "scoringScript": script}},
+        "deployments": {"test-endpoint/blue": {"code": "test-blue", "environment": None}},
+        "environments": {},
     }
-    (root / "bundle.json").write_text(json.dumps(manifest, sort_keys=True), encoding="utf-8")
-    return root
+    (root / "bundles.json").write_text(json.dumps(index, sort_keys=True), encoding="utf-8")
+    return code
 
 
 def churn_files() -> dict[str, bytes]:
@@ -275,30 +276,35 @@ def test_interpreter_without_the_server_is_exit_2(
     ("case", "message"),
     [
         ("no-folder", "bundle folder not found"),
-        ("no-manifest", "bundle.json not found"),
+        ("no-manifest", "bundles.json not found"),
         ("bad-json", "not valid JSON"),
-        ("no-scoring-script", "scoringScript is missing"),
-        ("script-outside-code", "must be a path inside code/"),
-        ("script-missing", "code/score.py not found"),
+        ("no-code-entry", "no code entry for 'test-blue'"),
+        ("no-scoring-script", "scoringScript of 'test-blue' is missing"),
+        ("script-outside-code", "must be a path inside"),
+        ("script-missing", "test-blue/score.py not found"),
         ("no-request", "no request to send"),
     ],
 )
 def test_bad_usage_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, message: str
 ) -> None:
-    bundle = tmp_path / "bundle"
+    root = tmp_path / "bundles"
+    bundle = root / "code" / "test-blue"
+    index = root / "bundles.json"
     if case != "no-folder":
-        write_bundle(bundle, {"score.py": b"def init():\n    pass\n"})
+        write_bundle(root, {"score.py": b"def init():\n    pass\n"})
     if case == "no-manifest":
-        (bundle / "bundle.json").unlink()
+        index.unlink()
     elif case == "bad-json":
-        (bundle / "bundle.json").write_text("{", encoding="utf-8")
+        index.write_text("{", encoding="utf-8")
+    elif case == "no-code-entry":
+        index.write_text('{"code": {"other": {"scoringScript": "score.py"}}}', encoding="utf-8")
     elif case == "no-scoring-script":
-        (bundle / "bundle.json").write_text('{"endpoint": "e"}', encoding="utf-8")
+        index.write_text('{"code": {"test-blue": {"deployments": []}}}', encoding="utf-8")
     elif case == "script-outside-code":
-        write_bundle(bundle, {}, script="../bundle.json")
+        write_bundle(root, {}, script="../../bundles.json")
     elif case == "script-missing":
-        (bundle / "code/score.py").unlink()
+        (bundle / "score.py").unlink()
     args = [str(bundle)]
     if case != "no-request":
         request = tmp_path / "request.json"
@@ -344,8 +350,8 @@ def test_the_generated_example_bundle_answers_over_http(
 
     out = tmp_path / "out"
     assert cli(["--target", "terraform", "--out", str(out), "--quiet"]) == 1  # one not migrated
-    bundle = out / "bundles" / "mlw-contoso-prod" / "churn-aci" / "blue"
-    sample = json.loads((bundle / "code" / "sample-request.json").read_text(encoding="utf-8"))
+    bundle = out / "bundles" / "mlw-contoso-prod" / "code" / "churn-aci-blue"
+    sample = json.loads((bundle / "sample-request.json").read_text(encoding="utf-8"))
     capsys.readouterr()
 
     status = cli(["smoke", str(bundle), "--model-dir", str(CHURN_MODEL), "--timeout", "60"])

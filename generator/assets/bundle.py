@@ -28,7 +28,7 @@ ASSETS_FIELD = "environmentImageRequest.assets"
 REQUEST_FIELD = "environmentImageRequest"
 DEFAULT_ENTRY_SCRIPT = "score.py"  # what v1 samples and `_scoring_script` assumed
 DRIVER_MIME_TYPE = "application/x-python"
-DEFAULT_CODE_DIR = "out/bundles/<workspace>/<endpoint>/<deployment>/code/"
+DEFAULT_CODE_DIR = "bundles/<workspace>/code/<endpoint>-<deployment>/"  # relative to --out
 
 RULE_ENV = "AZUREML_ENTRY_SCRIPT"
 RULE_ONLY_ASSET = "the only non-driver asset"

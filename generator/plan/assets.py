@@ -1,50 +1,83 @@
-"""What one deployment needs to start: its scoring code, environment and model.
+"""What one deployment needs to start (its scoring code, environment and model), and the
+workspace's code and environment assets that several deployments share.
 
-The v1 assets become a bundle (`bundles/<workspace>/<endpoint>/<deployment>/`: `code/`,
-`environment/`, `bundle.json`) plus the `codes/versions` and `environments/versions` resources
-that register it, each versioned by a hash of its content, so unchanged input gives an
-unchanged plan. Reference: v2-arm-reference.md section 5, user-needs.md P1, P2, P6.
+Planning is two steps. `deployment_assets` reads one v1 service: its model, its code bundle,
+its environment spec; the deployment's body points at its code and environment through
+`AssetId`s with a provisional key (`<endpoint>-<deployment>`). Once every service is planned,
+`register_assets` groups equal content into one `Asset` each (content addressing: same files
+and entry script, one code asset; same environment definition, one environment asset), gives
+each its key and rewrites the bodies to the final keys.
+
+Keys are readable, valid asset names and deterministic: a code asset is named after the first
+`<endpoint>-<deployment>` (plan order) that uses it; an environment after the v1 environment's
+name and version when known (else like code). Code that the snapshot lacks is never shared: each
+deployment gets its own folder to fill. Version names are not decided here: they follow the
+folders' files when Terraform or Bicep runs (`VERSION_RULE`). Reference: v2-arm-reference.md
+section 5, user-needs.md P1, P2, P6.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from generator.assets.bundle import DEFAULT_ENTRY_SCRIPT, code_bundle, content_version, entry_script
+from generator.assets.bundle import DEFAULT_ENTRY_SCRIPT, code_bundle, entry_script
 from generator.assets.environment import CONDA_FILE, EnvironmentSpec, environment_spec
 from generator.assets.lint import LintFinding, lint_files
 from generator.diagnostics import Finding, Level
 from generator.plan.model import (
+    BLOB_ROOT,
+    Asset,
     AssetId,
-    AssetVersion,
+    AssetVersionName,
     BlobUrl,
     Body,
     BundleText,
     Concat,
+    Deployment,
+    Endpoint,
     Input,
     Upload,
     WorkspaceId,
+    asset_root,
 )
 from generator.sources.legacy import LegacyService
 
 ENVIRONMENT_IDS = "environment_ids"
-BLOB_ROOT = "gen-iac"  # every upload lives under this folder of the default datastore
 # Set by the v1 SDK for its own wrapper; v2 sets its own equivalents.
 V1_ONLY_ENV_VARS = {"AZUREML_ENTRY_SCRIPT", "AZUREML_SOURCE_DIRECTORY", "EXAMPLE_ENV_VAR"}
 FIELD = "environmentImageRequest"
+# Asset (container) names: ^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$ (codes and environments).
+_ASSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}")
+_CURATED_PREFIXES = ("azureml-", "microsoft-")  # reserved for curated environments
+
+
+@dataclass(frozen=True)
+class CodeDraft:
+    """One deployment's code before assets are shared: what makes two of them one asset."""
+
+    files: dict[str, bytes]
+    scoring_script: str
+    content: str | None  # content hash of the files; None when the snapshot has no code
 
 
 @dataclass(frozen=True)
 class DeploymentAssets:
     properties: Body  # codeConfiguration, environmentId, model, environmentVariables
-    versions: tuple[AssetVersion, ...]
-    files: dict[str, bytes]  # the bundle, relative to its folder
+    code: CodeDraft
+    environment: EnvironmentSpec | None  # registered as an asset (image or build kind)
     scoring_script: str
     entry_rule: str
     lint: tuple[LintFinding, ...]
+
+
+def provisional_key(endpoint: str, deployment: str) -> str:
+    """The key a deployment's assets have until `register_assets` names the shared ones
+    (also the final key of code the snapshot lacks, which is never shared)."""
+    return f"{endpoint}-{deployment}"
 
 
 def deployment_assets(
@@ -52,7 +85,7 @@ def deployment_assets(
 ) -> tuple[DeploymentAssets, list[Finding]]:
     findings: list[Finding] = []
     request = source.image_request
-    folder = f"{endpoint}/{deployment}"
+    key = provisional_key(endpoint, deployment)
     properties: Body = {}
 
     env = request.environment if request and isinstance(request.environment, dict) else {}
@@ -69,9 +102,8 @@ def deployment_assets(
     if model:
         properties["model"] = model
 
-    bundle, found = code_bundle(
-        request, asset_dir, code_dir=f"out/bundles/{workspace}/{folder}/code/"
-    )
+    # Paths in messages are relative to the output folder: the console and report prefix them.
+    bundle, found = code_bundle(request, asset_dir, code_dir=f"bundles/{workspace}/code/{key}/")
     findings += found
     if bundle:
         script, rule, code_files = bundle.scoring_script, bundle.rule, bundle.files
@@ -90,44 +122,27 @@ def deployment_assets(
                 FIELD,
             )
         )
-    code_version = bundle.version if bundle else content_version({})
-    code = AssetVersion(
-        "code",
-        f"{endpoint}-{deployment}",
-        code_version,
-        {"codeUri": BlobUrl(f"{BLOB_ROOT}/{folder}/code/{code_version}")},
-        Upload(f"{folder}/code", f"{BLOB_ROOT}/{folder}/code/{code_version}"),
-    )
-    properties["codeConfiguration"] = {
-        "codeId": AssetId("code", endpoint, deployment),
-        "scoringScript": script,
-    }
-    versions = [code]
-    files = {f"code/{path}": data for path, data in code_files.items()}
+    properties["codeConfiguration"] = {"codeId": AssetId("code", key), "scoringScript": script}
+    code = CodeDraft(code_files, script, bundle.version if bundle else None)
 
     spec, found = environment_spec(env or None, request.environment_reference if request else None)
     findings += found
-    environment = _environment(spec, endpoint, deployment, folder) if spec else None
-    if isinstance(environment, AssetVersion):
-        versions.append(environment)
-        properties["environmentId"] = AssetId("environment", endpoint, deployment)
-        assert spec is not None
-        if spec.conda_file is not None and spec.kind == "image":
-            files[f"environment/{CONDA_FILE}"] = spec.conda_file.encode("utf-8")
-        files.update({f"environment/{p}": d for p, d in spec.build_files.items()})
-    elif environment is not None:
-        properties["environmentId"] = environment
-    else:
+    registered: EnvironmentSpec | None = None
+    if spec is not None and spec.kind == "reference":
+        assert spec.reference is not None
+        name, version = spec.reference
+        if version:
+            properties["environmentId"] = Concat(
+                (WorkspaceId(), f"/environments/{name}/versions/{version}")
+            )
+    elif spec is not None:
+        registered = spec
+        properties["environmentId"] = AssetId("environment", key)
+    if "environmentId" not in properties:
         properties["environmentId"] = Input(
             ENVIRONMENT_IDS, f"{endpoint}/{deployment}", "environment version ARM id"
         )
-    files["bundle.json"] = _manifest(
-        endpoint, deployment, script, code_version, spec, bundle is None
-    )
-    return (
-        DeploymentAssets(properties, tuple(versions), files, script, rule, lint),
-        findings,
-    )
+    return DeploymentAssets(properties, code, registered, script, rule, lint), findings
 
 
 def _model(model_ids: tuple[str, ...]) -> tuple[Concat | None, list[Finding]]:
@@ -171,65 +186,173 @@ def _model(model_ids: tuple[str, ...]) -> tuple[Concat | None, list[Finding]]:
     return Concat((WorkspaceId(), f"/models/{name}/versions/{version}")), findings
 
 
-def _environment(
-    spec: EnvironmentSpec, endpoint: str, deployment: str, folder: str
-) -> AssetVersion | Concat | None:
-    if spec.kind == "reference":
-        assert spec.reference is not None
-        name, version = spec.reference
-        return (
-            Concat((WorkspaceId(), f"/environments/{name}/versions/{version}")) if version else None
+# --- the workspace's shared assets ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkspaceAssets:
+    endpoints: tuple[Endpoint, ...]  # bodies pointing at the final keys
+    assets: tuple[Asset, ...]  # codes by key, then environments by key
+
+
+def register_assets(
+    endpoints: list[Endpoint] | tuple[Endpoint, ...],
+    drafts: dict[tuple[str, str], DeploymentAssets],
+) -> WorkspaceAssets:
+    """One asset per distinct content, in plan order (endpoints as given, deployments in
+    order); `drafts` holds each deployment's `deployment_assets` by (endpoint, deployment)."""
+    codes: dict[tuple[str, ...], _Group] = {}
+    environments: dict[tuple[str, ...], _Group] = {}
+    env_keys: dict[str, tuple[str, ...]] = {}  # lower-cased key -> identity (case-safe folders)
+    final: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for endpoint in endpoints:
+        for d in endpoint.deployments:
+            draft = drafts[(endpoint.name, d.name)]
+            user = f"{endpoint.name}/{d.name}"
+            own = provisional_key(endpoint.name, d.name)
+            code_identity = (
+                ("content", draft.code.content, draft.code.scoring_script)
+                if draft.code.content is not None
+                else ("missing", own)
+            )
+            code = codes.get(code_identity)
+            if code is None:
+                code = codes[code_identity] = _Group(own, draft)
+            code.users.append(user)
+            env_key = None
+            spec = draft.environment
+            if spec is not None:
+                identity = (spec.version, spec.name or "")
+                group = environments.get(identity)
+                if group is None:
+                    key = _environment_key(spec, own, identity, env_keys)
+                    group = environments[identity] = _Group(key, draft)
+                    env_keys[key.lower()] = identity
+                group.users.append(user)
+                env_key = group.key
+            final[(endpoint.name, d.name)] = (code.key, env_key)
+    assets = [_code_asset(g) for g in sorted(codes.values(), key=lambda g: g.key)]
+    assets += [_environment_asset(g) for g in sorted(environments.values(), key=lambda g: g.key)]
+    rewritten = tuple(
+        replace(
+            e,
+            deployments=tuple(
+                _point_at(d, *final[(e.name, d.name)], provisional_key(e.name, d.name))
+                for d in e.deployments
+            ),
         )
-    properties: Body = {"osType": "Linux"}
-    upload = None
-    if spec.kind == "build":
-        prefix = f"{BLOB_ROOT}/{folder}/environment/{spec.version}"
-        properties["build"] = {
-            "contextUri": BlobUrl(prefix),
-            "dockerfilePath": spec.dockerfile_path or "Dockerfile",
-        }
-        upload = Upload(f"{folder}/environment", prefix)
-    else:
-        properties["image"] = spec.image
-        if spec.conda_file is not None:
-            properties["condaFile"] = BundleText(f"{folder}/environment/{CONDA_FILE}")
-    if spec.name:
-        properties["description"] = f"From the v1 environment {spec.name!r}."
-    return AssetVersion(
-        "environment",
-        f"{endpoint}-{deployment}",
-        spec.version,
-        dict(sorted(properties.items())),
-        upload,
+        for e in endpoints
+    )
+    return WorkspaceAssets(rewritten, tuple(assets))
+
+
+class _Group:
+    """The deployments that share one asset; the first one's draft is the content."""
+
+    def __init__(self, key: str, draft: DeploymentAssets) -> None:
+        self.key = key
+        self.draft = draft
+        self.users: list[str] = []
+
+
+def _environment_key(
+    spec: EnvironmentSpec,
+    own: str,
+    identity: tuple[str, ...],
+    taken: dict[str, tuple[str, ...]],
+) -> str:
+    """`<v1 name>-<v1 version>` (or the name alone) when that is a valid, free name for a
+    user environment; with `-<content hash>` when another content has it; else `own`."""
+    candidates = []
+    base = _asset_name(spec.name or "", spec.v1_version)
+    if base and not base.lower().startswith(_CURATED_PREFIXES):
+        candidates += [base, _asset_name(base, spec.version[:8])]
+    candidates.append(own)
+    for candidate in candidates:
+        if candidate and taken.get(candidate.lower(), identity) == identity:
+            return candidate
+    # `own` is unique to its deployment, so only a v1 name could have taken it: say which.
+    return _asset_name(own, spec.version[:8]) or own
+
+
+def _asset_name(name: str, version: str | None) -> str:
+    """A valid asset name from a v1 name and version, or "" when none can be made."""
+    text = f"{name}-{version}" if version else name
+    text = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-_")
+    return text if _ASSET_NAME.fullmatch(text) else ""
+
+
+def _code_asset(group: _Group) -> Asset:
+    code = group.draft.code
+    folder = f"{asset_root('code')}/{group.key}"
+    prefix = f"{BLOB_ROOT}/{folder}"
+    version = AssetVersionName("code", group.key)
+    return Asset(
+        kind="code",
+        key=group.key,
+        properties={"codeUri": BlobUrl(prefix, version)},
+        deployments=tuple(group.users),
+        files=code.files,
+        upload=Upload(folder, prefix),
+        scoring_script=code.scoring_script,
+        missing=code.content is None,
     )
 
 
-def _manifest(
-    endpoint: str,
-    deployment: str,
-    script: str,
-    code_version: str,
-    spec: EnvironmentSpec | None,
-    missing: bool,
-) -> bytes:
-    """bundle.json: what `gen-iac smoke` and a person need to know about the bundle."""
-    data: dict[str, Any] = {
-        "codeVersion": code_version,
-        "deployment": deployment,
-        "endpoint": endpoint,
-        "scoringScript": script,
-    }
-    if missing:
-        data["missingCode"] = "put the scoring code into code/ next to this file"
-    if spec:
-        data["environment"] = {
-            k: v
-            for k, v in {
-                "image": spec.image,
-                "kind": spec.kind,
-                "python": spec.python,
-                "version": spec.version or None,
-            }.items()
-            if v
+def _environment_asset(group: _Group) -> Asset:
+    spec = group.draft.environment
+    assert spec is not None
+    folder = f"{asset_root('environment')}/{group.key}"
+    version = AssetVersionName("environment", group.key)
+    properties: Body = {"osType": "Linux"}
+    upload = None
+    files: dict[str, bytes] = {}
+    if spec.kind == "build":
+        prefix = f"{BLOB_ROOT}/{folder}"
+        properties["build"] = {
+            "contextUri": BlobUrl(prefix, version),
+            "dockerfilePath": spec.dockerfile_path or "Dockerfile",
         }
-    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        upload = Upload(folder, prefix)
+        files = dict(spec.build_files)
+    else:
+        properties["image"] = spec.image
+        if spec.conda_file is not None:
+            properties["condaFile"] = BundleText(f"{folder}/{CONDA_FILE}")
+            files = {CONDA_FILE: spec.conda_file.encode("utf-8")}
+    if spec.name:
+        properties["description"] = f"From the v1 environment {spec.name!r}."
+    properties = dict(sorted(properties.items()))
+    return Asset(
+        kind="environment",
+        key=group.key,
+        properties=properties,
+        deployments=tuple(group.users),
+        files=files,
+        seed=version_seed(properties),
+        upload=upload,
+        environment_kind=spec.kind,
+        image=spec.image,
+        python=spec.python,
+    )
+
+
+def version_seed(properties: Body) -> str:
+    """16 hex of sha256 over the literal properties (expressions by their type): what a
+    version covers besides its folder's files."""
+
+    def literal(value: object) -> object:
+        return {"$expression": type(value).__name__}
+
+    text = json.dumps(properties, sort_keys=True, separators=(",", ":"), default=literal)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _point_at(d: Deployment, code: str, environment: str | None, own: str) -> Deployment:
+    properties = dict(d.properties)
+    configuration = properties.get("codeConfiguration")
+    if isinstance(configuration, dict) and configuration.get("codeId") == AssetId("code", own):
+        properties["codeConfiguration"] = {**configuration, "codeId": AssetId("code", code)}
+    if environment is not None and properties.get("environmentId") == AssetId("environment", own):
+        properties["environmentId"] = AssetId("environment", environment)
+    return replace(d, properties=properties, code=code, environment=environment)

@@ -14,7 +14,7 @@ from pathlib import Path
 from generator.diagnostics import Diagnostic, Finding, Level
 from generator.plan import kubernetes as kubernetes_rules
 from generator.plan import rules, traffic
-from generator.plan.assets import DeploymentAssets, deployment_assets
+from generator.plan.assets import DeploymentAssets, deployment_assets, register_assets
 from generator.plan.cost import compare
 from generator.plan.model import (
     Autoscale,
@@ -85,11 +85,12 @@ def build_plan(
     for d in snapshot.diagnostics:
         by_service.setdefault(d.service, []).append(d)
 
+    drafts: dict[tuple[str, str], DeploymentAssets] = {}  # (endpoint, deployment) -> assets
     for service in snapshot.services:
         ctx = _Service(service, snapshot.file)
         ctx.diagnostics.extend(by_service.pop(service.name, []))
         try:
-            endpoint, outcome = _plan_service(
+            endpoint, outcome, planned = _plan_service(
                 ctx, snapshot, _choices(service, defaults, overrides.get(service.name))
             )
             if endpoint.name in taken:
@@ -101,6 +102,7 @@ def build_plan(
                 )
             taken[endpoint.name] = service.name
             endpoints.append(endpoint)
+            drafts.update({(endpoint.name, name): a for name, a in planned.items()})
             outcomes.append(replace(outcome, diagnostics=_sorted(ctx.diagnostics)))
         except _Skip:
             outcomes.append(
@@ -140,15 +142,48 @@ def build_plan(
     ]
 
     endpoints.sort(key=lambda e: e.name)
+    shared = register_assets(endpoints, drafts)
+    outcomes = _with_asset_folders(outcomes, shared.endpoints, ws.name)
     inputs = sorted({i for e in endpoints for i in _inputs(e)}, key=lambda i: (i.name, i.key))
     workspace = WorkspacePlan(
-        ws.subscription_id, ws.resource_group, ws.name, ws.location, tuple(endpoints), tuple(inputs)
+        ws.subscription_id,
+        ws.resource_group,
+        ws.name,
+        ws.location,
+        shared.endpoints,
+        tuple(inputs),
+        shared.assets,
     )
     return MigrationPlan(
         workspace,
         tuple(sorted(outcomes, key=lambda o: (o.status != "migrated", o.status, o.service))),
         _sorted(general),
     )
+
+
+def _with_asset_folders(
+    outcomes: list[ServiceOutcome], endpoints: tuple[Endpoint, ...], workspace: str
+) -> list[ServiceOutcome]:
+    """Each rollout's code and environment folders, once the shared assets have their keys."""
+    keys = {(e.name, d.name): (d.code, d.environment) for e in endpoints for d in e.deployments}
+    found = []
+    for o in outcomes:
+        if o.endpoint is not None and o.rollout:
+            rollout = []
+            for r in o.rollout:
+                code, environment = keys[(o.endpoint, r.deployment)]
+                rollout.append(
+                    replace(
+                        r,
+                        bundle=f"bundles/{workspace}/code/{code}",
+                        environment_bundle=f"bundles/{workspace}/environments/{environment}"
+                        if environment
+                        else "",
+                    )
+                )
+            o = replace(o, rollout=tuple(rollout))
+        found.append(o)
+    return found
 
 
 def _choices(
@@ -185,7 +220,7 @@ class _Unit:
 
 def _plan_service(
     ctx: _Service, snapshot: Snapshot, override: Override
-) -> tuple[Endpoint, ServiceOutcome]:
+) -> tuple[Endpoint, ServiceOutcome, dict[str, DeploymentAssets]]:
     s = ctx.service
     if s.image_id:
         raise ctx.fail(
@@ -293,7 +328,6 @@ def _plan_service(
                 scoring_script=planned[u.name].scoring_script,
                 entry_rule=planned[u.name].entry_rule,
                 lint=planned[u.name].lint,
-                bundle=f"bundles/{snapshot.workspace.name}/{endpoint_name}/{u.name}",
             )
             for u in units
         ),
@@ -303,7 +337,7 @@ def _plan_service(
         sku=skus[units[0].name] if single else None,
         cost=_total(costs) if costs and len(costs) == len(units) else None,
     )
-    return endpoint, outcome
+    return endpoint, outcome, planned
 
 
 def _units(ctx: _Service, override: Override, assets: Path | None) -> list[_Unit]:
@@ -684,8 +718,6 @@ def _deployment(
         sku={"capacity": scale.instances, "name": "Default"},
         tags=dict(sorted(s.kv_tags.items())),
         autoscale=autoscale,
-        assets=assets.versions,
-        bundle=assets.files,
     ), assets
 
 

@@ -48,27 +48,37 @@ class Input:
 
 @dataclass(frozen=True)
 class AssetId:
-    """The ARM id of a code or environment version this plan registers for a deployment."""
+    """The ARM id of the registered version of a workspace asset (`WorkspacePlan.assets`)."""
 
     kind: str  # code | environment
-    endpoint: str
-    deployment: str
+    key: str  # the asset's name: `Asset.key`
+
+
+@dataclass(frozen=True)
+class AssetVersionName:
+    """The version name of a workspace asset, computed from the files of its folder when
+    Terraform or Bicep runs (see VERSION_RULE), never by gen-iac: an edited file registers a
+    new version and rolls every deployment that uses the asset to it."""
+
+    kind: str  # code | environment
+    key: str
 
 
 @dataclass(frozen=True)
 class BlobUrl:
-    """The URL of a folder in the workspace's default blob datastore, which is looked up from
-    the workspace at apply time (never hard-coded)."""
+    """The URL of an asset's versioned folder in the workspace's default blob datastore
+    (looked up at apply time, never hard-coded): `<datastore url>/<prefix>/<version>`."""
 
-    path: str
+    prefix: str  # e.g. "gen-iac/code/churn-aci-blue"
+    version: AssetVersionName
 
 
 @dataclass(frozen=True)
 class BundleText:
-    """The text of a file gen-iac writes into the bundles, read when the code is applied
-    (Terraform `file()`, Bicep `loadTextContent()`): the YAML stays reviewable as a file."""
+    """The text of a file in the bundles, read when the code is applied (Terraform `file()`,
+    Bicep `loadTextContent()`): a person's edit reaches Azure without re-generation."""
 
-    path: str  # relative to bundles/<workspace>/
+    path: str  # relative to bundles/<workspace>/, e.g. "environments/churn-env-4/conda.yaml"
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,9 @@ class Concat:
 
 
 # Union, not |: the recursive alias needs string forward references at run time.
-Expr = Union[WorkspaceId, DeploymentId, Input, Concat, AssetId, BlobUrl, BundleText]  # noqa: UP007
+Expr = Union[  # noqa: UP007
+    WorkspaceId, DeploymentId, Input, Concat, AssetId, AssetVersionName, BlobUrl, BundleText
+]
 Value = Union[  # noqa: UP007
     None, bool, int, float, str, Expr, list["Value"], dict[str, "Value"]
 ]
@@ -92,23 +104,81 @@ class Autoscale:
     properties: Body  # Microsoft.Insights/autoscalesettings properties
 
 
+# How a version name follows content (Terraform locals, upload-bundles.sh and the tests agree):
+#   digest  = sha256 hex of the concatenation, over every file of the asset's folder in byte
+#             order of its '/'-separated relative path, of "<path>\t<sha256 hex of the file>\n"
+#   version = the first 16 hex of sha256("<seed>\n<digest>")
+VERSION_RULE = "sha256-folder-v1"
+VERSION_LENGTH = 16
+BLOB_ROOT = "gen-iac"  # every upload lives under this folder of the default datastore
+
+
 @dataclass(frozen=True)
 class Upload:
-    """A bundle folder copied into the default blob datastore before registration."""
+    """An asset folder copied into the default blob datastore before registration, under
+    `<blob_prefix>/<version>/`."""
 
-    folder: str  # relative to bundles/<workspace>/, e.g. "churn-aci/blue/code"
-    blob_prefix: str  # folder in the datastore's container, content-addressed
+    folder: str  # relative to bundles/<workspace>/, e.g. "code/churn-aci-blue"
+    blob_prefix: str  # e.g. "gen-iac/code/churn-aci-blue"
 
 
 @dataclass(frozen=True)
-class AssetVersion:
-    """A `codes/versions` or `environments/versions` resource registered for one deployment."""
+class Asset:
+    """A code or environment asset, registered once for the workspace and shared by every
+    deployment whose content is the same. Its files are `bundles/<workspace>/<folder>/`
+    (a person's after the first run: an edit there changes every deployment that uses it);
+    its version name is `AssetVersionName(kind, key)`, computed from those files at apply time.
+    """
 
     kind: str  # code | environment
-    name: str
-    version: str  # a content hash: unchanged content, unchanged plan
-    properties: Body
+    key: str  # the asset's name in the workspace and its folder name
+    properties: Body  # the version's properties (BlobUrl, BundleText, AssetVersionName inside)
+    deployments: tuple[str, ...]  # "<endpoint>/<deployment>" of every user, plan order
+    files: dict[str, bytes] = field(default_factory=dict)  # by path relative to the folder
+    # What the version covers besides the files: a hash of the literal properties (the image,
+    # the description, ...), so a regenerated body never lands on a registered version.
+    seed: str = ""
     upload: Upload | None = None
+    scoring_script: str = ""  # code: the entry script, relative to the folder
+    missing: bool = False  # code: the snapshot had none, the folder is for a person to fill
+    environment_kind: str = ""  # environment: image | build
+    image: str | None = None  # environment: the base image (kind image)
+    python: str | None = None  # environment: the Python it pins, "3.10"
+
+    @property
+    def folder(self) -> str:
+        """Relative to bundles/<workspace>/: code/<key> or environments/<key>."""
+        return f"{asset_root(self.kind)}/{self.key}"
+
+    @property
+    def version(self) -> AssetVersionName:
+        return AssetVersionName(self.kind, self.key)
+
+    @property
+    def shared(self) -> bool:
+        return len(self.deployments) > 1
+
+    def edit_note(self, workspace: str) -> str:
+        """For the report: what an edit of this asset's files does (paths relative to the
+        output folder)."""
+        what = "conda file and build files" if self.kind == "environment" else "scoring code"
+        users = ", ".join(self.deployments)
+        if not self.shared:
+            return (
+                f"bundles/{workspace}/{self.folder}/ is used by {users} only: editing its "
+                f"{what} registers a new {self.kind} version on the next apply and rolls "
+                "that deployment to it."
+            )
+        return (
+            f"bundles/{workspace}/{self.folder}/ is shared by {len(self.deployments)} "
+            f"deployments ({users}): editing its {what} once fixes every one of them; the "
+            f"next apply registers one new {self.kind} version and rolls each of them to it."
+        )
+
+
+def asset_root(kind: str) -> str:
+    """The folder of an asset kind under bundles/<workspace>/."""
+    return "code" if kind == "code" else "environments"
 
 
 @dataclass(frozen=True)
@@ -118,8 +188,8 @@ class Deployment:
     sku: Body
     tags: dict[str, str]
     autoscale: Autoscale | None = None  # managed only; Kubernetes scales in scaleSettings
-    assets: tuple[AssetVersion, ...] = ()  # code first, then the environment when registered
-    bundle: dict[str, bytes] = field(default_factory=dict)  # bundle files by relative path
+    code: str = ""  # key of its code asset in WorkspacePlan.assets
+    environment: str | None = None  # key of its environment asset; None: referenced or input
 
 
 @dataclass(frozen=True)
@@ -188,7 +258,8 @@ class Rollout:
     scoring_script: str = ""
     entry_rule: str = ""  # which rule found the entry script
     lint: tuple[LintFinding, ...] = ()  # v1-only uses in the scoring code
-    bundle: str = ""  # bundles/<workspace>/<endpoint>/<deployment>
+    bundle: str = ""  # its code folder, what `gen-iac smoke` takes: bundles/<ws>/code/<key>
+    environment_bundle: str = ""  # bundles/<ws>/environments/<key>, "" when none is registered
 
 
 @dataclass(frozen=True)
@@ -218,6 +289,17 @@ class WorkspacePlan:
     location: str
     endpoints: tuple[Endpoint, ...]
     inputs: tuple[Input, ...]  # every Input the bodies use, sorted
+    # Code and environment assets registered once each, shared by the deployments using the
+    # same content: codes sorted by key, then environments sorted by key.
+    assets: tuple[Asset, ...] = ()
+
+    def asset(self, kind: str, key: str) -> Asset:
+        return next(a for a in self.assets if a.kind == kind and a.key == key)
+
+    @property
+    def shared_asset_notes(self) -> tuple[str, ...]:
+        """One line per asset several deployments share: an edit there fixes all of them."""
+        return tuple(a.edit_note(self.name) for a in self.assets if a.shared)
 
     @property
     def resource_id(self) -> str:

@@ -38,6 +38,7 @@ only. Parameters of main.bicep:
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,15 +54,16 @@ from generator.plan.model import (
     ENVIRONMENT_TYPE,
     ML_API_VERSION,
     AssetId,
+    AssetVersionName,
     BlobUrl,
     BundleText,
     Concat,
-    Deployment,
     DeploymentId,
     Endpoint,
     Input,
     MigrationPlan,
     WorkspaceId,
+    asset_root,
 )
 from generator.render import bicep_encoder as enc
 from generator.render.templating import environment as _jinja
@@ -77,13 +79,17 @@ NEW_ENDPOINTS_ENV = "GEN_IAC_NEW_ENDPOINTS"
 # each call (compiled JSON runs about 1.5x the source; 1 MB leaves room for 4x).
 BATCH_RESOURCES = 400
 BATCH_BYTES = 1_000_000
+ASSET_BATCH = 400  # asset versions per assets module
 KEYS_PARAM = "endpointKeys"
 KEYS_ENV = "GEN_IAC_ENDPOINT_KEYS"
 RESOURCE_ID_TYPE = "resourceIdType"
 TRAFFIC_PARAM = "traffic"
 MIRROR_PARAM = "mirrorTraffic"
 DATASTORE_PARAM = "datastoreName"
-DATASTORE_ENV = "GEN_IAC_DATASTORE"
+VERSIONS_PARAM = "assetVersions"
+# upload-bundles.sh prints {"datastoreName": ..., "versions": {"<folder>": "<version>"}};
+# the commands in README.md hand it to main.bicepparam through this variable.
+UPLOAD_ENV = "GEN_IAC_UPLOAD"
 UPLOAD_SCRIPT = "upload-bundles.sh"
 
 RESOURCE_TYPES = {
@@ -105,6 +111,9 @@ _FIXED_NAMES = {
     "workspace",
     KEYS_PARAM,
     DATASTORE_PARAM,
+    VERSIONS_PARAM,
+    "assetVersionsType",
+    "assetVersionType",
     "datastore",
     "datastoreUrl",
     TRAFFIC_PARAM,
@@ -147,12 +156,12 @@ class Symbols:
             taken.add(symbol)
             self._names[(role, *names)] = symbol
 
+        for a in plan.workspace.assets:
+            add(a.kind, a.key)
+            add(a.kind + "Container", a.key)
         for e in plan.workspace.endpoints:
             add("endpoint", e.name)
             for d in e.deployments:
-                for a in d.assets:
-                    add(a.kind, e.name, d.name)
-                    add(a.kind + "Container", e.name, d.name)
                 add("deployment", e.name, d.name)
                 if d.autoscale:
                     add("autoscale", e.name, d.name)
@@ -174,8 +183,11 @@ class Symbols:
     def current(self, endpoint: str) -> str:
         return self._names[("current", endpoint)]
 
-    def asset(self, kind: str, endpoint: str, deployment: str) -> str:
-        return self._names[(kind, endpoint, deployment)]
+    def asset(self, kind: str, key: str) -> str:
+        return self._names[(kind, key)]
+
+    def container(self, kind: str, key: str) -> str:
+        return self._names[(kind + "Container", key)]
 
 
 class Encoder:
@@ -193,9 +205,12 @@ class Encoder:
         if isinstance(value, Input):
             return f"{param_name(value.name)}[{enc.string(value.key)}]"
         if isinstance(value, AssetId):
-            return f"{self.symbols.asset(value.kind, value.endpoint, value.deployment)}.id"
+            return f"{self.symbols.asset(value.kind, value.key)}.id"
+        if isinstance(value, AssetVersionName):
+            return asset_version(value.kind, value.key)
         if isinstance(value, BlobUrl):
-            return enc.template([enc.Raw("datastoreUrl"), "/" + value.path])
+            version = asset_version(value.version.kind, value.version.key)
+            return enc.template([enc.Raw("datastoreUrl"), f"/{value.prefix}/", enc.Raw(version)])
         if isinstance(value, BundleText):
             return f"loadTextContent({enc.string(f'{self.bundles}/{value.path}')})"
         if isinstance(value, Concat):
@@ -206,6 +221,11 @@ class Encoder:
 
     def __call__(self, value: Any, level: int = 0) -> str:
         return enc.encode(value, level, self.expression)
+
+
+def asset_version(kind: str, key: str) -> str:
+    """The version name upload-bundles.sh computed for an asset's folder."""
+    return f"{VERSIONS_PARAM}[{enc.string(f'{asset_root(kind)}/{key}')}]"
 
 
 def environment(encoder: Encoder) -> Any:
@@ -238,8 +258,9 @@ class Batch:
 
 def endpoint_resources(endpoint: Endpoint) -> int:
     """What one endpoint adds to its batch's template: the endpoint, each deployment with its
-    autoscale setting and asset versions, and the traffic module call."""
-    return 2 + sum(1 + (1 if d.autoscale else 0) + len(d.assets) for d in endpoint.deployments)
+    autoscale setting, and the traffic module call (asset versions are in the assets modules;
+    the batch refers to them as `existing`, which deploys nothing)."""
+    return 2 + sum(1 + (1 if d.autoscale else 0) for d in endpoint.deployments)
 
 
 def batches(sections: list[tuple[Endpoint, str]], inlined: int = 0) -> list[Batch]:
@@ -288,6 +309,8 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
     ]
     traffic_module = env.get_template(f"{TRAFFIC_MODULE}.j2").render(shared)
     found = batches(rendered, len(traffic_module.encode("utf-8")))
+    assets = _assets(plan, symbols)
+    asset_contexts = _asset_batches(assets)
     context: dict[str, Any] = {
         "workspace": ws,
         "types": RESOURCE_TYPES,
@@ -296,7 +319,16 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
         "resource_id_type": RESOURCE_ID_TYPE,
         "rollout": _rollout(plan) if ws.endpoints else None,
         "uploads": _uploads(plan),
-        "datastore": {"param": DATASTORE_PARAM, "env": DATASTORE_ENV, "script": UPLOAD_SCRIPT},
+        "assets": assets,
+        "asset_batches": asset_contexts,
+        "datastore": {
+            "param": DATASTORE_PARAM,
+            "versions": VERSIONS_PARAM,
+            "env": UPLOAD_ENV,
+            "script": UPLOAD_SCRIPT,
+            "value": enc.Raw(f"json(readEnvironmentVariable({enc.string(UPLOAD_ENV)}))"),
+        },
+        "bundles": shlex.quote(f"../../bundles/{ws.name}"),
         "new_endpoints": {"param": NEW_ENDPOINTS_PARAM, "env": NEW_ENDPOINTS_ENV},
         "traffic_file": TRAFFIC_FILE,
         "inputs_file": INPUTS_FILE,
@@ -304,7 +336,10 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
         "api_version": shlex.quote(ML_API_VERSION),
         "traffic_module": TRAFFIC_MODULE,
         "commands": _commands(plan),
-        "batches": [_batch_context(b, plan, inputs, keys, symbols) for b in found],
+        "batches": [
+            _batch_context(b, plan, inputs, keys, symbols, [a["symbol"] for a in asset_contexts])
+            for b in found
+        ],
         "limits": {"resources": BATCH_RESOURCES},
     }
     context["endpoint_ids"] = _union([b.symbol for b in found], "endpointIds")
@@ -313,6 +348,12 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
         RenderedFile(f"{base}/{name}", env.get_template(f"{name}.j2").render(context))
         for name in ("main.bicep", "main.bicepparam")
     ]
+    assets_module = env.get_template("modules/assets.bicep.j2")
+    assets_values = env.get_template("modules/assets.bicepparam.j2")
+    for batch in asset_contexts:
+        here = {**context, "batch": batch}
+        files.append(RenderedFile(f"{base}/{batch['path']}", assets_module.render(here)))
+        files.append(RenderedFile(f"{base}/{batch['path']}param", assets_values.render(here)))
     if ws.endpoints:
         generated = traffic_json(plan)
         files.append(
@@ -346,7 +387,7 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
             )
         )
     names = ["bicepconfig.json", "README.md"]
-    if context["uploads"]:
+    if ws.assets:
         names.append(UPLOAD_SCRIPT)
     files += [
         RenderedFile(f"{base}/{name}", env.get_template(f"{name}.j2").render(context))
@@ -368,6 +409,7 @@ def _batch_context(
     inputs: list[dict[str, Any]],
     keys: dict[str, Any] | None,
     symbols: Symbols,
+    asset_modules: list[str],
 ) -> dict[str, Any]:
     """What main.bicep passes to one batch module and what the module declares."""
     names = {e.name for e in batch.endpoints}
@@ -390,6 +432,9 @@ def _batch_context(
         params[p["name"]] = enc.Raw(p["name"])
     if keyed:
         params[KEYS_PARAM] = enc.Raw(KEYS_PARAM)
+    assets = _used_assets(batch.endpoints, symbols)
+    if assets:
+        params[VERSIONS_PARAM] = enc.Raw(VERSIONS_PARAM)
     first = batch.endpoints[0].name
     last = batch.endpoints[-1].name
     return {
@@ -409,6 +454,9 @@ def _batch_context(
         "mirrored": mirrored,
         "sections": batch.sections,
         "datastore": datastore,
+        "assets": assets,
+        # The asset versions exist before any deployment refers to them.
+        "depends_on": [enc.Raw(m) for m in asset_modules] if assets else [],
         "resources": batch.resources,
         "endpoint_ids": {
             e.name: enc.Raw(f"{symbols.endpoint(e.name)}.id") for e in batch.endpoints
@@ -528,20 +576,108 @@ def merge_traffic(disk: bytes, generated: str) -> bytes:
     return _traffic_text(traffic, mirror).encode("utf-8")
 
 
+_SAFE_FOLDER = re.compile(r"(?:code|environments)/[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
 def _uploads(plan: MigrationPlan) -> list[dict[str, str]]:
-    """The folders upload-bundles.sh copies, shell-quoted (shlex is the shell's encoder)."""
+    """Every asset folder for upload-bundles.sh, which versions each one (and uploads those
+    registered from blob storage), shell-quoted: shlex is the shell's encoder."""
+    found = []
+    for a in plan.workspace.assets:
+        # The script also writes the folder into its JSON answer unescaped: keys are asset
+        # names, so this never fails for a plan gen-iac built.
+        if not _SAFE_FOLDER.fullmatch(a.folder):
+            raise ValueError(f"not an asset folder: {a.folder!r}")
+        found.append(
+            {
+                "folder": shlex.quote(a.folder),
+                "seed": shlex.quote(a.seed),
+                "upload": "1" if a.upload else "0",
+            }
+        )
+    return found
+
+
+def _assets(plan: MigrationPlan, symbols: Symbols) -> dict[str, Any] | None:
+    """The asset section of main.bicep: the version param and its type, the default
+    datastore, and one version resource per asset (each in an `existing` container)."""
     ws = plan.workspace
+    if not ws.assets:
+        return None
+    return {
+        "versions_type": {a.folder: enc.Raw("assetVersionType") for a in ws.assets},
+        "resources": [
+            {
+                "asset": a,
+                "symbol": symbols.asset(a.kind, a.key),
+                "container": symbols.container(a.kind, a.key),
+                "type": a.kind,
+                "version": enc.Raw(asset_version(a.kind, a.key)),
+                "properties": a.properties,
+                "users": _users(a.deployments),
+            }
+            for a in ws.assets
+        ],
+    }
+
+
+def _asset_batches(assets: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The asset versions in modules of at most ASSET_BATCH each (a version is one deployed
+    resource; the containers are `existing`), deployed before the endpoint batches."""
+    if not assets:
+        return []
+    resources = assets["resources"]
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(resources), ASSET_BATCH):
+        number = len(found) + 1
+        found.append(
+            {
+                "path": f"modules/assets-{number:03d}.bicep",
+                "symbol": f"assets{number:03d}",
+                "number": number,
+                "resources": resources[start : start + ASSET_BATCH],
+                "name": enc.Raw(
+                    enc.template(
+                        [enc.Raw("uniqueString(workspace.id, location)"), f"-assets-{number:03d}"]
+                    )
+                ),
+                "params": {
+                    DATASTORE_PARAM: enc.Raw(DATASTORE_PARAM),
+                    VERSIONS_PARAM: enc.Raw(VERSIONS_PARAM),
+                    "workspaceName": enc.Raw("workspaceName"),
+                },
+            }
+        )
+    return found
+
+
+def _used_assets(endpoints: list[Endpoint], symbols: Symbols) -> list[dict[str, Any]]:
+    """The asset versions an endpoint batch's deployments refer to, declared there as
+    `existing` (the assets modules create them first)."""
+    used = sorted(
+        {("code", d.code) for e in endpoints for d in e.deployments if d.code}
+        | {
+            ("environment", d.environment)
+            for e in endpoints
+            for d in e.deployments
+            if d.environment
+        }
+    )
     return [
         {
-            "source": shlex.quote(f"../../bundles/{ws.name}/{a.upload.folder}"),
-            "destination": shlex.quote(a.upload.blob_prefix),
-            "folder": shlex.quote(a.upload.folder),
+            "symbol": symbols.asset(kind, key),
+            "container": symbols.container(kind, key),
+            "type": kind,
+            "key": key,
+            "version": enc.Raw(asset_version(kind, key)),
         }
-        for e in ws.endpoints
-        for d in e.deployments
-        for a in d.assets
-        if a.upload
+        for kind, key in used
     ]
+
+
+def _users(deployments: tuple[str, ...]) -> str:
+    more = len(deployments) - 3
+    return ", ".join(deployments[:3]) + (f" and {more} more" if more > 0 else "")
 
 
 def _inputs(plan: MigrationPlan) -> list[dict[str, Any]]:
@@ -616,22 +752,6 @@ def _keys(plan: MigrationPlan) -> dict[str, Any] | None:
     }
 
 
-def _asset_context(endpoint: Endpoint, d: Deployment, symbols: Symbols) -> list[dict[str, Any]]:
-    """The asset versions a deployment uses, declared beside it (templates/bicep/modules/
-    _assets.bicep.j2): a self-contained unit, so the assets can move as a whole."""
-    return [
-        {
-            "symbol": symbols.asset(a.kind, endpoint.name, d.name),
-            "container": symbols.asset(a.kind + "Container", endpoint.name, d.name),
-            "type": a.kind,
-            "name": a.name,
-            "version": a.version,
-            "properties": a.properties,
-        }
-        for a in d.assets
-    ]
-
-
 def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dict[str, Any]:
     properties: dict[str, Any] = dict(endpoint.properties)
     name = enc.string(endpoint.name)
@@ -677,7 +797,6 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
         deployments.append(
             {
                 "deployment": d,
-                "assets": _asset_context(endpoint, d, symbols),
                 "symbol": dsymbol,
                 # Siblings one at a time: Azure refuses a change while the endpoint updates.
                 "depends_on": [enc.Raw(previous)] if previous else [],
@@ -735,18 +854,28 @@ def _commands(plan: MigrationPlan) -> dict[str, str]:
         "  --parameters main.bicepparam"
     )
     each = (
-        "for values in modules/endpoints-*.bicepparam; do\n"
+        "for values in modules/assets-*.bicepparam modules/endpoints-*.bicepparam; do\n"
         '  batch="$(basename "$values" .bicepparam)"\n'
         "  az deployment group create \\\n"
         f"    --subscription {shlex.quote(ws.subscription_id)} \\\n"
         f"    --resource-group {shlex.quote(ws.resource_group)} \\\n"
         f'    --name {shlex.quote("gen-iac-" + ws.name + "-")}"$batch" \\\n'
         '    --template-file "modules/$batch.bicep" \\\n'
-        '    --parameters "$values" || exit 1\n'
+        '    --parameters "$values"\n'
         "done"
     )
+    if not ws.assets:
+        return {
+            "what_if": f"az deployment group what-if \\\n{common}",
+            "create": f"az deployment group create \\\n{common}",
+            "batches": "set -euo pipefail\n" + each,
+            "upload": "",
+        }
+    # An assignment of "$(...)" fails the shell on its own (unlike `export X="$(...)"`).
+    upload = f'set -euo pipefail\n{UPLOAD_ENV}="$(./{UPLOAD_SCRIPT}{{}})"\nexport {UPLOAD_ENV}\n'
     return {
-        "what_if": f"az deployment group what-if \\\n{common}",
-        "create": f"az deployment group create \\\n{common}",
-        "batches": each,
+        "what_if": upload.format(" --no-upload") + f"az deployment group what-if \\\n{common}",
+        "create": upload.format("") + f"az deployment group create \\\n{common}",
+        "batches": upload.format("") + each,
+        "upload": upload.format(""),
     }

@@ -6,7 +6,9 @@ block structure only.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from typing import Any
 
 from generator.diagnostics import Level
@@ -20,8 +22,9 @@ from generator.plan.model import (
     ENDPOINT_TYPE,
     ENVIRONMENT_TYPE,
     ML_API_VERSION,
+    Asset,
     AssetId,
-    AssetVersion,
+    AssetVersionName,
     BlobUrl,
     BundleText,
     Concat,
@@ -31,6 +34,7 @@ from generator.plan.model import (
     Input,
     MigrationPlan,
     WorkspaceId,
+    asset_root,
 )
 from generator.plan.traffic import MAX_MIRROR
 from generator.render import hcl
@@ -39,9 +43,13 @@ from generator.render.templating import environment as _jinja
 TERRAFORM_VERSION = ">= 1.11, < 2.0"  # write-only arguments (sensitive_body) need 1.11
 AZAPI_SOURCE = "Azure/azapi"
 AZAPI_VERSION = "~> 2.9"  # 2.9 is the first azapi whose schemas know 2025-12-01
-# azurerm only uploads the bundles (azapi cannot upload files); 4.x reads storage with Entra ID.
+# azurerm only uploads the bundles (azapi cannot upload files), with Entra ID. 4.77.0 is the
+# first release whose azurerm_storage_blob takes storage_container_id (CHANGELOG 4.77.0,
+# #32235): the name-based arguments it deprecates list every storage account of the
+# subscription, which needs subscription-wide read.
 AZURERM_SOURCE = "hashicorp/azurerm"
-AZURERM_VERSION = "~> 4.0"
+AZURERM_VERSION = "~> 4.77"
+ASSETS_FILE = "assets.tf"
 KEYS_FILE = "endpoint_keys.auto.tfvars.json"
 KEYS_VARIABLE = "endpoint_keys"
 # The rollout controls: one line per endpoint, the one place a traffic change is made.
@@ -84,9 +92,21 @@ def traffic_label(endpoint: str) -> str:
     return "traffic_" + label(endpoint)
 
 
-def asset_label(kind: str, endpoint: str, deployment: str) -> str:
-    """code_<ep>__<dep> / environment_<ep>__<dep>: the version resource and its uploaded blobs."""
-    return f"{kind}_" + label(endpoint, deployment)
+def asset_label(kind: str, key: str) -> str:
+    """code_<key> / environment_<key>: an asset's version registration and its uploaded blobs.
+
+    Keys of lower-case words joined by single hyphens map one to one (no '__' in them); any
+    other key (v1 environment names may hold '_', '--' or capitals) gets '__' and a hash of
+    the key, so two keys never share a label."""
+    if re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", key):
+        return f"{kind}_{key.replace('-', '_')}"
+    plain = re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_")
+    return f"{kind}__{plain}__{hashlib.sha256(key.encode('utf-8')).hexdigest()[:8]}"
+
+
+def asset_version(kind: str, key: str) -> str:
+    """The version name Terraform computes for an asset (see assets.tf)."""
+    return f"local.asset_versions[{hcl.string(f'{asset_root(kind)}/{key}')}]"
 
 
 def bundle_path(folder: str) -> str:
@@ -103,9 +123,12 @@ def expression(value: Any) -> str:
     if isinstance(value, Input):
         return f"var.{value.name}[{hcl.string(value.key)}]"
     if isinstance(value, AssetId):
-        return f"azapi_resource.{asset_label(value.kind, value.endpoint, value.deployment)}.id"
+        return f"azapi_resource_action.{asset_label(value.kind, value.key)}.resource_id"
+    if isinstance(value, AssetVersionName):
+        return asset_version(value.kind, value.key)
     if isinstance(value, BlobUrl):
-        return '"${local.datastore_url}/' + hcl.escape(value.path) + '"'
+        version = asset_version(value.version.kind, value.version.key)
+        return '"${local.datastore_url}/' + hcl.escape(value.prefix) + "/${" + version + '}"'
     if isinstance(value, BundleText):
         return f'file("{bundle_path(value.path)}")'
     if isinstance(value, Concat):
@@ -140,7 +163,7 @@ def render_terraform(
     ws = plan.workspace
     env = environment()
     base = f"terraform/{ws.name}"
-    uploads = any(a.upload for e in ws.endpoints for d in e.deployments for a in d.assets)
+    uploads = any(a.upload for a in ws.assets)
     context: dict[str, Any] = {
         "terraform_version": TERRAFORM_VERSION,
         "azapi_source": AZAPI_SOURCE,
@@ -152,9 +175,6 @@ def render_terraform(
             "resource_group_id": ws.resource_group_id,
             "workspace_id": ws.resource_id,
         },
-        "bundles": hcl.Raw(f'"${{path.module}}/../../bundles/{hcl.escape(ws.name)}"')
-        if uploads
-        else None,
         "resource_types": RESOURCE_TYPES,
         "variables": _variables(plan),
         "outputs": _outputs(plan),
@@ -181,6 +201,8 @@ def render_terraform(
                 ),
             )
         )
+    if ws.assets:
+        files.append(render_assets(plan, env, base))
     if ws.endpoints:
         files.append(_rollout_file(plan, base))
     if keys is not None and ws.keyed_services:
@@ -455,13 +477,34 @@ def _traffic_preconditions(endpoint: Endpoint) -> list[dict[str, Any]]:
     return checks
 
 
-def _asset_context(endpoint: Endpoint, d: Deployment, asset: AssetVersion) -> dict[str, Any]:
+def render_assets(plan: MigrationPlan, env: Any, base: str) -> RenderedFile:
+    """assets.tf: the default datastore, the version names and, once per distinct content,
+    the uploads and version registrations every deployment shares."""
+    ws = plan.workspace
+    context = {
+        "workspace": ws.name,
+        "bundles": hcl.Raw(f'"${{path.module}}/../../bundles/{hcl.escape(ws.name)}"'),
+        "subscription_id": ws.subscription_id,
+        "resource_group": ws.resource_group,
+        "seeds": {a.folder: a.seed for a in ws.assets},
+        "assets": [_asset_context(a) for a in ws.assets],
+    }
+    return RenderedFile(f"{base}/{ASSETS_FILE}", env.get_template(f"{ASSETS_FILE}.j2").render(context))
+
+
+def _asset_context(asset: Asset) -> dict[str, Any]:
     asset_type = "codes" if asset.kind == "code" else "environments"
+    version = asset_version(asset.kind, asset.key)
+    shown = ", ".join(asset.deployments[:3])
+    more = len(asset.deployments) - 3
     found: dict[str, Any] = {
-        "label": asset_label(asset.kind, endpoint.name, d.name),
+        "asset": asset,
+        "users": shown + (f" and {more} more" if more > 0 else ""),
+        "label": asset_label(asset.kind, asset.key),
         "type": f"machinelearningservices_workspaces_{asset_type}_versions",
-        "name": asset.version,
-        "parent": hcl.Raw(f'"${{local.workspace_id}}/{asset_type}/{hcl.escape(asset.name)}"'),
+        "resource_id": hcl.Raw(
+            f'"${{local.workspace_id}}/{asset_type}/{hcl.escape(asset.key)}/versions/${{{version}}}"'
+        ),
         "body": {"properties": asset.properties},
         "upload": None,
     }
@@ -469,9 +512,10 @@ def _asset_context(endpoint: Endpoint, d: Deployment, asset: AssetVersion) -> di
         folder = bundle_path(asset.upload.folder)
         found["upload"] = {
             "attributes": {
-                "name": hcl.Raw(f'"{hcl.escape(asset.upload.blob_prefix)}/${{each.value}}"'),
-                "storage_account_name": hcl.Raw("local.datastore.accountName"),
-                "storage_container_name": hcl.Raw("local.datastore.containerName"),
+                "name": hcl.Raw(
+                    f'"{hcl.escape(asset.upload.blob_prefix)}/${{{version}}}/${{each.value}}"'
+                ),
+                "storage_container_id": hcl.Raw("local.storage_container_id"),
                 "type": "Block",
                 "source": hcl.Raw(f'"{folder}/${{each.value}}"'),
                 "content_md5": hcl.Raw(f'filemd5("{folder}/${{each.value}}")'),
@@ -488,7 +532,6 @@ def _asset_context(endpoint: Endpoint, d: Deployment, asset: AssetVersion) -> di
 
 def _deployment_context(endpoint: Endpoint, ep_label: str, d: Deployment) -> dict[str, Any]:
     return {
-        "assets": [_asset_context(endpoint, d, a) for a in d.assets],
         "deployment": d,
         "label": deployment_label(endpoint.name, d.name),
         "parent": hcl.Raw(f"azapi_resource.{ep_label}.id"),

@@ -299,13 +299,13 @@ def test_version_separates_paths_from_contents() -> None:
 def test_no_asset_folder(tmp_path: Path) -> None:
     req = request(source_asset(), env=sdk_env("src", "src/score.py"))
     for folder in (None, tmp_path / "not-there"):
-        found, findings = code_bundle(req, folder, code_dir="out/bundles/ws/ep/blue/code/")
+        found, findings = code_bundle(req, folder, code_dir="bundles/ws/code/ep-blue/")
         assert found is None
         assert [(f.level, f.code, f.field) for f in findings] == [
             (Level.WARNING, "missing-code", "environmentImageRequest.assets")
         ]
         assert "gen-iac export" in findings[0].message
-        assert "out/bundles/ws/ep/blue/code/" in findings[0].message
+        assert "bundles/ws/code/ep-blue/" in findings[0].message
     # The caller still gets the scoring script name without any files.
     assert entry_script(req) == ("score.py", "AZUREML_ENTRY_SCRIPT")
 
@@ -316,7 +316,8 @@ def test_one_asset_file_missing(tmp_path: Path) -> None:
     assert found is None
     assert [f.code for f in findings] == ["missing-code"]
     assert repr(ARCHIVE) in findings[0].message
-    assert "out/bundles/<workspace>/<endpoint>/<deployment>/code/" in findings[0].message
+    assert "bundles/<workspace>/code/<endpoint>-<deployment>/" in findings[0].message
+    assert "out/" not in findings[0].message  # the console and report add the output folder
     assert str(tmp_path) not in findings[0].message  # no absolute paths in the report
 
 

@@ -8,16 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from generator.assets.environment import (
-    CONDA_FILE,
-    CPU_IMAGE,
-    DOCKERFILE,
-    GPU_IMAGE,
-    SERVER_TABLE,
-    EnvironmentSpec,
-    environment_spec,
-    server_for,
-)
+from generator.assets.environment import CONDA_FILE, DOCKERFILE, EnvironmentSpec, environment_spec
+from generator.assets.images import CPU_IMAGE, GPU_IMAGE
+from generator.assets.server import SERVER_TABLE, server_for
 from generator.diagnostics import Finding, Level
 
 IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20240709.v1"

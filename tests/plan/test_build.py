@@ -138,7 +138,7 @@ def test_references(make_snapshot: SnapshotFactory) -> None:
     assert isinstance(code, dict) and code["scoringScript"] == "main.py"
     # No assets in this snapshot: the code version is still registered from the bundle
     # folder, which the report tells the user to fill.
-    assert code["codeId"] == AssetId("code", "reg", "blue")
+    assert code["codeId"] == AssetId("code", "reg-blue")
     assert {"multi-model", "missing-code"} <= codes(outcome(p, "reg"))
     assert p.workspace.inputs == ()
 

@@ -70,6 +70,8 @@ def test_layout(example_out: Path, module_dir: Path) -> None:
         "inputs.json",
         "main.bicep",
         "main.bicepparam",
+        "modules/assets-001.bicep",
+        "modules/assets-001.bicepparam",
         "modules/endpoint-traffic.bicep",
         "modules/endpoints-001.bicep",
         "modules/endpoints-001.bicepparam",
@@ -112,6 +114,8 @@ def test_deterministic(example_plan: MigrationPlan, tmp_path: Path) -> None:
             "main.bicepparam",
             "traffic.json",
             "inputs.json",
+            "modules/assets-001.bicep",
+            "modules/assets-001.bicepparam",
             "modules/endpoints-001.bicep",
             "modules/endpoints-001.bicepparam",
             "modules/endpoint-traffic.bicep",
@@ -197,21 +201,30 @@ def test_resources_follow_the_rules(
         "onlineEndpoints": 6,
         "deployments": 7,  # ab-endpoint has two versions
         "autoscalesettings": 1,
-        "datastores": 1,  # existing: the default datastore
-        "codes": 7,  # existing containers of the code versions, one per deployment
+        "codes": 7,  # existing containers of the code versions: one per distinct code
         "environments": 4,  # ab-endpoint's versions and recs-aks-token register none
-        "versions": 11,
+        "versions": 11,  # existing here: the assets module creates them
     }
+    assert all(s["existing"] for s in resources.values() if s["type"].endswith("/versions"))
+    # The versions themselves: in the assets module, deployed before the endpoints.
+    assets = parse(module_dir / "modules" / "assets-001.bicep")["resources"]
+    created = [s for s in assets.values() if not s["existing"]]
+    assert len(created) == 11 and all(s["type"].endswith("/versions") for s in created)
+    assert assets["datastore"]["existing"]  # the default datastore the code is uploaded to
 
 
 def test_main_calls_one_module_per_batch(main: dict[str, Any]) -> None:
     modules = main["modules"]
-    assert list(modules) == ["endpoints001"]
+    assert list(modules) == ["assets001", "endpoints001"]
+    assets = modules["assets001"]
+    assert assets["detail"]["path"] == "modules/assets-001.bicep"
+    assert set(assets["config"]["params"]) == {"assetVersions", "datastoreName", "workspaceName"}
     spec = modules["endpoints001"]
     assert spec["detail"]["path"] == "modules/endpoints-001.bicep"
     assert spec["config"]["name"] == "${uniqueString(workspace.id, location)}-endpoints-001"
+    assert [str(d) for d in spec["config"]["dependsOn"]] == ["assets001"]
     assert set(spec["config"]["params"]) == {
-        "datastoreName",
+        "assetVersions",
         "environmentIds",
         "location",
         "mirrorTraffic",
@@ -401,9 +414,9 @@ def test_a_batch_deploys_on_its_own_with_the_same_bodies(module_dir: Path) -> No
     deployment of main.bicep) from the same values: the same bodies as through main.bicep."""
     for new_endpoints in ("*", None):
         through_main = bodies(module_dir, new_endpoints=new_endpoints)
-        alone = bodies(
-            module_dir, new_endpoints=new_endpoints, template="modules/endpoints-001.bicep"
-        )
+        alone = {}
+        for template in ("modules/assets-001.bicep", "modules/endpoints-001.bicep"):
+            alone.update(bodies(module_dir, new_endpoints=new_endpoints, template=template))
         assert alone == through_main
 
 
@@ -478,6 +491,7 @@ def test_bicepparam(module_dir: Path) -> None:
         "location",
         "workspaceName",
         "datastoreName",
+        "assetVersions",  # both from what upload-bundles.sh prints
         "newEndpoints",
         "traffic",
         "mirrorTraffic",
@@ -610,7 +624,8 @@ def test_keys_only_when_sent(keyed_out: Path) -> None:
     }
     alone = bodies(module_dir, one, new_endpoints=None, template="modules/endpoints-001.bicep")
     reset = bodies(module_dir, one, new_endpoints=None)
-    assert alone == reset  # the batch deployed on its own sends the same, keys included
+    # The batch deployed on its own sends the same, keys included (assets aside: their module).
+    assert alone == {k: v for k, v in reset.items() if not k.startswith(("code:", "environment:"))}
     assert [k for k in reset if k.startswith("endpoint-secrets:")] == ["endpoint-secrets:svc-b"]
     assert reset["endpoint-secrets:svc-b"]["properties"]["keys"] == {
         "primaryKey": "p-b",

@@ -139,9 +139,10 @@ def test_the_counter_agrees_with_pycep(tmp_path: Path, make_snapshot: SnapshotFa
 
 def test_a_large_workspace_is_split_into_batches(large: dict[str, str]) -> None:
     batches = sorted(p for p in large if re.fullmatch(r"modules/endpoints-\d{3}\.bicep", p))
-    assert len(batches) > 1
+    assets = sorted(p for p in large if re.fullmatch(r"modules/assets-\d{3}\.bicep", p))
+    assert len(batches) > 1 and len(assets) > 1
     main = count(large["main.bicep"])
-    assert list(main.modules) == batches  # one module call per batch, in order
+    assert list(main.modules) == assets + batches  # one call per batch, assets first
     endpoints = sum(count(large[b]).modules.count("endpoint-traffic.bicep") for b in batches)
     assert endpoints == SERVICES  # every endpoint in exactly one batch (one traffic step each)
     names = [re.findall(r"^  name: '(svc-\d{5})'$", large[b], re.MULTILINE) for b in batches]
@@ -173,7 +174,9 @@ def test_each_batch_can_be_deployed_on_its_own(large: dict[str, str]) -> None:
     batches = sorted(p for p in large if re.fullmatch(r"modules/endpoints-\d{3}\.bicep", p))
     largest = max(compiled_estimate(b, large) for b in batches)
     assert inlined > largest * (len(batches) - 1)  # main.bicep carries them all
-    for path in batches:
+    for path in batches + sorted(
+        p for p in large if re.fullmatch(r"modules/assets-\d{3}\.bicep", p)
+    ):
         declared = set(re.findall(r"^param (\w+) ", large[path], re.MULTILINE))
         values = large[path + "param"]
         assert values.splitlines()[3] == f"using './{path.removeprefix('modules/')}'"

@@ -51,6 +51,7 @@ def test_module_layout(example_out: Path) -> None:
     module = example_out / "terraform" / "mlw-contoso-prod"
     names = sorted(p.name for p in module.iterdir())
     assert names == [
+        "assets.tf",  # the code and environment versions every deployment shares
         "locals.tf",
         "main.ab-endpoint.tf",
         "main.churn-aci.tf",

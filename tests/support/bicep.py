@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.terraform import DUMMY_ID
+from tests.support.upload import upload_answer
 
 KEYS_ENV = "GEN_IAC_ENDPOINT_KEYS"
-DATASTORE_ENV = "GEN_IAC_DATASTORE"
+UPLOAD_ENV = "GEN_IAC_UPLOAD"  # what upload-bundles.sh prints, read by main.bicepparam
 NEW_ENDPOINTS_ENV = "GEN_IAC_NEW_ENDPOINTS"
 TRAFFIC_MODULE = "endpoint-traffic.bicep"
 # Stand-in for the workspace's default datastore (upload-bundles.sh finds the real one).
@@ -425,7 +426,9 @@ def resolved_params(
     main.bicep, or a batch module deployed on its own."""
     values = input_values(module_dir) if values is None else values
     scope = {**DEFAULT_SCOPE, **(scope or {})}
-    environ = {DATASTORE_ENV: DATASTORE["name"]}
+    environ: dict[str, str] = {}
+    if (module_dir / "upload-bundles.sh").exists():  # run for real, az stood in for
+        environ[UPLOAD_ENV] = upload_answer(module_dir)
     if "endpointKeys" in values:
         environ[KEYS_ENV] = json.dumps(values["endpointKeys"])
     if new_endpoints is not None:

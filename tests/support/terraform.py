@@ -74,13 +74,13 @@ def evaluate(module: Path, values: dict[str, Any] | None = None) -> dict[str, An
         else:
             copy = Path(tmp) / "module"
             shutil.copytree(module, copy)
-        locals_tf = copy / "locals.tf"
-        if locals_tf.exists():
-            stand_in = "{ " + ", ".join(f'{k} = "{v}"' for k, v in DATASTORE.items()) + " }"
-            locals_tf.write_text(
-                _DATASTORE_LOOKUP.sub(lambda m: m.group(1) + stand_in, locals_tf.read_text()),
-                encoding="utf-8",
-            )
+        stand_in = "{ " + ", ".join(f'{k} = "{v}"' for k, v in DATASTORE.items()) + " }"
+        for tf in copy.glob("*.tf"):  # the lookup lives in assets.tf
+            text = tf.read_text(encoding="utf-8")
+            if _DATASTORE_LOOKUP.search(text):
+                tf.write_text(
+                    _DATASTORE_LOOKUP.sub(lambda m: m.group(1) + stand_in, text), encoding="utf-8"
+                )
         # tfparse resolves vars_paths relative to the module.
         (copy / "test.tfvars.json").write_text(json.dumps(values), encoding="utf-8")
         # Terraform reads *.auto.tfvars by itself; tfparse must be told.
@@ -129,6 +129,12 @@ def bodies(module: Path, values: dict[str, Any] | None = None) -> dict[str, dict
             found[f"{asset}:{block['parent_id'].rsplit('/', 1)[1]}/{block['name']}"] = body
         else:
             found[f"autoscale:{block['name']}"] = body
+    for block in evaluated.get("azapi_resource_action", []):
+        kind = block["type"].split("@")[0]
+        if block.get("method") == "PUT" and kind.endswith("/versions"):  # an asset registration
+            asset = "code" if "/codes/" in kind else "environment"
+            *_, name, _, version = block["resource_id"].split("/")
+            found[f"{asset}:{name}/{version}"] = dict(block.get("body") or {})
     for block in evaluated.get("azapi_update_resource", []):
         target = by_id.get(block["resource_id"], {})
         found[f"traffic:{target.get('name', '?')}"] = dict(block.get("body") or {})

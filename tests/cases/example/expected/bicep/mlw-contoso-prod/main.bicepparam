@@ -6,8 +6,10 @@ param location = 'westeurope'
 
 param workspaceName = 'mlw-contoso-prod'
 
-// Set by upload-bundles.sh: GEN_IAC_DATASTORE="$(./upload-bundles.sh)"
-param datastoreName = readEnvironmentVariable('GEN_IAC_DATASTORE')
+// Set from what upload-bundles.sh prints (README.md): the default datastore and the version of
+// every code and environment folder, hashed from its files when the script ran.
+param datastoreName = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).datastoreName
+param assetVersions = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).versions
 
 // The endpoints this deployment creates: * on the first deployment, the new endpoints'
 // names (comma-separated) when a re-run adds some, unset on every other redeploy.

@@ -32,58 +32,6 @@ resource "azapi_resource" "endpoint_fraud_aks" {
   }
 }
 
-# Uploaded to the workspace's default datastore; the version name is the content's hash.
-resource "azurerm_storage_blob" "code_fraud_aks__blue" {
-  for_each = fileset("${local.bundles}/fraud-aks/blue/code", "**")
-
-  name                   = "gen-iac/fraud-aks/blue/code/ac5d1cec05992c91/${each.value}"
-  storage_account_name   = local.datastore.accountName
-  storage_container_name = local.datastore.containerName
-  type                   = "Block"
-  source                 = "${local.bundles}/fraud-aks/blue/code/${each.value}"
-  content_md5            = filemd5("${local.bundles}/fraud-aks/blue/code/${each.value}")
-}
-
-resource "azapi_resource" "code_fraud_aks__blue" {
-  type      = local.resource_types.machinelearningservices_workspaces_codes_versions
-  name      = "ac5d1cec05992c91"
-  parent_id = "${local.workspace_id}/codes/fraud-aks-blue"
-
-  body = {
-    properties = {
-      codeUri = "${local.datastore_url}/gen-iac/fraud-aks/blue/code/ac5d1cec05992c91"
-    }
-  }
-
-  response_export_values = []
-
-  depends_on = [azurerm_storage_blob.code_fraud_aks__blue]
-
-  lifecycle {
-    precondition {
-      condition     = length(fileset("${local.bundles}/fraud-aks/blue/code", "**")) > 0
-      error_message = "The bundle folder fraud-aks/blue/code is empty: put the files there (see MIGRATION.md), then plan again."
-    }
-  }
-}
-
-resource "azapi_resource" "environment_fraud_aks__blue" {
-  type      = local.resource_types.machinelearningservices_workspaces_environments_versions
-  name      = "fa540f2d3fa8e715"
-  parent_id = "${local.workspace_id}/environments/fraud-aks-blue"
-
-  body = {
-    properties = {
-      condaFile   = file("${local.bundles}/fraud-aks/blue/environment/conda.yaml")
-      description = "From the v1 environment 'fraud-env'."
-      image       = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20240709.v1"
-      osType      = "Linux"
-    }
-  }
-
-  response_export_values = []
-}
-
 resource "azapi_resource" "deployment_fraud_aks__blue" {
   type      = local.resource_types.machinelearningservices_workspaces_online_endpoints_deployments
   name      = "blue"
@@ -94,12 +42,12 @@ resource "azapi_resource" "deployment_fraud_aks__blue" {
     properties = {
       appInsightsEnabled = true
       codeConfiguration = {
-        codeId        = azapi_resource.code_fraud_aks__blue.id
+        codeId        = azapi_resource_action.code_fraud_aks_blue.resource_id
         scoringScript = "score.py"
       }
       description         = "Card fraud scoring behind the payments gateway"
       endpointComputeType = "Managed"
-      environmentId       = azapi_resource.environment_fraud_aks__blue.id
+      environmentId       = azapi_resource_action.environment_fraud_env_7.resource_id
       instanceType        = "Standard_DS2_v2"
       livenessProbe = {
         failureThreshold = 3

@@ -32,41 +32,6 @@ resource "azapi_resource" "endpoint_recs_aks_token" {
   }
 }
 
-# Uploaded to the workspace's default datastore; the version name is the content's hash.
-resource "azurerm_storage_blob" "code_recs_aks_token__blue" {
-  for_each = fileset("${local.bundles}/recs-aks-token/blue/code", "**")
-
-  name                   = "gen-iac/recs-aks-token/blue/code/576a782175d63bf8/${each.value}"
-  storage_account_name   = local.datastore.accountName
-  storage_container_name = local.datastore.containerName
-  type                   = "Block"
-  source                 = "${local.bundles}/recs-aks-token/blue/code/${each.value}"
-  content_md5            = filemd5("${local.bundles}/recs-aks-token/blue/code/${each.value}")
-}
-
-resource "azapi_resource" "code_recs_aks_token__blue" {
-  type      = local.resource_types.machinelearningservices_workspaces_codes_versions
-  name      = "576a782175d63bf8"
-  parent_id = "${local.workspace_id}/codes/recs-aks-token-blue"
-
-  body = {
-    properties = {
-      codeUri = "${local.datastore_url}/gen-iac/recs-aks-token/blue/code/576a782175d63bf8"
-    }
-  }
-
-  response_export_values = []
-
-  depends_on = [azurerm_storage_blob.code_recs_aks_token__blue]
-
-  lifecycle {
-    precondition {
-      condition     = length(fileset("${local.bundles}/recs-aks-token/blue/code", "**")) > 0
-      error_message = "The bundle folder recs-aks-token/blue/code is empty: put the files there (see MIGRATION.md), then plan again."
-    }
-  }
-}
-
 resource "azapi_resource" "deployment_recs_aks_token__blue" {
   type      = local.resource_types.machinelearningservices_workspaces_online_endpoints_deployments
   name      = "blue"
@@ -77,7 +42,7 @@ resource "azapi_resource" "deployment_recs_aks_token__blue" {
     properties = {
       appInsightsEnabled = false
       codeConfiguration = {
-        codeId        = azapi_resource.code_recs_aks_token__blue.id
+        codeId        = azapi_resource_action.code_recs_aks_token_blue.resource_id
         scoringScript = "recommend.py"
       }
       description         = "Product recommendations (token auth, fixed replicas)"

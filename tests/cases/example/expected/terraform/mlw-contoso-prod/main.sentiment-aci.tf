@@ -37,58 +37,6 @@ resource "azapi_resource" "endpoint_sentiment_aci" {
   }
 }
 
-# Uploaded to the workspace's default datastore; the version name is the content's hash.
-resource "azurerm_storage_blob" "code_sentiment_aci__blue" {
-  for_each = fileset("${local.bundles}/sentiment-aci/blue/code", "**")
-
-  name                   = "gen-iac/sentiment-aci/blue/code/3f8962bcb4007a0d/${each.value}"
-  storage_account_name   = local.datastore.accountName
-  storage_container_name = local.datastore.containerName
-  type                   = "Block"
-  source                 = "${local.bundles}/sentiment-aci/blue/code/${each.value}"
-  content_md5            = filemd5("${local.bundles}/sentiment-aci/blue/code/${each.value}")
-}
-
-resource "azapi_resource" "code_sentiment_aci__blue" {
-  type      = local.resource_types.machinelearningservices_workspaces_codes_versions
-  name      = "3f8962bcb4007a0d"
-  parent_id = "${local.workspace_id}/codes/sentiment-aci-blue"
-
-  body = {
-    properties = {
-      codeUri = "${local.datastore_url}/gen-iac/sentiment-aci/blue/code/3f8962bcb4007a0d"
-    }
-  }
-
-  response_export_values = []
-
-  depends_on = [azurerm_storage_blob.code_sentiment_aci__blue]
-
-  lifecycle {
-    precondition {
-      condition     = length(fileset("${local.bundles}/sentiment-aci/blue/code", "**")) > 0
-      error_message = "The bundle folder sentiment-aci/blue/code is empty: put the files there (see MIGRATION.md), then plan again."
-    }
-  }
-}
-
-resource "azapi_resource" "environment_sentiment_aci__blue" {
-  type      = local.resource_types.machinelearningservices_workspaces_environments_versions
-  name      = "5f69abf05f5363b4"
-  parent_id = "${local.workspace_id}/environments/sentiment-aci-blue"
-
-  body = {
-    properties = {
-      condaFile   = file("${local.bundles}/sentiment-aci/blue/environment/conda.yaml")
-      description = "From the v1 environment 'sentiment-env'."
-      image       = "mcr.microsoft.com/azureml/openmpi3.1.2-ubuntu18.04:20210615.v1"
-      osType      = "Linux"
-    }
-  }
-
-  response_export_values = []
-}
-
 resource "azapi_resource" "deployment_sentiment_aci__blue" {
   type      = local.resource_types.machinelearningservices_workspaces_online_endpoints_deployments
   name      = "blue"
@@ -99,12 +47,12 @@ resource "azapi_resource" "deployment_sentiment_aci__blue" {
     properties = {
       appInsightsEnabled = false
       codeConfiguration = {
-        codeId        = azapi_resource.code_sentiment_aci__blue.id
+        codeId        = azapi_resource_action.code_sentiment_aci_blue.resource_id
         scoringScript = "score_sentiment.py"
       }
       description         = "Says \"hi\" \\ back\\slash\nnew line, $${var.secret} %%{ if true }x%%{ endif } ünïcødé 日本語 'single' $$${literal}"
       endpointComputeType = "Managed"
-      environmentId       = azapi_resource.environment_sentiment_aci__blue.id
+      environmentId       = azapi_resource_action.environment_sentiment_env.resource_id
       instanceType        = "Standard_DS2_v2"
       model               = "${local.workspace_id}/models/sentiment-bert/versions/1"
     }

@@ -4,8 +4,9 @@
 # pipeline, or a managed identity. Every resource id is absolute, so no subscription is set.
 provider "azapi" {}
 
-# Only for uploading the bundles, with Entra ID (the identity needs Storage Blob Data
-# Contributor on the datastore's storage account). Registers no resource providers.
+# Only for uploading the bundles, with Entra ID: the identity needs Storage Blob Data
+# Contributor on the default datastore's storage account (or its container). Registers no
+# resource providers.
 provider "azurerm" {
   features {}
   resource_provider_registrations = "none"

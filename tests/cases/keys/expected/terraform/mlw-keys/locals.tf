@@ -14,18 +14,3 @@ locals {
     machinelearningservices_workspaces_online_endpoints_deployments = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01"
   }
 }
-
-# The workspace's default blob datastore, looked up from the workspace: the bundles of
-# scoring code and environments are uploaded there.
-data "azapi_resource_list" "datastores" {
-  type      = local.resource_types.machinelearningservices_workspaces_datastores
-  parent_id = local.workspace_id
-
-  response_export_values = ["value"]
-}
-
-locals {
-  bundles       = "${path.module}/../../bundles/mlw-keys"
-  datastore     = one([for d in data.azapi_resource_list.datastores.output.value : d.properties if try(d.properties.isDefault, false)])
-  datastore_url = "https://${local.datastore.accountName}.blob.${local.datastore.endpoint}/${local.datastore.containerName}"
-}

@@ -2,7 +2,6 @@
 # A re-run replaces this file unless a person edited it.
 # TODO(gen-iac): the v1 service had no authentication; v2 online endpoints always require it, so it becomes key auth: clients must now send 'Authorization: Bearer <key>'
 # TODO(gen-iac): the v1 service records no scoring code (no assets besides the driver); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
-# TODO(gen-iac): the environment has no conda dependencies; a minimal conda file with only the inference server was written: add the model's packages to it
 
 resource "azapi_resource" "endpoint_public_demo" {
   type      = local.resource_types.machinelearningservices_workspaces_online_endpoints
@@ -30,58 +29,6 @@ resource "azapi_resource" "endpoint_public_demo" {
   }
 }
 
-# Uploaded to the workspace's default datastore; the version name is the content's hash.
-resource "azurerm_storage_blob" "code_public_demo__blue" {
-  for_each = fileset("${local.bundles}/public-demo/blue/code", "**")
-
-  name                   = "gen-iac/public-demo/blue/code/e3b0c44298fc1c14/${each.value}"
-  storage_account_name   = local.datastore.accountName
-  storage_container_name = local.datastore.containerName
-  type                   = "Block"
-  source                 = "${local.bundles}/public-demo/blue/code/${each.value}"
-  content_md5            = filemd5("${local.bundles}/public-demo/blue/code/${each.value}")
-}
-
-resource "azapi_resource" "code_public_demo__blue" {
-  type      = local.resource_types.machinelearningservices_workspaces_codes_versions
-  name      = "e3b0c44298fc1c14"
-  parent_id = "${local.workspace_id}/codes/public-demo-blue"
-
-  body = {
-    properties = {
-      codeUri = "${local.datastore_url}/gen-iac/public-demo/blue/code/e3b0c44298fc1c14"
-    }
-  }
-
-  response_export_values = []
-
-  depends_on = [azurerm_storage_blob.code_public_demo__blue]
-
-  lifecycle {
-    precondition {
-      condition     = length(fileset("${local.bundles}/public-demo/blue/code", "**")) > 0
-      error_message = "The bundle folder public-demo/blue/code is empty: put the files there (see MIGRATION.md), then plan again."
-    }
-  }
-}
-
-resource "azapi_resource" "environment_public_demo__blue" {
-  type      = local.resource_types.machinelearningservices_workspaces_environments_versions
-  name      = "5be9cb5b66853561"
-  parent_id = "${local.workspace_id}/environments/public-demo-blue"
-
-  body = {
-    properties = {
-      condaFile   = file("${local.bundles}/public-demo/blue/environment/conda.yaml")
-      description = "From the v1 environment 'public-demo-env'."
-      image       = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
-      osType      = "Linux"
-    }
-  }
-
-  response_export_values = []
-}
-
 resource "azapi_resource" "deployment_public_demo__blue" {
   type      = local.resource_types.machinelearningservices_workspaces_online_endpoints_deployments
   name      = "blue"
@@ -91,11 +38,11 @@ resource "azapi_resource" "deployment_public_demo__blue" {
   body = {
     properties = {
       codeConfiguration = {
-        codeId        = azapi_resource.code_public_demo__blue.id
+        codeId        = azapi_resource_action.code_public_demo_blue.resource_id
         scoringScript = "app/score.py"
       }
       endpointComputeType = "Managed"
-      environmentId       = azapi_resource.environment_public_demo__blue.id
+      environmentId       = "${local.workspace_id}/environments/public-demo-env/versions/2"
       instanceType        = "Standard_E2s_v3"
       model               = "${local.workspace_id}/models/public-demo-model/versions/1"
     }

@@ -18,7 +18,11 @@ param location string = resourceGroup().location
 param workspaceName string
 
 @description('Required. Name of the workspace\'s default blob datastore, which upload-bundles.sh finds and uploads the bundles to.')
+@minLength(1)
 param datastoreName string
+
+@description('Required. Version name of each code and environment folder of the bundles, as upload-bundles.sh computed it from the files.')
+param assetVersions assetVersionsType
 
 @description('Optional. The endpoints this deployment creates, comma-separated, or * for all of them (the first deployment). Their first PUT carries no traffic, as none of their deployments exists yet; every other endpoint is PUT with its live traffic, so a redeploy never drops traffic.')
 param newEndpoints string = ''
@@ -40,17 +44,31 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-12-01' exi
   name: workspaceName
 }
 
-// Endpoints ab-endpoint to sentiment-aci (6): 30 resources and modules.
+// Scoring code and environments (11 versions, one per distinct content): the
+// versions exist before any deployment refers to them.
+module assets001 'modules/assets-001.bicep' = {
+  name: '${uniqueString(workspace.id, location)}-assets-001'
+  params: {
+    assetVersions: assetVersions
+    datastoreName: datastoreName
+    workspaceName: workspaceName
+  }
+}
+
+// Endpoints ab-endpoint to sentiment-aci (6): 19 resources and modules.
 module endpoints001 'modules/endpoints-001.bicep' = {
   name: '${uniqueString(workspace.id, location)}-endpoints-001'
   params: {
-    datastoreName: datastoreName
+    assetVersions: assetVersions
     environmentIds: environmentIds
     location: location
     newEndpoints: newEndpoints
     traffic: traffic
     workspaceName: workspaceName
   }
+  dependsOn: [
+    assets001
+  ]
 }
 
 // =========== //
@@ -66,6 +84,26 @@ output scoringUris object = endpoints001.outputs.scoringUris
 // ========= //
 //   Types   //
 // ========= //
+
+@description('A version name: 16 hex digits of a hash of the folder\'s files.')
+@minLength(16)
+@maxLength(16)
+type assetVersionType = string
+
+@description('The version of every code and environment folder of the bundles.')
+type assetVersionsType = {
+  'code/ab-endpoint-versiona': assetVersionType
+  'code/ab-endpoint-versionb': assetVersionType
+  'code/churn-aci-blue': assetVersionType
+  'code/fraud-aks-blue': assetVersionType
+  'code/ocr-aci-private-blue': assetVersionType
+  'code/recs-aks-token-blue': assetVersionType
+  'code/sentiment-aci-blue': assetVersionType
+  'environments/churn-env-4': assetVersionType
+  'environments/fraud-env-7': assetVersionType
+  'environments/ocr-env-2': assetVersionType
+  'environments/sentiment-env': assetVersionType
+}
 
 @description('A live traffic percentage.')
 @minValue(0)

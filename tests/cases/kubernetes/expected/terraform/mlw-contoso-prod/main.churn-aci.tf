@@ -31,58 +31,6 @@ resource "azapi_resource" "endpoint_churn_aci" {
   }
 }
 
-# Uploaded to the workspace's default datastore; the version name is the content's hash.
-resource "azurerm_storage_blob" "code_churn_aci__blue" {
-  for_each = fileset("${local.bundles}/churn-aci/blue/code", "**")
-
-  name                   = "gen-iac/churn-aci/blue/code/4581033a509745b2/${each.value}"
-  storage_account_name   = local.datastore.accountName
-  storage_container_name = local.datastore.containerName
-  type                   = "Block"
-  source                 = "${local.bundles}/churn-aci/blue/code/${each.value}"
-  content_md5            = filemd5("${local.bundles}/churn-aci/blue/code/${each.value}")
-}
-
-resource "azapi_resource" "code_churn_aci__blue" {
-  type      = local.resource_types.machinelearningservices_workspaces_codes_versions
-  name      = "4581033a509745b2"
-  parent_id = "${local.workspace_id}/codes/churn-aci-blue"
-
-  body = {
-    properties = {
-      codeUri = "${local.datastore_url}/gen-iac/churn-aci/blue/code/4581033a509745b2"
-    }
-  }
-
-  response_export_values = []
-
-  depends_on = [azurerm_storage_blob.code_churn_aci__blue]
-
-  lifecycle {
-    precondition {
-      condition     = length(fileset("${local.bundles}/churn-aci/blue/code", "**")) > 0
-      error_message = "The bundle folder churn-aci/blue/code is empty: put the files there (see MIGRATION.md), then plan again."
-    }
-  }
-}
-
-resource "azapi_resource" "environment_churn_aci__blue" {
-  type      = local.resource_types.machinelearningservices_workspaces_environments_versions
-  name      = "fa540f2d3fa8e715"
-  parent_id = "${local.workspace_id}/environments/churn-aci-blue"
-
-  body = {
-    properties = {
-      condaFile   = file("${local.bundles}/churn-aci/blue/environment/conda.yaml")
-      description = "From the v1 environment 'churn-env'."
-      image       = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20240709.v1"
-      osType      = "Linux"
-    }
-  }
-
-  response_export_values = []
-}
-
 resource "azapi_resource" "deployment_churn_aci__blue" {
   type      = local.resource_types.machinelearningservices_workspaces_online_endpoints_deployments
   name      = "blue"
@@ -93,12 +41,12 @@ resource "azapi_resource" "deployment_churn_aci__blue" {
     properties = {
       appInsightsEnabled = true
       codeConfiguration = {
-        codeId        = azapi_resource.code_churn_aci__blue.id
+        codeId        = azapi_resource_action.code_churn_aci_blue.resource_id
         scoringScript = "score.py"
       }
       description         = "Customer churn scoring for the CRM nightly sync"
       endpointComputeType = "Managed"
-      environmentId       = azapi_resource.environment_churn_aci__blue.id
+      environmentId       = azapi_resource_action.environment_churn_env_4.resource_id
       environmentVariables = {
         LOG_LEVEL = "info"
       }

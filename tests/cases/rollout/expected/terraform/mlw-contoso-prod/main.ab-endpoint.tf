@@ -37,41 +37,6 @@ resource "azapi_resource" "endpoint_ab_endpoint" {
   }
 }
 
-# Uploaded to the workspace's default datastore; the version name is the content's hash.
-resource "azurerm_storage_blob" "code_ab_endpoint__versiona" {
-  for_each = fileset("${local.bundles}/ab-endpoint/versiona/code", "**")
-
-  name                   = "gen-iac/ab-endpoint/versiona/code/e3b0c44298fc1c14/${each.value}"
-  storage_account_name   = local.datastore.accountName
-  storage_container_name = local.datastore.containerName
-  type                   = "Block"
-  source                 = "${local.bundles}/ab-endpoint/versiona/code/${each.value}"
-  content_md5            = filemd5("${local.bundles}/ab-endpoint/versiona/code/${each.value}")
-}
-
-resource "azapi_resource" "code_ab_endpoint__versiona" {
-  type      = local.resource_types.machinelearningservices_workspaces_codes_versions
-  name      = "e3b0c44298fc1c14"
-  parent_id = "${local.workspace_id}/codes/ab-endpoint-versiona"
-
-  body = {
-    properties = {
-      codeUri = "${local.datastore_url}/gen-iac/ab-endpoint/versiona/code/e3b0c44298fc1c14"
-    }
-  }
-
-  response_export_values = []
-
-  depends_on = [azurerm_storage_blob.code_ab_endpoint__versiona]
-
-  lifecycle {
-    precondition {
-      condition     = length(fileset("${local.bundles}/ab-endpoint/versiona/code", "**")) > 0
-      error_message = "The bundle folder ab-endpoint/versiona/code is empty: put the files there (see MIGRATION.md), then plan again."
-    }
-  }
-}
-
 resource "azapi_resource" "deployment_ab_endpoint__versiona" {
   type      = local.resource_types.machinelearningservices_workspaces_online_endpoints_deployments
   name      = "versiona"
@@ -81,7 +46,7 @@ resource "azapi_resource" "deployment_ab_endpoint__versiona" {
   body = {
     properties = {
       codeConfiguration = {
-        codeId        = azapi_resource.code_ab_endpoint__versiona.id
+        codeId        = azapi_resource_action.code_ab_endpoint_versiona.resource_id
         scoringScript = "score.py"
       }
       endpointComputeType = "Managed"
@@ -112,41 +77,6 @@ resource "azapi_resource" "deployment_ab_endpoint__versiona" {
   }
 }
 
-# Uploaded to the workspace's default datastore; the version name is the content's hash.
-resource "azurerm_storage_blob" "code_ab_endpoint__versionb" {
-  for_each = fileset("${local.bundles}/ab-endpoint/versionb/code", "**")
-
-  name                   = "gen-iac/ab-endpoint/versionb/code/e3b0c44298fc1c14/${each.value}"
-  storage_account_name   = local.datastore.accountName
-  storage_container_name = local.datastore.containerName
-  type                   = "Block"
-  source                 = "${local.bundles}/ab-endpoint/versionb/code/${each.value}"
-  content_md5            = filemd5("${local.bundles}/ab-endpoint/versionb/code/${each.value}")
-}
-
-resource "azapi_resource" "code_ab_endpoint__versionb" {
-  type      = local.resource_types.machinelearningservices_workspaces_codes_versions
-  name      = "e3b0c44298fc1c14"
-  parent_id = "${local.workspace_id}/codes/ab-endpoint-versionb"
-
-  body = {
-    properties = {
-      codeUri = "${local.datastore_url}/gen-iac/ab-endpoint/versionb/code/e3b0c44298fc1c14"
-    }
-  }
-
-  response_export_values = []
-
-  depends_on = [azurerm_storage_blob.code_ab_endpoint__versionb]
-
-  lifecycle {
-    precondition {
-      condition     = length(fileset("${local.bundles}/ab-endpoint/versionb/code", "**")) > 0
-      error_message = "The bundle folder ab-endpoint/versionb/code is empty: put the files there (see MIGRATION.md), then plan again."
-    }
-  }
-}
-
 resource "azapi_resource" "deployment_ab_endpoint__versionb" {
   type      = local.resource_types.machinelearningservices_workspaces_online_endpoints_deployments
   name      = "versionb"
@@ -156,7 +86,7 @@ resource "azapi_resource" "deployment_ab_endpoint__versionb" {
   body = {
     properties = {
       codeConfiguration = {
-        codeId        = azapi_resource.code_ab_endpoint__versionb.id
+        codeId        = azapi_resource_action.code_ab_endpoint_versionb.resource_id
         scoringScript = "score.py"
       }
       endpointComputeType = "Managed"

@@ -7,8 +7,6 @@ param location = 'westeurope'
 
 param workspaceName = 'mlw-contoso-prod'
 
-param datastoreName = readEnvironmentVariable('GEN_IAC_DATASTORE')
-
 param newEndpoints = readEnvironmentVariable('GEN_IAC_NEW_ENDPOINTS', '')
 
 param traffic = loadJsonContent('../traffic.json', '$.traffic')
@@ -16,3 +14,5 @@ param traffic = loadJsonContent('../traffic.json', '$.traffic')
 param mirrorTraffic = loadJsonContent('../traffic.json', '$.mirrorTraffic')
 
 param environmentIds = loadJsonContent('../inputs.json', '$.environmentIds')
+
+param assetVersions = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).versions

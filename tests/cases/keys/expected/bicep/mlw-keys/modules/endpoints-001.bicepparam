@@ -7,10 +7,10 @@ param location = 'eastus2'
 
 param workspaceName = 'mlw-keys'
 
-param datastoreName = readEnvironmentVariable('GEN_IAC_DATASTORE')
-
 param newEndpoints = readEnvironmentVariable('GEN_IAC_NEW_ENDPOINTS', '')
 
 param traffic = loadJsonContent('../traffic.json', '$.traffic')
+
+param assetVersions = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).versions
 
 param endpointKeys = json(readEnvironmentVariable('GEN_IAC_ENDPOINT_KEYS', '{}'))

@@ -7,10 +7,10 @@ param location = 'westeurope'
 
 param workspaceName = 'mlw-contoso-prod'
 
-param datastoreName = readEnvironmentVariable('GEN_IAC_DATASTORE')
-
 param newEndpoints = readEnvironmentVariable('GEN_IAC_NEW_ENDPOINTS', '')
 
 param traffic = loadJsonContent('../traffic.json', '$.traffic')
 
 param environmentIds = loadJsonContent('../inputs.json', '$.environmentIds')
+
+param assetVersions = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).versions

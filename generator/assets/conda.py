@@ -1,0 +1,162 @@
+"""The v2 conda file of a v1 environment: the serving stack pinned, dumped as stable YAML."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import re
+from typing import Any
+
+from generator.assets.server import ensure_server
+from generator.assets.values import text
+from generator.diagnostics import Finding, Level
+
+
+def conda_yaml(
+    python_section: dict[str, Any], stack_latest: bool
+) -> tuple[str, tuple[int, int] | None, list[Finding]]:
+    """The conda file as YAML text, the Python it pins, and what was changed or is missing."""
+    findings: list[Finding] = []
+    field_name = "environment.python.condaDependencies"
+    base_env = text(python_section.get("baseCondaEnvironment"))
+    if base_env:
+        findings.append(
+            Finding(
+                Level.WARNING,
+                "base-conda-environment",
+                f"v1 cloned the conda environment '{base_env}' of the base image; v2 builds only "
+                "the conda file, so packages that came from that environment must be listed in it",
+                "environment.python.baseCondaEnvironment",
+            )
+        )
+    raw = python_section.get("condaDependencies")
+    if isinstance(raw, dict):
+        spec: dict[str, Any] = copy.deepcopy(raw)
+    else:
+        conda_path = text(python_section.get("condaDependenciesFile"))
+        spec = {"name": "project_environment", "channels": ["conda-forge"], "dependencies": []}
+        findings.append(
+            Finding(
+                Level.WARNING,
+                "conda-file-not-inline" if conda_path else "no-conda-dependencies",
+                (
+                    f"the payload names the conda file '{conda_path}' but not its content"
+                    if conda_path
+                    else "the environment has no conda dependencies"
+                )
+                + "; a minimal conda file with only the inference server was written: add the "
+                "model's packages to it",
+                "environment.python.condaDependenciesFile" if conda_path else field_name,
+            )
+        )
+    dependencies = spec.get("dependencies")
+    if not isinstance(dependencies, list):
+        dependencies = []
+    python = _conda_python(dependencies)
+    sections = [(i, p) for i, d in enumerate(dependencies) if (p := _pip_section(d)) is not None]
+    if not sections:
+        dependencies.append({"pip": []})
+        sections = [(len(dependencies) - 1, [])]
+    pip_at, pip_section = sections[0]  # the first pip section gets the server
+    pip, server_findings = ensure_server(pip_section, python, stack_latest)
+    findings += server_findings
+    dependencies[pip_at] = {**dependencies[pip_at], "pip": pip}
+    if not any(_conda_name(d) == "pip" for d in dependencies):
+        # conda installs the pip section with the environment's own pip; without it conda warns
+        # and may use another interpreter's pip.
+        dependencies.insert(pip_at, "pip")
+    spec["dependencies"] = dependencies
+    return _dump_conda(spec), python, findings
+
+
+def _pip_section(item: Any) -> list[Any] | None:
+    if isinstance(item, dict) and isinstance(item.get("pip"), list):
+        return list(item["pip"])
+    return None
+
+
+def _conda_name(item: Any) -> str | None:
+    """The package name of a conda match spec ('conda-forge::python=3.8' -> 'python')."""
+    if not isinstance(item, str):
+        return None
+    match = re.match(r"\s*(?:[\w.-]+::)?([A-Za-z0-9_.-]+)", item)
+    return match.group(1).lower() if match else None
+
+
+def _conda_python(dependencies: list[Any]) -> tuple[int, int] | None:
+    """The pinned Python ('python=3.8', 'python==3.10.4', 'python 3.9'); ranges count as unknown."""
+    for item in dependencies:
+        if _conda_name(item) != "python":
+            continue
+        match = re.match(r"\s*(?:[\w.-]+::)?python\s*(?:==?|\s)\s*(\d+)\.(\d+)", str(item))
+        if match:
+            return int(match.group(1)), int(match.group(2))
+    return None
+
+
+def _dump_conda(spec: dict[str, Any]) -> str:
+    ordered = {
+        key: _sorted_maps(spec[key]) for key in ("name", "channels", "dependencies") if key in spec
+    }
+    ordered |= {key: _sorted_maps(spec[key]) for key in sorted(spec) if key not in ordered}
+    return dump_yaml(ordered)
+
+
+def dump_yaml(value: Any) -> str:
+    """Block-style YAML, lists in their order, no folded lines (width), unicode as is.
+
+    libyaml's emitter (CSafeDumper) is several times faster than PyYAML's own but picks
+    other quoting for some text (empty or complex keys, NEL, line and paragraph separators,
+    characters outside the BMP); it is used only where both give the same bytes: simple keys
+    and printable ASCII text (what conda files hold), else the pure-Python dumper.
+    """
+    import yaml  # only when an environment is converted: keeps CLI start-up fast
+
+    fast = _fast_dumper()
+    dumper = fast if fast is not None and _plain(value) else yaml.SafeDumper
+    return yaml.dump(
+        value,
+        Dumper=dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=4096,
+    )
+
+
+@functools.cache
+def _fast_dumper() -> Any:
+    try:
+        from yaml import CSafeDumper
+    except ImportError:  # PyYAML built without libyaml
+        return None
+    return CSafeDumper
+
+
+_SIMPLE_KEY = re.compile(r"[A-Za-z0-9_.-]+")
+_PLAIN_TEXT = re.compile(r"[\t\n\x20-\x7e]*")
+
+
+def _plain(value: Any) -> bool:
+    """Whether both emitters write `value` alike (the cases checked byte for byte in tests)."""
+    if isinstance(value, str):
+        return _PLAIN_TEXT.fullmatch(value) is not None
+    if isinstance(value, dict):
+        return all(
+            isinstance(k, str) and _SIMPLE_KEY.fullmatch(k) is not None and _plain(v)
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, (bool, int))
+
+
+def _sorted_maps(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _sorted_maps(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [_sorted_maps(v) for v in value]
+    return value
