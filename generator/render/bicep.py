@@ -1,9 +1,13 @@
 """Plan -> Bicep, one set of files per workspace:
 
-    main.bicep                  parameters, one module call per batch of endpoints, outputs
-    main.bicepparam             the values (gen-iac's); traffic read from traffic.json
+    main.bicep                  parameters, one module call per batch, outputs
+    main.bicepparam             the values (gen-iac's), read from the two files below and the
+                                environment (GEN_IAC_UPLOAD, GEN_IAC_NEW_ENDPOINTS, keys)
     traffic.json                the traffic split, one line per endpoint (the person's file)
-    modules/endpoints-NNN.bicep a batch of endpoints: endpoints, deployments, autoscale, assets
+    inputs.json                 values only a person can give (the person's file)
+    modules/assets-NNN.bicep    a batch of code and environment versions (deployed first)
+    modules/endpoints-NNN.bicep a batch of endpoints: endpoints, deployments, autoscale
+    modules/*.bicepparam        each batch deployable on its own, with the same values
     modules/endpoint-traffic.bicep  the traffic step: a full PUT of one endpoint with traffic
     bicepconfig.json, README.md, upload-bundles.sh
 
@@ -13,21 +17,23 @@ well under `BATCH_RESOURCES` deployed resources and `BATCH_BYTES` of source each
 module counted once per endpoint, as Bicep inlines a module's template at every call), so
 main.bicep holds one module per batch and no batch grows with the workspace. main.bicep inlines
 its batches in turn, so a workspace too large for one deployment of it deploys each batch on its
-own with `modules/endpoints-NNN.bicepparam` (same values, same bodies).
+own with `modules/*.bicepparam` (same values, same bodies).
 
 The ARM bodies are the plan's, exactly as the Terraform target sends them; every value passes
 through the Bicep encoder (`generator.render.bicep_encoder`) and the templates hold structure
 only. Parameters of main.bicep:
 - `location` (defaults to the resource group's, set to the plan's location in main.bicepparam),
-  `workspaceName`, `datastoreName` (from upload-bundles.sh through GEN_IAC_DATASTORE);
+  `workspaceName`;
 - `traffic` and `mirrorTraffic`, typed so every deployment must be listed, loaded by
   main.bicepparam from traffic.json;
 - `newEndpoints`: the endpoints the deployment creates (comma-separated, `*` for all: the first
   deployment), from GEN_IAC_NEW_ENDPOINTS. Their first PUT carries no traffic (none of their
   deployments exists yet); every other endpoint is PUT with its live traffic (deployments at 0
   left out, since absent means 0), so no redeploy drops traffic;
+- `datastoreName` and `assetVersions` (the version name of every asset folder), both from
+  what upload-bundles.sh prints (GEN_IAC_UPLOAD);
 - one object parameter per plan input map (`code_ids` -> `codeIds`), typed with a user-defined
-  type that lists every "<endpoint>/<deployment>" key; main.bicepparam holds an empty
+  type that lists every "<endpoint>/<deployment>" key; inputs.json holds an empty
   placeholder per key, and the `@minLength(1)` of `resourceIdType` makes an unfilled
   placeholder fail validation before anything is deployed;
 - `endpointKeys` (only when an endpoint keeps its v1 keys): `@secure()`, read in
@@ -80,6 +86,8 @@ NEW_ENDPOINTS_ENV = "GEN_IAC_NEW_ENDPOINTS"
 BATCH_RESOURCES = 400
 BATCH_BYTES = 1_000_000
 ASSET_BATCH = 400  # asset versions per assets module
+ASSET_BYTES = 1_000_000  # and bytes, the conda files loadTextContent() inlines included
+ASSET_OVERHEAD = 2_000  # a version's own source, generously
 KEYS_PARAM = "endpointKeys"
 KEYS_ENV = "GEN_IAC_ENDPOINT_KEYS"
 RESOURCE_ID_TYPE = "resourceIdType"
@@ -621,21 +629,37 @@ def _assets(plan: MigrationPlan, symbols: Symbols) -> dict[str, Any] | None:
     }
 
 
+def _asset_weight(resource: dict[str, Any]) -> int:
+    """Bytes an asset version adds to its module's compiled template: its body and what
+    loadTextContent() inlines from its folder (an environment's conda file)."""
+    asset = resource["asset"]
+    inlined = sum(len(data) for data in asset.files.values()) if asset.kind == "environment" else 0
+    return ASSET_OVERHEAD + inlined
+
+
 def _asset_batches(assets: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The asset versions in modules of at most ASSET_BATCH each (a version is one deployed
-    resource; the containers are `existing`), deployed before the endpoint batches."""
+    """The asset versions in modules of at most ASSET_BATCH versions and ASSET_BYTES each (a
+    version is one deployed resource; the containers are `existing`), in plan order, deployed
+    before the endpoint batches."""
     if not assets:
         return []
-    resources = assets["resources"]
+    groups: list[list[dict[str, Any]]] = []
+    size = 0
+    for resource in assets["resources"]:
+        weight = _asset_weight(resource)
+        if not groups or len(groups[-1]) >= ASSET_BATCH or size + weight > ASSET_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(resource)
+        size += weight
     found: list[dict[str, Any]] = []
-    for start in range(0, len(resources), ASSET_BATCH):
-        number = len(found) + 1
+    for number, group in enumerate(groups, start=1):
         found.append(
             {
                 "path": f"modules/assets-{number:03d}.bicep",
                 "symbol": f"assets{number:03d}",
                 "number": number,
-                "resources": resources[start : start + ASSET_BATCH],
+                "resources": group,
                 "name": enc.Raw(
                     enc.template(
                         [enc.Raw("uniqueString(workspace.id, location)"), f"-assets-{number:03d}"]

@@ -185,3 +185,29 @@ def test_each_batch_can_be_deployed_on_its_own(large: dict[str, str]) -> None:
     # The batch parameter files parse (pycep, as a .bicepparam).
     first = parse_text(large[batches[0] + "param"], bicepparam=True)
     assert "endpointKeys" in first["variables"]  # svc-00000 keeps its keys
+
+
+def test_asset_batches_keep_to_count_and_bytes() -> None:
+    """Asset versions are packed by count (400 deployed resources) and by the bytes their
+    conda files add once loadTextContent() inlines them into the compiled template."""
+    from generator.plan.model import Asset
+    from generator.render.bicep import _asset_batches
+
+    def resource(kind: str, key: str, size: int = 0) -> dict[str, Any]:
+        files = {"conda.yaml": b"x" * size} if size else {}
+        return {"asset": Asset(kind=kind, key=key, properties={}, deployments=(), files=files)}
+
+    small = [resource("code", f"c{i:04d}") for i in range(900)]
+    found = _asset_batches({"resources": small})
+    assert [len(b["resources"]) for b in found] == [400, 400, 100]
+    assert [r for b in found for r in b["resources"]] == small  # all of them, in order
+    assert [b["path"] for b in found] == [
+        "modules/assets-001.bicep",
+        "modules/assets-002.bicep",
+        "modules/assets-003.bicep",
+    ]
+    big = [resource("environment", f"e{i}", 300_000) for i in range(7)]
+    found = _asset_batches({"resources": big})
+    assert [len(b["resources"]) for b in found] == [3, 3, 1]  # 3 x 300 KB fit in 1 MB, 4 not
+    inlined = [sum(300_000 for _ in b["resources"]) for b in found]
+    assert max(inlined) * COMPILED_PER_SOURCE_BYTE <= MAX_BYTES
