@@ -108,13 +108,13 @@ def dump_yaml(value: Any) -> str:
 
     libyaml's emitter (CSafeDumper) is several times faster than PyYAML's own but picks
     other quoting for some text (empty or complex keys, NEL, line and paragraph separators,
-    characters outside the BMP); it is used only where both give the same bytes: simple keys
-    and printable ASCII text (what conda files hold), else the pure-Python dumper.
+    characters outside the BMP, bare scalars); it is used only where both give the same bytes
+    (`agrees`: simple keys and printable ASCII text, what conda files hold), else PyYAML's.
     """
     import yaml  # only when an environment is converted: keeps CLI start-up fast
 
     fast = _fast_dumper()
-    dumper = fast if fast is not None and _plain(value) else yaml.SafeDumper
+    dumper = fast if fast is not None and agrees(value) else yaml.SafeDumper
     return yaml.dump(
         value,
         Dumper=dumper,
@@ -138,8 +138,13 @@ _SIMPLE_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 _PLAIN_TEXT = re.compile(r"[\t\n\x20-\x7e]*")
 
 
+def agrees(value: Any) -> bool:
+    """Whether libyaml's emitter writes `value` as PyYAML's does: a mapping or list (a bare
+    scalar gets a document-end marker from one of them) of plain values."""
+    return isinstance(value, (dict, list)) and _plain(value)
+
+
 def _plain(value: Any) -> bool:
-    """Whether both emitters write `value` alike (the cases checked byte for byte in tests)."""
     if isinstance(value, str):
         return _PLAIN_TEXT.fullmatch(value) is not None
     if isinstance(value, dict):

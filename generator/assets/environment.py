@@ -73,10 +73,11 @@ def environment_spec(
 ) -> tuple[EnvironmentSpec | None, list[Finding]]:
     """`_environment_spec`, cached: thousands of services share a few environments, and the
     conda rewrite and YAML dump are the costly part. The key is the environment's defining
-    content as canonical JSON (environment variables left out: the caller moves them)."""
+    content as canonical JSON (the values of environment variables left out: the caller moves
+    them; their presence stays, as it tells a definition from a reference)."""
     try:
         defining = (
-            {k: v for k, v in environment.items() if k != "environmentVariables"}
+            {k: None if k == "environmentVariables" else v for k, v in environment.items()}
             if isinstance(environment, dict)
             else environment
         )

@@ -487,12 +487,12 @@ def render_assets(plan: MigrationPlan, env: Any, base: str) -> RenderedFile:
         "subscription_id": ws.subscription_id,
         "resource_group": ws.resource_group,
         "seeds": {a.folder: a.seed for a in ws.assets},
-        "assets": [_asset_context(a) for a in ws.assets],
+        "assets": [_asset_context(a, ws.name) for a in ws.assets],
     }
     return RenderedFile(f"{base}/{ASSETS_FILE}", env.get_template(f"{ASSETS_FILE}.j2").render(context))
 
 
-def _asset_context(asset: Asset) -> dict[str, Any]:
+def _asset_context(asset: Asset, workspace: str) -> dict[str, Any]:
     asset_type = "codes" if asset.kind == "code" else "environments"
     version = asset_version(asset.kind, asset.key)
     shown = ", ".join(asset.deployments[:3])
@@ -523,8 +523,8 @@ def _asset_context(asset: Asset) -> dict[str, Any]:
             "for_each": hcl.Raw(f'fileset("{folder}", "**")'),
             "check": {
                 "condition": hcl.Raw(f'length(fileset("{folder}", "**")) > 0'),
-                "error_message": f"The bundle folder {asset.upload.folder} is empty: put the "
-                "files there (see MIGRATION.md), then plan again.",
+                "error_message": f"The bundle folder bundles/{workspace}/{asset.upload.folder} is "
+                "empty: put the files there (see MIGRATION.md), then plan again.",
             },
         }
     return found

@@ -69,7 +69,9 @@ def run_upload(
             **os.environ,
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "AZ_LOG": str(log),
-            "AZ_DATASTORE_ROW": "\t".join(DATASTORE_ROW) if datastore_row is None else datastore_row,
+            "AZ_DATASTORE_ROW": "\t".join(DATASTORE_ROW)
+            if datastore_row is None
+            else datastore_row,
         }
         if fail_upload:
             env["AZ_FAIL_UPLOAD"] = "1"
@@ -78,9 +80,7 @@ def run_upload(
         )
         raw = log.read_bytes().decode("utf-8")
     calls = [
-        [part for part in line.split("\0") if part]
-        for line in raw.split("\n")
-        if line.strip("\0")
+        [part for part in line.split("\0") if part] for line in raw.split("\n") if line.strip("\0")
     ]
     return UploadRun(result.returncode, result.stdout, result.stderr, calls)
 

@@ -92,7 +92,7 @@ resource "azapi_resource_action" "code_ab_endpoint_versiona" {
 
     precondition {
       condition     = length(fileset("${local.bundles}/code/ab-endpoint-versiona", "**")) > 0
-      error_message = "The bundle folder code/ab-endpoint-versiona is empty: put the files there (see MIGRATION.md), then plan again."
+      error_message = "The bundle folder bundles/mlw-contoso-prod/code/ab-endpoint-versiona is empty: put the files there (see MIGRATION.md), then plan again."
     }
   }
 }
@@ -133,7 +133,7 @@ resource "azapi_resource_action" "code_ab_endpoint_versionb" {
 
     precondition {
       condition     = length(fileset("${local.bundles}/code/ab-endpoint-versionb", "**")) > 0
-      error_message = "The bundle folder code/ab-endpoint-versionb is empty: put the files there (see MIGRATION.md), then plan again."
+      error_message = "The bundle folder bundles/mlw-contoso-prod/code/ab-endpoint-versionb is empty: put the files there (see MIGRATION.md), then plan again."
     }
   }
 }
@@ -174,7 +174,7 @@ resource "azapi_resource_action" "code_churn_aci_blue" {
 
     precondition {
       condition     = length(fileset("${local.bundles}/code/churn-aci-blue", "**")) > 0
-      error_message = "The bundle folder code/churn-aci-blue is empty: put the files there (see MIGRATION.md), then plan again."
+      error_message = "The bundle folder bundles/mlw-contoso-prod/code/churn-aci-blue is empty: put the files there (see MIGRATION.md), then plan again."
     }
   }
 }
@@ -215,7 +215,7 @@ resource "azapi_resource_action" "code_fraud_aks_blue" {
 
     precondition {
       condition     = length(fileset("${local.bundles}/code/fraud-aks-blue", "**")) > 0
-      error_message = "The bundle folder code/fraud-aks-blue is empty: put the files there (see MIGRATION.md), then plan again."
+      error_message = "The bundle folder bundles/mlw-contoso-prod/code/fraud-aks-blue is empty: put the files there (see MIGRATION.md), then plan again."
     }
   }
 }
@@ -256,7 +256,7 @@ resource "azapi_resource_action" "code_ocr_aci_private_blue" {
 
     precondition {
       condition     = length(fileset("${local.bundles}/code/ocr-aci-private-blue", "**")) > 0
-      error_message = "The bundle folder code/ocr-aci-private-blue is empty: put the files there (see MIGRATION.md), then plan again."
+      error_message = "The bundle folder bundles/mlw-contoso-prod/code/ocr-aci-private-blue is empty: put the files there (see MIGRATION.md), then plan again."
     }
   }
 }
@@ -297,7 +297,7 @@ resource "azapi_resource_action" "code_recs_aks_token_blue" {
 
     precondition {
       condition     = length(fileset("${local.bundles}/code/recs-aks-token-blue", "**")) > 0
-      error_message = "The bundle folder code/recs-aks-token-blue is empty: put the files there (see MIGRATION.md), then plan again."
+      error_message = "The bundle folder bundles/mlw-contoso-prod/code/recs-aks-token-blue is empty: put the files there (see MIGRATION.md), then plan again."
     }
   }
 }
@@ -338,7 +338,7 @@ resource "azapi_resource_action" "code_sentiment_aci_blue" {
 
     precondition {
       condition     = length(fileset("${local.bundles}/code/sentiment-aci-blue", "**")) > 0
-      error_message = "The bundle folder code/sentiment-aci-blue is empty: put the files there (see MIGRATION.md), then plan again."
+      error_message = "The bundle folder bundles/mlw-contoso-prod/code/sentiment-aci-blue is empty: put the files there (see MIGRATION.md), then plan again."
     }
   }
 }

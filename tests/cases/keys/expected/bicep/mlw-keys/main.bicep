@@ -47,7 +47,7 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-12-01' exi
   name: workspaceName
 }
 
-// Scoring code and environments (3 versions, one per distinct content): the
+// Scoring code and environments (6 versions, one per distinct content): the
 // versions exist before any deployment refers to them.
 module assets001 'modules/assets-001.bicep' = {
   name: '${uniqueString(workspace.id, location)}-assets-001'
@@ -98,6 +98,9 @@ type assetVersionsType = {
   'code/billing-api-blue': assetVersionType
   'code/public-demo-blue': assetVersionType
   'code/search-api-blue': assetVersionType
+  'environments/billing-api-env-2': assetVersionType
+  'environments/public-demo-env-2': assetVersionType
+  'environments/search-api-env-2': assetVersionType
 }
 
 @description('A live traffic percentage.')

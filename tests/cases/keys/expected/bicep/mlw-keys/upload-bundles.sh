@@ -104,5 +104,8 @@ asset() { # FOLDER SEED UPLOAD(1|0): version the folder, upload it when register
 asset code/billing-api-blue '' 1
 asset code/public-demo-blue '' 1
 asset code/search-api-blue '' 1
+asset environments/billing-api-env-2 ded6669f5be0dc43 0
+asset environments/public-demo-env-2 8a3e8a4a2f40daf1 0
+asset environments/search-api-env-2 fea4062e74acae92 0
 
 printf '{"datastoreName":"%s","versions":{%s}}\n' "$name" "$versions"

@@ -37,9 +37,12 @@ locals {
 
   # What each version covers besides its folder's files: a hash of its literal properties.
   asset_seeds = {
-    "code/billing-api-blue" = ""
-    "code/public-demo-blue" = ""
-    "code/search-api-blue"  = ""
+    "code/billing-api-blue"          = ""
+    "code/public-demo-blue"          = ""
+    "code/search-api-blue"           = ""
+    "environments/billing-api-env-2" = "ded6669f5be0dc43"
+    "environments/public-demo-env-2" = "8a3e8a4a2f40daf1"
+    "environments/search-api-env-2"  = "fea4062e74acae92"
   }
   # Version names: the first 16 hex digits of sha256("<seed>\n<digest>"), where the digest is
   # the sha256 of "<path>\t<sha256 of the file>\n" over the folder's files in path order.
@@ -84,7 +87,7 @@ resource "azapi_resource_action" "code_billing_api_blue" {
 
     precondition {
       condition     = length(fileset("${local.bundles}/code/billing-api-blue", "**")) > 0
-      error_message = "The bundle folder code/billing-api-blue is empty: put the files there (see MIGRATION.md), then plan again."
+      error_message = "The bundle folder bundles/mlw-keys/code/billing-api-blue is empty: put the files there (see MIGRATION.md), then plan again."
     }
   }
 }
@@ -125,7 +128,7 @@ resource "azapi_resource_action" "code_public_demo_blue" {
 
     precondition {
       condition     = length(fileset("${local.bundles}/code/public-demo-blue", "**")) > 0
-      error_message = "The bundle folder code/public-demo-blue is empty: put the files there (see MIGRATION.md), then plan again."
+      error_message = "The bundle folder bundles/mlw-keys/code/public-demo-blue is empty: put the files there (see MIGRATION.md), then plan again."
     }
   }
 }
@@ -166,7 +169,73 @@ resource "azapi_resource_action" "code_search_api_blue" {
 
     precondition {
       condition     = length(fileset("${local.bundles}/code/search-api-blue", "**")) > 0
-      error_message = "The bundle folder code/search-api-blue is empty: put the files there (see MIGRATION.md), then plan again."
+      error_message = "The bundle folder bundles/mlw-keys/code/search-api-blue is empty: put the files there (see MIGRATION.md), then plan again."
     }
+  }
+}
+
+# environments/billing-api-env-2: used by billing-api/blue.
+resource "azapi_resource_action" "environment_billing_api_env_2" {
+  type        = local.resource_types.machinelearningservices_workspaces_environments_versions
+  resource_id = "${local.workspace_id}/environments/billing-api-env-2/versions/${local.asset_versions["environments/billing-api-env-2"]}"
+  method      = "PUT"
+
+  body = {
+    properties = {
+      condaFile   = file("${local.bundles}/environments/billing-api-env-2/conda.yaml")
+      description = "From the v1 environment 'billing-api-env'."
+      image       = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+      osType      = "Linux"
+    }
+  }
+
+  response_export_values = []
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# environments/public-demo-env-2: used by public-demo/blue.
+resource "azapi_resource_action" "environment_public_demo_env_2" {
+  type        = local.resource_types.machinelearningservices_workspaces_environments_versions
+  resource_id = "${local.workspace_id}/environments/public-demo-env-2/versions/${local.asset_versions["environments/public-demo-env-2"]}"
+  method      = "PUT"
+
+  body = {
+    properties = {
+      condaFile   = file("${local.bundles}/environments/public-demo-env-2/conda.yaml")
+      description = "From the v1 environment 'public-demo-env'."
+      image       = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+      osType      = "Linux"
+    }
+  }
+
+  response_export_values = []
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# environments/search-api-env-2: used by search-api/blue.
+resource "azapi_resource_action" "environment_search_api_env_2" {
+  type        = local.resource_types.machinelearningservices_workspaces_environments_versions
+  resource_id = "${local.workspace_id}/environments/search-api-env-2/versions/${local.asset_versions["environments/search-api-env-2"]}"
+  method      = "PUT"
+
+  body = {
+    properties = {
+      condaFile   = file("${local.bundles}/environments/search-api-env-2/conda.yaml")
+      description = "From the v1 environment 'search-api-env'."
+      image       = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+      osType      = "Linux"
+    }
+  }
+
+  response_export_values = []
+
+  lifecycle {
+    create_before_destroy = true
   }
 }

@@ -2,6 +2,7 @@
 # A re-run replaces this file unless a person edited it.
 # TODO(gen-iac): the v1 service had no authentication; v2 online endpoints always require it, so it becomes key auth: clients must now send 'Authorization: Bearer <key>'
 # TODO(gen-iac): the v1 service records no scoring code (no assets besides the driver); a v2 online deployment needs either a scoring script with init() and run() in a code folder, or an MLflow model for a no-code deployment
+# TODO(gen-iac): the environment has no conda dependencies; a minimal conda file with only the inference server was written: add the model's packages to it
 
 resource "azapi_resource" "endpoint_public_demo" {
   type      = local.resource_types.machinelearningservices_workspaces_online_endpoints
@@ -42,7 +43,7 @@ resource "azapi_resource" "deployment_public_demo__blue" {
         scoringScript = "app/score.py"
       }
       endpointComputeType = "Managed"
-      environmentId       = "${local.workspace_id}/environments/public-demo-env/versions/2"
+      environmentId       = azapi_resource_action.environment_public_demo_env_2.resource_id
       instanceType        = "Standard_E2s_v3"
       model               = "${local.workspace_id}/models/public-demo-model/versions/1"
     }

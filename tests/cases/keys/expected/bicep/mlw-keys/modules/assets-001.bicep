@@ -79,3 +79,54 @@ resource codeSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/codes/v
     codeUri: '${datastoreUrl}/gen-iac/code/search-api-blue/${assetVersions['code/search-api-blue']}'
   }
 }
+
+resource environmentContainerBillingApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'billing-api-env-2'
+}
+
+// environments/billing-api-env-2: used by billing-api/blue.
+resource environmentBillingApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerBillingApiEnv2
+  name: assetVersions['environments/billing-api-env-2']
+  properties: {
+    condaFile: loadTextContent('../../../bundles/mlw-keys/environments/billing-api-env-2/conda.yaml')
+    description: 'From the v1 environment \'billing-api-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
+    osType: 'Linux'
+  }
+}
+
+resource environmentContainerPublicDemoEnv2 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'public-demo-env-2'
+}
+
+// environments/public-demo-env-2: used by public-demo/blue.
+resource environmentPublicDemoEnv2 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerPublicDemoEnv2
+  name: assetVersions['environments/public-demo-env-2']
+  properties: {
+    condaFile: loadTextContent('../../../bundles/mlw-keys/environments/public-demo-env-2/conda.yaml')
+    description: 'From the v1 environment \'public-demo-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
+    osType: 'Linux'
+  }
+}
+
+resource environmentContainerSearchApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'search-api-env-2'
+}
+
+// environments/search-api-env-2: used by search-api/blue.
+resource environmentSearchApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' = {
+  parent: environmentContainerSearchApiEnv2
+  name: assetVersions['environments/search-api-env-2']
+  properties: {
+    condaFile: loadTextContent('../../../bundles/mlw-keys/environments/search-api-env-2/conda.yaml')
+    description: 'From the v1 environment \'search-api-env\'.'
+    image: 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'
+    osType: 'Linux'
+  }
+}

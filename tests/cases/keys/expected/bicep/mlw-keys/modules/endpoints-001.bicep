@@ -79,6 +79,39 @@ resource codeSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/codes/v
   name: assetVersions['code/search-api-blue']
 }
 
+// environment billing-api-env-2: its version is created by an assets module first.
+resource environmentContainerBillingApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'billing-api-env-2'
+}
+
+resource environmentBillingApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' existing = {
+  parent: environmentContainerBillingApiEnv2
+  name: assetVersions['environments/billing-api-env-2']
+}
+
+// environment public-demo-env-2: its version is created by an assets module first.
+resource environmentContainerPublicDemoEnv2 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'public-demo-env-2'
+}
+
+resource environmentPublicDemoEnv2 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' existing = {
+  parent: environmentContainerPublicDemoEnv2
+  name: assetVersions['environments/public-demo-env-2']
+}
+
+// environment search-api-env-2: its version is created by an assets module first.
+resource environmentContainerSearchApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments@2025-12-01' existing = {
+  parent: workspace
+  name: 'search-api-env-2'
+}
+
+resource environmentSearchApiEnv2 'Microsoft.MachineLearningServices/workspaces/environments/versions@2025-12-01' existing = {
+  parent: environmentContainerSearchApiEnv2
+  name: assetVersions['environments/search-api-env-2']
+}
+
 // ---- Endpoint billing-api: from v1 ACI service billing-api ----
 
 // What a redeploy's PUT of the endpoint carries besides its properties: the live traffic
@@ -119,7 +152,7 @@ resource deploymentBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/
       scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: '${workspace.id}/environments/billing-api-env/versions/2'
+    environmentId: environmentBillingApiEnv2.id
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/billing-api-model/versions/1'
   }
@@ -189,7 +222,7 @@ resource deploymentPublicDemoBlue 'Microsoft.MachineLearningServices/workspaces/
       scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: '${workspace.id}/environments/public-demo-env/versions/2'
+    environmentId: environmentPublicDemoEnv2.id
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/public-demo-model/versions/1'
   }
@@ -259,7 +292,7 @@ resource deploymentSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/o
       scoringScript: 'app/score.py'
     }
     endpointComputeType: 'Managed'
-    environmentId: '${workspace.id}/environments/search-api-env/versions/2'
+    environmentId: environmentSearchApiEnv2.id
     instanceType: 'Standard_E2s_v3'
     model: '${workspace.id}/models/search-api-model/versions/1'
   }
