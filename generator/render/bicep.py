@@ -85,6 +85,9 @@ NEW_ENDPOINTS_ENV = "GEN_IAC_NEW_ENDPOINTS"
 # each call (compiled JSON runs about 1.5x the source; 1 MB leaves room for 4x).
 BATCH_RESOURCES = 400
 BATCH_BYTES = 1_000_000
+# Bicep source (modules inlined) above which one deployment of main.bicep likely passes ARM's
+# 1 MB compressed job size: about 3x that much compiled JSON, compressing about 10:1.
+LARGE_WORKSPACE_BYTES = 3_000_000
 ASSET_BATCH = 400  # asset versions per assets module
 ASSET_BYTES = 1_000_000  # and bytes, the conda files loadTextContent() inlines included
 ASSET_OVERHEAD = 2_000  # a version's own source, generously
@@ -349,6 +352,9 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
             for b in found
         ],
         "limits": {"resources": BATCH_RESOURCES},
+        # Source bytes main.bicep's compiled template holds (its modules inlined): past the
+        # threshold, the README leads with deploying the batches one by one.
+        "large": sum(b.size for b in found) > LARGE_WORKSPACE_BYTES,
     }
     context["endpoint_ids"] = _union([b.symbol for b in found], "endpointIds")
     context["scoring_uris"] = _union([b.symbol for b in found], "scoringUris")

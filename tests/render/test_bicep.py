@@ -536,6 +536,7 @@ def test_bicepconfig_and_readme(module_dir: Path) -> None:
     assert "--subscription 8f2d3c1e-5b7a-4e9c-9d21-6a0b4c3e2f10" in readme
     assert "--parameters main.bicepparam" in readme
     assert "GEN_IAC_ENDPOINT_KEYS" not in readme  # no endpoint keeps keys in the example
+    assert "This workspace is large" not in readme  # one deployment of main.bicep carries it
 
 
 def test_no_keys_param_without_kept_keys(main: dict[str, Any]) -> None:

@@ -211,3 +211,13 @@ def test_asset_batches_keep_to_count_and_bytes() -> None:
     assert [len(b["resources"]) for b in found] == [3, 3, 1]  # 3 x 300 KB fit in 1 MB, 4 not
     inlined = [sum(300_000 for _ in b["resources"]) for b in found]
     assert max(inlined) * COMPILED_PER_SOURCE_BYTE <= MAX_BYTES
+
+
+def test_the_readme_says_when_a_workspace_is_large(large: dict[str, str]) -> None:
+    """About 5 MB of Bicep for 1,200 services: far past what one deployment of main.bicep
+    carries (1 MB compressed per job), so the README leads with the batch-by-batch path."""
+    total = sum(len(t.encode("utf-8")) for p, t in large.items() if p.endswith(".bicep"))
+    assert total > 3_000_000
+    readme = large["README.md"]
+    assert "**This workspace is large**" in readme
+    assert "for values in modules/assets-*.bicepparam modules/endpoints-*.bicepparam" in readme
