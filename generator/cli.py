@@ -158,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
         "generated code (by default keys are never written; you pass them at apply time)",
     )
     parser.add_argument(
+        "--pipeline",
+        action="append",
+        choices=("github", "azure-devops"),
+        metavar="{github,azure-devops}",
+        help="also write CI pipeline definitions under OUT/pipelines/ (plan on pull requests, "
+        "approve-then-apply on main, OIDC sign-in); repeat for both",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="overwrite generated files that a person has edited since the last run",
@@ -230,6 +238,7 @@ def _generate(args: argparse.Namespace) -> int:
             overrides_file=args.overrides,
             write_keys=args.write_keys,
             force=args.force,
+            pipelines=tuple(dict.fromkeys(args.pipeline or [])),
         )
         result = generate(options)
     except InputError as exc:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator.diagnostics import InputError, Level
 from generator.files import RenderedFile
 from generator.output import WriteResult, write_tree
+from generator.plan.adoption import adopt
 from generator.plan.build import build_plan
 from generator.plan.model import MigrationPlan, ServiceOutcome
 from generator.sources.overrides import Override, merge_flags, parse_field, read_overrides
@@ -36,6 +37,7 @@ class Options:
     overrides_file: Path | None = None
     write_keys: bool = False
     force: bool = False
+    pipelines: tuple[str, ...] = ()  # github | azure-devops: definitions under out/pipelines/
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,9 @@ def plan_from(
     flags = {k: v for k, v in options.workspace_flags.items() if v}
     snapshot = read_snapshot(path, flags)
     keys = {name: (k.primary, k.secondary) for name, k in snapshot.keys.items()}
-    return build_plan(snapshot, overrides, options.defaults), keys
+    plan = build_plan(snapshot, overrides, options.defaults)
+    plan = replace(plan, adoption=adopt(plan.workspace, snapshot.existing_endpoints))
+    return plan, keys
 
 
 def render(
@@ -126,6 +130,9 @@ def render(
         from generator.render.terraform import KEYS_FILE, render_terraform
 
         files += render_terraform(plan, keys if options.write_keys else None)
+        from generator.render.imports import render_imports
+
+        files += render_imports(plan)
         if options.write_keys and plan.workspace.keyed_services:
             keys_file = f"terraform/{plan.workspace.name}/{KEYS_FILE}"
     if "bicep" in options.targets:
@@ -133,7 +140,50 @@ def render(
 
         files += render_bicep(plan)
     files += render_report(plan, options.targets, input_name, keys_file)
+    if options.pipelines:
+        from generator.render.pipelines import render_pipelines
+
+        files += render_pipelines(
+            plan,
+            options.pipelines,
+            options.targets,
+            layout=getattr(options, "layout", "workspace"),  # `--layout` (terraform branch)
+            flags=command_flags(options),
+            snapshot=options.input,
+            out=options.out,
+            example=options.input is None,
+        )
     return files
+
+
+def command_flags(options: Options) -> list[tuple[str, str]]:
+    """The choice and workspace flags of this generate, as (flag, value) pairs, so that a
+    pipeline can repeat the same generate (`gen-iac --check`)."""
+    found: list[tuple[str, str]] = []
+    for flag, value in (
+        ("--subscription", options.workspace_flags.get("subscriptionId")),
+        ("--resource-group", options.workspace_flags.get("resourceGroup")),
+        ("--workspace", options.workspace_flags.get("name")),
+        ("--location", options.workspace_flags.get("location")),
+    ):
+        if value:
+            found.append((flag, value))
+    for flag, (name, _kind, _bare) in CHOICE_FLAGS.items():
+        value = getattr(options.defaults, name)
+        if value is not None:
+            found.append((flag, str(value)))
+        for service, override in sorted(options.service_overrides.items()):
+            value = getattr(override, name)
+            if value is not None:
+                found.append((flag, f"{service}={value}"))
+    if options.overrides_file is not None:
+        if options.overrides_file.is_absolute():
+            raise InputError(
+                "--pipeline: give --overrides as a path relative to the repository root, so "
+                "that the pipeline can repeat this generate"
+            )
+        found.append(("--overrides", options.overrides_file.as_posix()))
+    return found
 
 
 def generate(options: Options) -> GenerateResult:

@@ -1,7 +1,17 @@
-"""Benchmark: generate N synthetic services and compare with the floor (read the same JSON,
-write the same files). Prints wall time and peak memory of each, in fresh processes.
+"""Benchmark: generate N synthetic services and compare with the floor of writing the same tree.
 
-    python scripts/benchmark.py [--counts 1000 10000] [--targets terraform bicep]
+    python scripts/benchmark.py                         # 1k, 10k, 20k services, both targets,
+                                                        # median of 3 runs (several minutes)
+    python scripts/benchmark.py --counts 1000 --repeats 1   # a quick look
+    python scripts/benchmark.py --targets terraform --dir /var/tmp
+
+Each run is a fresh child process of this checkout (`python -m generator`), measured from
+outside: wall time, user+sys CPU time and peak RSS of that process alone (os.wait4), then the
+files and bytes it wrote. In the same repeat a second child writes the very same tree (same
+paths, same sizes, after reading the same snapshot JSON): the floor any generator has to pay
+for that output on that file system. Output goes to tmpfs (/dev/shm) when there is one, so the
+disk's noise does not decide; the first line says where. This is a measurement tool, not a
+test: it asserts nothing and CI does not run it.
 """
 
 from __future__ import annotations
@@ -9,23 +19,34 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
+
 FLOOR = r"""
 import json, os, sys
-from pathlib import Path
 snapshot, listing, out = sys.argv[1:4]
-json.loads(Path(snapshot).read_text(encoding="utf-8"))
-for line in Path(listing).read_text().splitlines():
-    path, size = line.rsplit("\t", 1)
-    target = Path(out) / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(b"x" * int(size))
+with open(snapshot, encoding="utf-8") as f:
+    json.load(f)
+made = set()
+with open(listing, encoding="utf-8") as f:
+    for line in f:
+        path, size = line.rstrip("\n").rsplit("\t", 1)
+        target = os.path.join(out, path)
+        parent = os.path.dirname(target)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        with open(target, "wb") as g:
+            g.write(b"x" * int(size))
 """
 
 
@@ -90,59 +111,156 @@ def synthetic(count: int) -> dict[str, Any]:
     return {"workspace": workspace, "services": services}
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of a fresh child process."""
+@dataclass(frozen=True)
+class Usage:
+    wall: float  # seconds
+    cpu: float  # user + sys seconds of the child
+    peak_mib: float  # the child's peak RSS
+
+
+@dataclass(frozen=True)
+class Run:
+    gen: Usage
+    floor: Usage
+    files: int
+    bytes: int
+
+
+def measure(argv: list[str], ok: tuple[int, ...] = (0,)) -> Usage:
+    """Wall time, CPU time and peak RSS of one fresh child process (its own rusage)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert child.stderr is not None
+    errors = child.stderr.read()  # small: the generator runs with --quiet
     _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise SystemExit(f"{argv[:3]} failed with status {status}")
-    return elapsed, usage.ru_maxrss / 1024
+    wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    child.stderr.close()
+    if child.returncode not in ok:
+        sys.exit(
+            f"{' '.join(argv[:4])} ... exited with {child.returncode}:\n"
+            + errors.decode(errors="replace")[-2000:]
+        )
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    peak = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    return Usage(wall, usage.ru_utime + usage.ru_stime, peak)
+
+
+def tree(out: Path) -> list[tuple[str, int]]:
+    found = []
+    for folder, _, names in os.walk(out):
+        for name in names:
+            path = os.path.join(folder, name)
+            found.append((os.path.relpath(path, out), os.path.getsize(path)))
+    return sorted(found)
+
+
+def one_run(work: Path, snapshot: Path, targets: list[str]) -> Run:
+    out, floor_out, listing = work / "out", work / "floor", work / "listing.tsv"
+    for old in (out, floor_out):
+        shutil.rmtree(old, ignore_errors=True)
+    flags = [a for t in targets for a in ("--target", t)]
+    command = [sys.executable, "-m", "generator", *flags, "--input", str(snapshot)]
+    gen = measure(
+        [*command, "--out", str(out), "--quiet"],
+        ok=(0, 1),  # 1: some services not migrated, the rest written
+    )
+    files = tree(out)
+    listing.write_text("".join(f"{p}\t{s}\n" for p, s in files), encoding="utf-8")
+    floor = measure([sys.executable, "-c", FLOOR, str(snapshot), str(listing), str(floor_out)])
+    for old in (out, floor_out):
+        shutil.rmtree(old, ignore_errors=True)
+    return Run(gen, floor, len(files), sum(s for _, s in files))
+
+
+def where_to_measure(given: Path | None) -> tuple[Path, str]:
+    """The folder for the runs and a note saying what file system it is on."""
+    base = given or (Path("/dev/shm") if os.access("/dev/shm", os.W_OK) else None)
+    base = base or Path(tempfile.gettempdir())
+    return base, f"{base} ({filesystem(base)})"
+
+
+def filesystem(path: Path) -> str:
+    """The type of the file system holding `path`, from /proc/mounts (Linux), else unknown."""
+    try:
+        mounts = Path("/proc/mounts").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return "file system unknown"
+    best, kind = "", "file system unknown"
+    resolved = str(path.resolve())
+    for line in mounts:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = parts[1].replace("\\040", " ")
+        inside = resolved == point or resolved.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, parts[2]
+    return kind
+
+
+def load() -> str:
+    try:
+        return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+    except OSError:
+        return "load average unknown"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--counts", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--targets", nargs="+", default=["terraform"])
-    args = parser.parse_args()
-    print(
-        f"{'services':>8} {'gen-iac s':>10} {'MiB':>7} {'floor s':>8} {'MiB':>7} {'ratio':>6} {'files':>7}"
+    parser.add_argument("--counts", type=int, nargs="+", default=[1000, 10000, 20000])
+    parser.add_argument(
+        "--targets", nargs="+", default=["terraform", "bicep"], choices=["terraform", "bicep"]
     )
-    for count in args.counts:
-        with tempfile.TemporaryDirectory() as tmp:
-            root = Path(tmp)
-            snapshot = root / "snapshot.json"
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs per count; the table shows the median"
+    )
+    parser.add_argument("--dir", type=Path, help="where to write (default: /dev/shm if present)")
+    args = parser.parse_args()
+    base, note = where_to_measure(args.dir)
+    print(
+        f"measuring in {note}; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}; "
+        f"targets: {' + '.join(args.targets)}; median of {args.repeats} run(s); "
+        f"{load()} (wall time means something on an idle machine only; cpu is steadier)",
+        flush=True,
+    )
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="gen-iac-bench-", dir=base) as tmp:
+        work = Path(tmp)
+        for count in args.counts:
+            snapshot = work / f"snapshot-{count}.json"
             snapshot.write_text(json.dumps(synthetic(count)), encoding="utf-8")
-            out = root / "out"
-            targets = [a for t in args.targets for a in ("--target", t)]
-            gen_s, gen_mb = timed(
-                [
-                    sys.executable,
-                    "-m",
-                    "generator",
-                    *targets,
-                    "--input",
-                    str(snapshot),
-                    "--out",
-                    str(out),
-                    "--quiet",
-                ]
-            )
-            files = [p for p in out.rglob("*") if p.is_file()]
-            listing = root / "listing.tsv"
-            listing.write_text(
-                "".join(f"{p.relative_to(out)}\t{p.stat().st_size}\n" for p in files)
-            )
-            floor_s, floor_mb = timed(
-                [sys.executable, "-c", FLOOR, str(snapshot), str(listing), str(root / "floor")]
-            )
-            print(
-                f"{count:>8} {gen_s:>10.2f} {gen_mb:>7.0f} {floor_s:>8.2f} {floor_mb:>7.0f} "
-                f"{gen_s / floor_s:>6.1f} {len(files):>7}"
-            )
+            runs = []
+            for i in range(args.repeats):
+                run = one_run(work, snapshot, args.targets)
+                runs.append(run)
+                print(
+                    f"  {count:>6} services, run {i + 1}: gen-iac {run.gen.wall:.2f} s wall, "
+                    f"{run.gen.cpu:.2f} s cpu, {run.gen.peak_mib:.0f} MiB; floor "
+                    f"{run.floor.wall:.2f} s",
+                    flush=True,
+                )
+            snapshot.unlink()
+            rows.append((count, runs))
+    print(f"\n{load()} at the end")
+    print(
+        f"{'services':>8} {'wall s':>7} {'cpu s':>7} {'peak MiB':>9} {'files':>7} "
+        f"{'MiB out':>8} {'floor s':>8} {'cpu s':>6} {'x floor':>8}"
+    )
+    for count, runs in rows:
+        wall = statistics.median(r.gen.wall for r in runs)
+        floor = statistics.median(r.floor.wall for r in runs)
+        print(
+            f"{count:>8} {wall:>7.2f} {statistics.median(r.gen.cpu for r in runs):>7.2f} "
+            f"{statistics.median(r.gen.peak_mib for r in runs):>9.0f} "
+            f"{runs[0].files:>7} {runs[0].bytes / 2**20:>8.1f} {floor:>8.2f} "
+            f"{statistics.median(r.floor.cpu for r in runs):>6.2f} {wall / floor:>8.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ class Case:
     input: Path
     defaults: Override = field(default_factory=Override)  # flags without SERVICE=
     service_overrides: dict[str, Override] = field(default_factory=dict)  # SERVICE=VALUE flags
+    pipelines: tuple[str, ...] = ()  # --pipeline
 
     @property
     def expected(self) -> Path:
@@ -33,7 +34,8 @@ class Case:
 EXAMPLE = ROOT / "examples" / "snapshot"
 CASES = (
     Case("example", EXAMPLE),
-    Case("keys", CASES_DIR / "keys" / "input"),
+    # --pipeline github --pipeline azure-devops; the input also holds existing endpoints.
+    Case("keys", CASES_DIR / "keys" / "input", pipelines=("github", "azure-devops")),
     # --endpoint-kind kubernetes --compute aks-v2: the AKS services on their own cluster.
     Case("kubernetes", EXAMPLE, Override(endpoint_kind="kubernetes", compute="aks-v2")),
     # --mirror ab-endpoint=10 --initial-traffic churn-aci=0 --deployment-name churn-aci=green
@@ -64,5 +66,6 @@ def render_case(case: Case, out: Path) -> None:
                 targets=TARGETS,
                 defaults=case.defaults,
                 service_overrides=case.service_overrides,
+                pipelines=case.pipelines,
             )
         )

@@ -1,7 +1,7 @@
 """`gen-iac smoke` against the real azureml-inference-server-http, on bundles built here.
 
 The churn bundle is made the way the generator makes it: the v1 source tarball's `src/`
-becomes `code/`, and bundle.json names `score.py`. The expected churn probability is computed
+becomes `code/<key>/`, and bundles.json names `score.py` for that key. The expected churn probability is computed
 here from model.json, independently of the scoring code. The server package is a test
 dependency (the `test` extra): when it is missing these tests fail, they never skip.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import socket
 import subprocess
 import sys
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.smoke import main
+from generator import smoke
+from generator.smoke import OutputTail, main, missing_variable
 from tests.conftest import ROOT
 
 CHURN_TARBALL = ROOT / "examples/snapshot/assets/churn-aci/7d3e9a1c.tar.gz"
@@ -31,7 +33,7 @@ CHURN_MODEL = ROOT / "examples/models/churn-model/3"
 def server_installed() -> None:
     if importlib.util.find_spec("azureml_inference_server_http") is None:
         pytest.fail(
-            "azureml-inference-server-http is not installed: pip install -e '.[test]'",
+            "azureml-inference-server-http is not installed: pip install -e '.[test,smoke]'",
             pytrace=False,
         )
 
@@ -184,8 +186,15 @@ def test_init_failure_is_exit_1_with_the_server_log(
     out, err = capsys.readouterr()
     assert status == 1
     assert out == ""
-    assert "gen-iac smoke: the server exited with status 3 before it was live" in err
-    assert "RuntimeError: model file is corrupt" in err  # from the log tail
+    lines = err.splitlines()
+    assert lines[1] == "gen-iac smoke: the server exited with status 3 in init() of score.py"
+    # The log comes after the message, oldest line first, between its two rules.
+    assert lines[2].startswith("--- server log")
+    assert lines[-1] == "--- end of the server log ---"
+    assert "RuntimeError: model file is corrupt" in lines[2:-1]
+    assert lines.index("RuntimeError: model file is corrupt") > lines.index(
+        next(line for line in lines if "Invoking user's init function" in line)
+    )
 
 
 def test_run_failure_prints_the_answer_and_exits_1(
@@ -270,6 +279,9 @@ def test_interpreter_without_the_server_is_exit_2(
     assert status == 2
     assert str(bundle / ".venv") in err
     assert "cannot import azureml-inference-server-http" in err
+    python = bundle / ".venv/bin/python"
+    assert f"install it there: {python} -m pip install 'azureml-inference-server-http>=" in err
+    assert err.count("\n") == 2  # the "starting" line and this one
 
 
 @pytest.mark.parametrize(
@@ -362,3 +374,261 @@ def test_the_generated_example_bundle_answers_over_http(
     assert head == "HTTP 200 OK"
     expected = [churn_probability(r) for r in sample["data"]]
     assert json.loads(body)["probabilities"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_missing_model_dir_is_named_before_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AZUREML_MODEL_DIR", raising=False)
+    bundle = script_bundle(
+        tmp_path / "bundle",
+        """\
+        import os
+
+        MODEL_DIR = os.environ["AZUREML_MODEL_DIR"]
+
+
+        def init():
+            pass
+
+
+        def run(raw_data):
+            return raw_data
+        """,
+    )
+    (bundle / "sample-request.json").write_text("{}", encoding="utf-8")
+
+    status = main([str(bundle), "--timeout", "60"])
+
+    lines = capsys.readouterr().err.splitlines()
+    assert status == 1
+    assert lines[1] == (
+        "gen-iac smoke: the server exited with status 3 while importing score.py"
+    )
+    assert lines[2].startswith(
+        "gen-iac smoke: the scoring code (score.py) reads AZUREML_MODEL_DIR, which is "
+        "not set: pass --model-dir DIR"
+    )
+    assert lines[3].startswith("--- server log")
+    assert lines.index("KeyError: 'AZUREML_MODEL_DIR'") > 3
+    assert lines[-1] == "--- end of the server log ---"
+
+
+def test_a_variable_read_with_getenv_is_named_when_init_fails_on_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CHURN_THRESHOLDS", raising=False)
+    bundle = script_bundle(
+        tmp_path / "bundle",
+        """\
+        import os
+
+
+        def init():
+            global path
+            path = os.path.join(os.getenv("CHURN_THRESHOLDS"), "thresholds.json")
+
+
+        def run(raw_data):
+            return raw_data
+        """,
+    )
+    (bundle / "sample-request.json").write_text("{}", encoding="utf-8")
+
+    status = main([str(bundle), "--model-dir", str(CHURN_MODEL)])
+
+    lines = capsys.readouterr().err.splitlines()
+    assert status == 1
+    assert lines[1] == "gen-iac smoke: the server exited with status 3 in init() of score.py"
+    assert lines[2].startswith(
+        "gen-iac smoke: the scoring code (score.py) reads the environment variable "
+        "CHURN_THRESHOLDS, which is not set"
+    )
+
+
+@pytest.mark.parametrize(
+    ("log", "env", "expected"),
+    [
+        # os.environ[...] in 3.11+ and in 3.10 (os.py is a file there)
+        (['  File "<frozen os>", line 679, in __getitem__', "KeyError: 'MY_VAR'"], {}, "MY_VAR"),
+        (
+            [
+                '  File "/usr/lib/python3.10/os.py", line 680, in __getitem__',
+                "    raise KeyError(key) from None",
+                "KeyError: 'MY_VAR'",
+            ],
+            {},
+            "MY_VAR",
+        ),
+        # a KeyError from the code's own dict says nothing about the environment
+        (['  File "/b/code/score.py", line 3, in init', "KeyError: 'MY_VAR'"], {}, None),
+        # the variable is set: the code failed on something else
+        (
+            ['  File "<frozen os>", line 679, in __getitem__', "KeyError: 'MY_VAR'"],
+            {"MY_VAR": "x"},
+            None,
+        ),
+        (
+            [
+                '    path = os.path.join(os.environ.get("DATA_DIR"), "x")',
+                "TypeError: expected str, bytes or os.PathLike object, not NoneType",
+            ],
+            {},
+            "DATA_DIR",
+        ),
+        # getenv in the failing frame, but the error is not about None
+        (['    n = int(os.getenv("N", "1"))', "ZeroDivisionError: division by zero"], {}, None),
+    ],
+)
+def test_missing_variable_reads_the_traceback(
+    log: list[str], env: dict[str, str], expected: str | None
+) -> None:
+    assert missing_variable(log, env) == expected
+
+
+def test_a_daemon_started_by_init_is_stopped_with_the_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """init() double-forks a daemon into a session of its own that ignores SIGTERM, and starts
+    another program in a new session: both leave the server's process group."""
+    monkeypatch.setattr(smoke, "GRACE_SECONDS", 1.0)
+    pids = tmp_path / "pids.txt"
+    bundle = script_bundle(
+        tmp_path / "bundle",
+        f"""\
+        import os
+        import signal
+        import subprocess
+        import sys
+        import time
+
+
+        def init():
+            child = subprocess.Popen(
+                [sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True
+            )
+            first = os.fork()
+            if first == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    try:
+                        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                        with open({str(pids)!r}, "w") as f:
+                            f.write(f"{{child.pid}} {{os.getpid()}}")
+                        time.sleep(300)
+                    finally:
+                        os._exit(0)
+                os._exit(0)
+            os.waitpid(first, 0)
+            while not os.path.exists({str(pids)!r}):
+                time.sleep(0.05)
+
+
+        def run(raw_data):
+            return {{"ok": True}}
+        """,
+    )
+    (bundle / "sample-request.json").write_text("{}", encoding="utf-8")
+
+    status = main([str(bundle), "--timeout", "60"])
+
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert out.startswith("HTTP 200 OK")
+    child, daemon = (int(p) for p in pids.read_text().split())
+    assert os.getsid(0) not in (session(child), session(daemon))  # they had left
+    assert not running(child) and not running(daemon)
+    assert processes_mentioning(str(bundle)) == []
+
+
+def session(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def test_a_flood_of_output_is_cut_to_a_bounded_tail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = script_bundle(
+        tmp_path / "bundle",
+        """\
+        import sys
+
+        for i in range(20_000):
+            print(f"noise line {i:06d}")
+        print("x" * 1_000_000)
+        sys.stdout.flush()
+        raise SystemExit("giving up")
+
+
+        def init():
+            pass
+
+
+        def run(raw_data):
+            return raw_data
+        """,
+    )
+    (bundle / "sample-request.json").write_text("{}", encoding="utf-8")
+
+    status = main([str(bundle), "--timeout", "60"])
+
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert status == 1
+    header = next(line for line in lines if line.startswith("--- server log"))
+    assert header.startswith("--- server log: the last 40 of 20,")
+    assert "gen-iac keeps only the last 200 lines, the rest was cut" in header
+    assert len(err) < 40 * 2200 + 2000
+    assert "noise line 019999" in err
+    # The server prefixes printed lines ("... azmlinfsrv.print - "): 2,048 bytes are kept.
+    long_line = next(line for line in lines if "x" * 100 in line)
+    prefix, _, rest = long_line.partition("x" * 100)
+    cut = 1_000_000 - (2048 - len(prefix.encode()))
+    assert rest == "x" * (2048 - len(prefix) - 100) + f" [... {cut:,} more bytes of this line cut]"
+
+
+def test_output_tail_keeps_the_last_lines_whatever_the_chunks() -> None:
+    data = b"".join(f"line {i}\n".encode() for i in range(1000)) + b"y" * 50 + b"\n" + b"end"
+    for size in (1, 7, 4096, len(data)):
+        tail = OutputTail(max_lines=5, max_line_bytes=20)
+        for start in range(0, len(data), size):
+            tail.feed(data[start : start + size])
+        tail.close()
+        assert tail.lines() == [
+            "line 997",
+            "line 998",
+            "line 999",
+            "y" * 20 + " [... 30 more bytes of this line cut]",
+            "end",
+        ]
+        assert (tail.total_lines, tail.total_bytes) == (1002, len(data))
+        excerpt = tail.excerpt(2)
+        assert excerpt.lines == ("y" * 20 + " [... 30 more bytes of this line cut]", "end")
+        assert excerpt.header() == (
+            f"--- server log: the last 2 of 1,002 lines ({len(data) / 1024:.1f} KiB; "
+            "gen-iac keeps only the last 5 lines, the rest was cut) ---"
+        )
+
+
+def test_the_install_hint_is_the_smoke_extra() -> None:
+    """The command the missing-server message gives installs what `gen-iac[smoke]` does."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    block = text.split("\nsmoke = [\n", 1)[1].split("\n]", 1)[0]
+    assert [line.strip().rstrip(",").strip('"') for line in block.splitlines()] == [
+        smoke.SERVER_REQUIREMENT
+    ]
+
+
+def test_output_tail_counts_the_line_still_being_written() -> None:
+    tail = OutputTail(max_lines=5, max_line_bytes=20)
+    tail.feed(b"first\r\nsecond\nthi")
+    excerpt = tail.excerpt()
+    assert excerpt.lines == ("first", "second", "thi")
+    assert excerpt.header() == "--- server log (3 lines) ---"
+    tail.feed(b"rd\n")
+    tail.close()
+    assert tail.lines() == ["first", "second", "third"]
+    assert tail.total_lines == 3

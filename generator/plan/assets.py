@@ -110,7 +110,7 @@ def deployment_assets(
     else:
         script, rule = entry_script(request) or (DEFAULT_ENTRY_SCRIPT, "assumed")
         code_files = {}
-    lint = tuple(lint_files(code_files))
+    lint = _lint(bundle.version, code_files) if bundle else ()
     if lint:
         findings.append(
             Finding(
@@ -143,6 +143,17 @@ def deployment_assets(
             ENVIRONMENT_IDS, f"{endpoint}/{deployment}", "environment version ARM id"
         )
     return DeploymentAssets(properties, code, registered, script, rule, lint), findings
+
+
+_LINTED: dict[str, tuple[LintFinding, ...]] = {}  # by content hash: many services, one code
+
+
+def _lint(content: str, files: dict[str, bytes]) -> tuple[LintFinding, ...]:
+    if content not in _LINTED:
+        if len(_LINTED) >= 4096:
+            _LINTED.clear()
+        _LINTED[content] = tuple(lint_files(files))
+    return _LINTED[content]
 
 
 def _model(model_ids: tuple[str, ...]) -> tuple[Concat | None, list[Finding]]:
@@ -271,7 +282,7 @@ def _environment_key(
     for candidate in candidates:
         if candidate and taken.get(candidate.lower(), identity) == identity:
             return candidate
-    # `own` is unique to its deployment, so only a v1 name could have taken it: say which.
+    # A v1 name may equal another deployment's `<endpoint>-<deployment>`: add the content hash.
     return _asset_name(own, spec.version[:8]) or own
 
 

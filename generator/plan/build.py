@@ -35,7 +35,13 @@ from generator.plan.model import (
     WorkspacePlan,
 )
 from generator.plan.naming import is_valid_name, scoring_uri, valid_name
-from generator.plan.sku import NoSize, choose_sku, seed_prices
+from generator.plan.sku import (
+    NoSize,
+    choose_sku,
+    is_managed_size,
+    seed_prices,
+    unknown_size_message,
+)
 from generator.sources.legacy import LegacyService
 from generator.sources.overrides import Override
 from generator.sources.snapshot import Snapshot
@@ -232,6 +238,9 @@ def _plan_service(
         )
     endpoint_name = _endpoint_name(ctx, override)
     kubernetes = override.endpoint_kind == "kubernetes"
+    size = override.instance_type
+    if size and not kubernetes and not is_managed_size(size):  # on Kubernetes: a CRD's name
+        ctx.add(Level.WARNING, "unknown-sku", unknown_size_message(size), "instance_type")
     if kubernetes and not override.compute:
         raise ctx.fail(
             "no-compute",

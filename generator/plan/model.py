@@ -13,6 +13,7 @@ from typing import Union
 
 from generator.assets.lint import LintFinding
 from generator.diagnostics import Diagnostic
+from generator.plan.adoption import Adoption
 
 ML_API_VERSION = "2025-12-01"
 AUTOSCALE_API_VERSION = "2022-10-01"
@@ -322,6 +323,7 @@ class MigrationPlan:
     workspace: WorkspacePlan
     outcomes: tuple[ServiceOutcome, ...]
     diagnostics: tuple[Diagnostic, ...] = ()  # not tied to one service (e.g. keys.json mode)
+    adoption: Adoption = field(default_factory=Adoption)  # what already exists in the workspace
 
     @property
     def not_migrated(self) -> tuple[ServiceOutcome, ...]:

@@ -904,7 +904,7 @@ def _commands(plan: MigrationPlan) -> dict[str, str]:
     # An assignment of "$(...)" fails the shell on its own (unlike `export X="$(...)"`).
     upload = f'set -euo pipefail\n{UPLOAD_ENV}="$(./{UPLOAD_SCRIPT}{{}})"\nexport {UPLOAD_ENV}\n'
     return {
-        "what_if": upload.format(" --no-upload") + f"az deployment group what-if \\\n{common}",
+        "what_if": upload.format(" --dry-run") + f"az deployment group what-if \\\n{common}",
         "create": upload.format("") + f"az deployment group create \\\n{common}",
         "batches": upload.format("") + each,
         "upload": upload.format(""),

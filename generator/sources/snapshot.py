@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.diagnostics import Diagnostic, InputError, Level
+from generator.sources.existing import ExistingEndpoint, read_existing
 from generator.sources.legacy import REALTIME_COMPUTE_TYPES, LegacyService, parse_service
 
 WORKSPACE_FIELDS = ("subscriptionId", "resourceGroup", "name", "location")
@@ -59,6 +60,7 @@ class Snapshot:
     keys: dict[str, EndpointKeys] = field(default_factory=dict)
     assets_dir: Path | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    existing_endpoints: tuple[ExistingEndpoint, ...] = ()  # onlineEndpoints: adopted, not re-made
 
 
 def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> Snapshot:
@@ -122,9 +124,13 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
             services.append(service)
 
     diagnostics.extend(_export_errors(data, str(json_file)))
+    existing, found = read_existing(data, str(json_file))
+    diagnostics.extend(found)
     keys = _read_keys(directory / "keys.json", diagnostics) if directory else {}
     assets = directory / "assets" if directory and (directory / "assets").is_dir() else None
-    return Snapshot(str(json_file), workspace, services, skipped, keys, assets, diagnostics)
+    return Snapshot(
+        str(json_file), workspace, services, skipped, keys, assets, diagnostics, existing
+    )
 
 
 def _load_json(path: Path) -> Any:

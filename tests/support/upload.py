@@ -86,7 +86,7 @@ def run_upload(
 
 
 def upload_answer(module_dir: Path) -> str:
-    """GEN_IAC_UPLOAD as the documented what-if commands set it (--no-upload: the versions of
+    """GEN_IAC_UPLOAD as the documented what-if commands set it (--dry-run: the versions of
     the folders as they are, empty ones included); fails loudly if the script fails. Runs are
     cached by the script and every file it reads, so a changed file runs it again."""
     key = hashlib.sha256((module_dir / "upload-bundles.sh").read_bytes())
@@ -95,7 +95,7 @@ def upload_answer(module_dir: Path) -> str:
         if path.is_file():
             key.update(str(path.relative_to(bundles)).encode() + b"\0" + path.read_bytes())
     if key.hexdigest() not in _ANSWERS:
-        run = run_upload(module_dir, "--no-upload")
+        run = run_upload(module_dir, "--dry-run")
         if run.returncode != 0:
             raise AssertionError(f"{shlex.quote(str(module_dir))}/upload-bundles.sh: {run.stderr}")
         _ANSWERS[key.hexdigest()] = run.stdout

@@ -11,7 +11,7 @@
 #   GEN_IAC_UPLOAD="$(./upload-bundles.sh)"
 #   export GEN_IAC_UPLOAD
 #
-# With --no-upload it only looks the datastore up and computes the versions (for what-if).
+# With --dry-run it only looks the datastore up and computes the versions (for what-if).
 # Needs bash, find, sort, sha256sum (or shasum) and az, logged in with Storage Blob Data
 # Contributor on the datastore's storage account and read access to the workspace. It stops at
 # the first failure and prints nothing on stdout then.
@@ -21,9 +21,9 @@ cd "$(dirname "$0")"
 send=1
 case "${1:-}" in
   "") ;;
-  --no-upload) send=0 ;;
+  --dry-run) send=0 ;;
   *)
-    echo "usage: $0 [--no-upload]" >&2
+    echo "usage: $0 [--dry-run]" >&2
     exit 2
     ;;
 esac
