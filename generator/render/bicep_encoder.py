@@ -4,10 +4,11 @@ Output is what `bicep format` would write: two-space indents, one property or it
 in multi-line objects and arrays, no commas, single-quoted strings, so files need no
 formatter.
 
-Strings: `\\` -> `\\\\`, `'` -> `\\'`, `${` -> `\\${` (a literal `$` before `{` never starts an
-interpolation), newline, CR and tab -> `\\n`, `\\r`, `\\t`, other control characters (C0, DEL,
-C1, U+2028/U+2029) -> `\\u{XX}`. A backslash that ends a string is written `\\u{5C}`: Bicep
-reads `\\\\'` correctly, but pycep-parser (the parser checkov uses, and our syntax check)
+Strings: `\\` -> `\\\\`, `'` -> `\\'`, `${` -> `\\u{24}{` (a literal `$` before `{` never starts
+an interpolation; Bicep also reads `\\${`, but pycep-parser's string pattern takes `${` for an
+interpolation and, with a quote after it, runs on into the next string), newline, CR and tab ->
+`\\n`, `\\r`, `\\t`, other control characters (C0, DEL, C1, U+2028/U+2029) -> `\\u{XX}`. A
+backslash that ends a string is written `\\u{5C}`: Bicep reads `\\\\'` correctly, but pycep-parser
 lexes it as an escaped quote and runs on into the next string.
 """
 
@@ -46,7 +47,7 @@ def escape(text: str) -> str:
         .replace("\n", "\\n")
         .replace("\r", "\\r")
         .replace("\t", "\\t")
-        .replace("${", "\\${")
+        .replace("${", "\\u{24}{")
     )
     return _CONTROL.sub(lambda m: f"\\u{{{ord(m.group()):X}}}", out)
 
@@ -64,6 +65,13 @@ def string(text: str) -> str:
 
 def template(parts: Sequence[str | Raw]) -> str:
     """An interpolated string: literal parts escaped, Raw parts as `${...}`."""
+    merged: list[str | Raw] = []
+    for p in parts:  # adjacent literals escape as one: `a$` + `{b}` must not become `${`
+        if isinstance(p, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += p
+        else:
+            merged.append(p)
+    parts = merged
     inner = "".join(escape(p) if isinstance(p, str) else "${" + p.text + "}" for p in parts)
     if parts and isinstance(parts[-1], str):
         inner = _close(inner)

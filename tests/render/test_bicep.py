@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from generator.files import GEN_IAC, PERSON
 from generator.pipeline import Options, generate, plan_from
 from generator.plan.model import ML_API_VERSION, MigrationPlan
 from generator.render.bicep import render_bicep
 from tests.conftest import EXAMPLE, WORKSPACE, SnapshotFactory
 from tests.render.test_cross_target import CASES, generate_case
-from tests.support.bicep import Evaluator, bodies, parse, parse_text
+from tests.support.bicep import Evaluator, bodies, input_values, parse, parse_text
 
 WS = "mlw-contoso-prod"
 LOWER_CAMEL = re.compile(r"^[a-z][A-Za-z0-9]*$")
@@ -43,6 +45,12 @@ def main(module_dir: Path) -> dict[str, Any]:
     return parse(module_dir / "main.bicep")
 
 
+@pytest.fixture(scope="module")
+def batch(module_dir: Path) -> dict[str, Any]:
+    """The example's one batch module (six endpoints fit in one)."""
+    return parse(module_dir / "modules" / "endpoints-001.bicep")
+
+
 def _bicep_files(root: Path) -> list[Path]:
     return sorted([*root.rglob("*.bicep"), *root.rglob("*.bicepparam")])
 
@@ -59,9 +67,15 @@ def test_layout(example_out: Path, module_dir: Path) -> None:
     assert files == [
         "README.md",
         "bicepconfig.json",
+        "inputs.json",
         "main.bicep",
         "main.bicepparam",
+        "modules/assets-001.bicep",
+        "modules/assets-001.bicepparam",
         "modules/endpoint-traffic.bicep",
+        "modules/endpoints-001.bicep",
+        "modules/endpoints-001.bicepparam",
+        "traffic.json",
         "upload-bundles.sh",
     ]
     assert not (example_out / "terraform").exists()  # --target bicep alone
@@ -76,7 +90,9 @@ def test_every_file_parses_with_pycep(
         roots.append(out / "bicep" / (case.get("workspace") or WORKSPACE)["name"])
     for root in roots:
         files = _bicep_files(root)
-        assert len(files) == 3
+        names = {str(p.relative_to(root)) for p in files}
+        assert {"main.bicep", "main.bicepparam", "modules/endpoint-traffic.bicep"} <= names
+        assert any(n.startswith("modules/endpoints-") for n in names), root
         for path in files:
             parsed = parse(path)
             assert parsed, path
@@ -96,6 +112,12 @@ def test_deterministic(example_plan: MigrationPlan, tmp_path: Path) -> None:
         for n in (
             "main.bicep",
             "main.bicepparam",
+            "traffic.json",
+            "inputs.json",
+            "modules/assets-001.bicep",
+            "modules/assets-001.bicepparam",
+            "modules/endpoints-001.bicep",
+            "modules/endpoints-001.bicepparam",
             "modules/endpoint-traffic.bicep",
             "bicepconfig.json",
             "README.md",
@@ -126,9 +148,11 @@ def test_formatting_like_bicep_format(module_dir: Path) -> None:
         assert '"' not in re.sub(r"'(?:[^'\\]|\\.)*'", "", re.sub(r"//.*", "", text)), path
 
 
-def test_params_described_and_camel_case(module_dir: Path, main: dict[str, Any]) -> None:
+def test_params_described_and_camel_case(
+    module_dir: Path, main: dict[str, Any], batch: dict[str, Any]
+) -> None:
     module = parse(module_dir / "modules" / "endpoint-traffic.bicep")
-    for parsed in (main, module):
+    for parsed in (main, module, batch):
         for name, spec in parsed["parameters"].items():
             assert LOWER_CAMEL.match(name), name
             description = _description(spec)
@@ -137,17 +161,22 @@ def test_params_described_and_camel_case(module_dir: Path, main: dict[str, Any])
         for name, spec in parsed.get("outputs", {}).items():
             assert LOWER_CAMEL.match(name), name
             assert _description(spec), name
-        for section in ("resources", "modules", "variables", "types"):
+        for section in ("resources", "modules", "variables", "types", "functions"):
             for name in parsed.get(section, {}):
                 assert LOWER_CAMEL.match(name), (section, name)
 
 
-def test_resources_follow_the_rules(module_dir: Path, main: dict[str, Any]) -> None:
-    text = (module_dir / "main.bicep").read_text(encoding="utf-8")
-    assert "resourceId(" not in text and "reference(" not in text
-    resources = main["resources"]
-    workspace = resources["workspace"]
-    assert workspace["existing"] and workspace["config"]["name"] == "workspaceName"
+def test_resources_follow_the_rules(
+    module_dir: Path, main: dict[str, Any], batch: dict[str, Any]
+) -> None:
+    for name in ("main.bicep", "modules/endpoints-001.bicep"):
+        text = (module_dir / name).read_text(encoding="utf-8")
+        assert "resourceId(" not in text and "reference(" not in text
+    assert set(main["resources"]) == {"workspace"}  # main.bicep: parameters and batches only
+    resources = batch["resources"]
+    for parsed in (main, batch):
+        workspace = parsed["resources"]["workspace"]
+        assert workspace["existing"] and workspace["config"]["name"] == "workspaceName"
     assert str(main["parameters"]["location"]["default"]["operator"]["operands"]["operand_2"]) == (
         "location"
     )
@@ -172,42 +201,149 @@ def test_resources_follow_the_rules(module_dir: Path, main: dict[str, Any]) -> N
         "onlineEndpoints": 6,
         "deployments": 7,  # ab-endpoint has two versions
         "autoscalesettings": 1,
-        "datastores": 1,  # existing: the default datastore
         "codes": 7,  # existing containers of the code versions: one per distinct code
         "environments": 4,  # ab-endpoint's versions and recs-aks-token register none
-        "versions": 11,
+        "versions": 11,  # existing here: the assets module creates them
     }
+    assert all(s["existing"] for s in resources.values() if s["type"].endswith("/versions"))
+    # The versions themselves: in the assets module, deployed before the endpoints.
+    assets = parse(module_dir / "modules" / "assets-001.bicep")["resources"]
+    created = [s for s in assets.values() if not s["existing"]]
+    assert len(created) == 11 and all(s["type"].endswith("/versions") for s in created)
+    assert assets["datastore"]["existing"]  # the default datastore the code is uploaded to
 
 
-def test_traffic_modules(main: dict[str, Any], module_dir: Path) -> None:
+def test_main_calls_one_module_per_batch(main: dict[str, Any]) -> None:
     modules = main["modules"]
+    assert list(modules) == ["assets001", "endpoints001"]
+    assets = modules["assets001"]
+    assert assets["detail"]["path"] == "modules/assets-001.bicep"
+    assert set(assets["config"]["params"]) == {"assetVersions", "datastoreName", "workspaceName"}
+    spec = modules["endpoints001"]
+    assert spec["detail"]["path"] == "modules/endpoints-001.bicep"
+    assert spec["config"]["name"] == "${uniqueString(workspace.id, location)}-endpoints-001"
+    assert [str(d) for d in spec["config"]["dependsOn"]] == ["assets001"]
+    assert set(spec["config"]["params"]) == {
+        "assetVersions",
+        "environmentIds",
+        "location",
+        "mirrorTraffic",
+        "newEndpoints",
+        "traffic",
+        "workspaceName",
+    }
+    assert all(str(v) == k for k, v in spec["config"]["params"].items())  # passed as they are
+
+
+def test_traffic_modules(batch: dict[str, Any], module_dir: Path) -> None:
+    modules = batch["modules"]
     assert len(modules) == 6
     for name, spec in modules.items():
-        assert spec["detail"]["path"] == "modules/endpoint-traffic.bicep"
+        assert spec["detail"]["path"] == "endpoint-traffic.bicep"  # beside the batch
         config = spec["config"]
         endpoint = str(config["params"]["endpointName"]["operator"]["operands"]["operand_1"])
         assert config["name"] == "${uniqueString(" + endpoint + ".id, location)}-traffic"
         deployments = [str(d) for d in config["dependsOn"]]
         assert deployments and all(
-            main["resources"][d]["type"].endswith("/deployments") for d in deployments
+            batch["resources"][d]["type"].endswith("/deployments") for d in deployments
         )
-        assert all(str(main["resources"][d]["config"]["parent"]) == endpoint for d in deployments)
+        assert all(str(batch["resources"][d]["config"]["parent"]) == endpoint for d in deployments)
         assert "traffic" in config["params"]["properties"], name
     found = bodies(module_dir)
     expected = {"ab-endpoint": {"versiona": 60, "versionb": 40}}
-    for key, body in found.items():
-        if key.startswith("traffic:"):
-            name = key.split(":", 1)[1]
-            created = found["endpoint:" + name]
-            extra = {"mirrorTraffic": {"versiona": 0, "versionb": 0}} if name in expected else {}
-            assert body == {
-                **created,
-                "properties": {
-                    **created["properties"],
-                    "traffic": expected.get(name, {"blue": 100}),
-                    **extra,
-                },
-            }
+    traffic_steps = [k for k in found if k.startswith("traffic:")]
+    assert len(traffic_steps) == 6
+    for key in traffic_steps:
+        name = key.split(":", 1)[1]
+        created = found["endpoint:" + name]
+        extra = {"mirrorTraffic": {"versiona": 0, "versionb": 0}} if name in expected else {}
+        assert found[key] == {
+            **created,
+            "properties": {
+                **created["properties"],
+                "traffic": expected.get(name, {"blue": 100}),
+                **extra,
+            },
+        }
+
+
+def test_first_deployment_puts_endpoints_without_traffic(module_dir: Path) -> None:
+    """GEN_IAC_NEW_ENDPOINTS=* (the first deployment): no deployment exists yet, so the
+    endpoints' own PUT carries no traffic; the traffic step sets it afterwards."""
+    found = bodies(module_dir, new_endpoints="*")
+    endpoints = [k for k in found if k.startswith("endpoint:")]
+    assert len(endpoints) == 6
+    for key in endpoints:
+        assert "traffic" not in found[key]["properties"], key
+        assert "mirrorTraffic" not in found[key]["properties"], key
+
+
+def test_redeploy_puts_endpoints_with_their_live_traffic(module_dir: Path, tmp_path: Path) -> None:
+    """A redeploy (GEN_IAC_NEW_ENDPOINTS unset): every PUT of every endpoint carries the
+    traffic from traffic.json, so no moment has 0 %; deployments at 0 are left out (absent
+    means 0, and a deployment new in this run does not exist yet)."""
+    found = bodies(module_dir, new_endpoints=None)
+    assert found["endpoint:ab-endpoint"]["properties"]["traffic"] == {
+        "versiona": 60,
+        "versionb": 40,
+    }
+    assert found["endpoint:ab-endpoint"]["properties"]["mirrorTraffic"] == {}
+    for name in ("churn-aci", "fraud-aks", "ocr-aci-private", "recs-aks-token", "sentiment-aci"):
+        assert found[f"endpoint:{name}"]["properties"]["traffic"] == {"blue": 100}, name
+        assert "mirrorTraffic" not in found[f"endpoint:{name}"]["properties"], name
+    # The same bodies as the first deployment otherwise.
+    first = bodies(module_dir, new_endpoints="*")
+    for key, body in first.items():
+        if key.startswith("endpoint:"):
+            redeployed = found[key]["properties"]
+            assert {k: v for k, v in redeployed.items() if "raffic" not in k} == body["properties"]
+        else:
+            assert found[key] == body, key
+    # A changed split and a mirror reach the endpoint's own PUT, zeros left out.
+    copy = tmp_path / "out"
+    shutil.copytree(module_dir.parent.parent, copy)
+    changed = copy / "bicep" / WS
+    path = changed / "traffic.json"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace(
+        '"ab-endpoint": {"versiona": 60, "versionb": 40}',
+        '"ab-endpoint": {"versiona": 100, "versionb": 0}',
+    ).replace(
+        '"ab-endpoint": {"versiona": 0, "versionb": 0}',
+        '"ab-endpoint": {"versiona": 0, "versionb": 20}',
+    )
+    path.write_text(text, encoding="utf-8")
+    again = bodies(changed, new_endpoints=None)
+    assert again["endpoint:ab-endpoint"]["properties"]["traffic"] == {"versiona": 100}
+    assert again["endpoint:ab-endpoint"]["properties"]["mirrorTraffic"] == {"versionb": 20}
+    assert again["traffic:ab-endpoint"]["properties"]["traffic"] == {"versiona": 100, "versionb": 0}
+    # Endpoints new in this run (a re-run that added them) are PUT without traffic.
+    some = bodies(module_dir, new_endpoints="churn-aci,fraud-aks")
+    assert "traffic" not in some["endpoint:churn-aci"]["properties"]
+    assert "traffic" not in some["endpoint:fraud-aks"]["properties"]
+    assert some["endpoint:sentiment-aci"]["properties"]["traffic"] == {"blue": 100}
+
+
+def test_sibling_deployments_form_a_chain(batch: dict[str, Any], module_dir: Path) -> None:
+    resources = batch["resources"]
+    deployments = {
+        n: s for n, s in resources.items() if s["type"].endswith("/onlineEndpoints/deployments")
+    }
+    by_endpoint: dict[str, list[str]] = {}
+    for name, spec in deployments.items():  # pycep keeps file order
+        by_endpoint.setdefault(str(spec["config"]["parent"]), []).append(name)
+    assert by_endpoint["endpointAbEndpoint"] == [
+        "deploymentAbEndpointVersiona",
+        "deploymentAbEndpointVersionb",
+    ]
+    for names in by_endpoint.values():
+        first, rest = names[0], names[1:]
+        # The first deployment of each endpoint waits for nothing but its own references:
+        # endpoints stay parallel.
+        assert "dependsOn" not in deployments[first]["config"], first
+        for previous, name in zip(names, rest, strict=False):
+            assert [str(d) for d in deployments[name]["config"]["dependsOn"]] == [previous]
+    assert len(by_endpoint) == 6
 
 
 def test_mirror_traffic_and_zero_weights_are_sent(example_plan: MigrationPlan) -> None:
@@ -218,9 +354,130 @@ def test_mirror_traffic_and_zero_weights_are_sent(example_plan: MigrationPlan) -
         endpoint, traffic={"versiona": 100, "versionb": 0}, mirror_traffic={"versionb": 10}
     )
     plan = replace(example_plan, workspace=replace(ws, endpoints=(changed, *ws.endpoints[1:])))
-    text = next(f.text for f in render_bicep(plan) if f.path.endswith("/main.bicepparam"))
-    assert "'ab-endpoint': { versiona: 100, versionb: 0 }" in text
-    assert "'ab-endpoint': { versiona: 0, versionb: 10 }" in text
+    text = next(f.text for f in render_bicep(plan) if f.path.endswith("/traffic.json"))
+    assert '"ab-endpoint": {"versiona": 100, "versionb": 0},' in text
+    assert '"ab-endpoint": {"versiona": 0, "versionb": 10}' in text
+    assert json.loads(text) == {
+        "mirrorTraffic": {"ab-endpoint": {"versiona": 0, "versionb": 10}},
+        "traffic": {
+            "ab-endpoint": {"versiona": 100, "versionb": 0},
+            "churn-aci": {"blue": 100},
+            "fraud-aks": {"blue": 100},
+            "ocr-aci-private": {"blue": 100},
+            "recs-aks-token": {"blue": 100},
+            "sentiment-aci": {"blue": 100},
+        },
+    }
+
+
+def test_traffic_and_inputs_json_are_the_persons_files(example_plan: MigrationPlan) -> None:
+    files = {f.path.rsplit("/", 1)[1]: f for f in render_bicep(example_plan)}
+    mine = {"traffic.json", "inputs.json"}
+    for name in mine:
+        assert files[name].owner == PERSON and files[name].merge is not None
+        # Unchanged on disk: the same bytes back.
+        merge = files[name].merge
+        assert merge is not None and merge(files[name].content) == files[name].content
+    assert all(f.owner == GEN_IAC for name, f in files.items() if name not in mine)
+
+
+def test_inputs_merge_keeps_what_a_person_filled_in(example_plan: MigrationPlan) -> None:
+    files = {f.path.rsplit("/", 1)[1]: f for f in render_bicep(example_plan)}
+    inputs = files["inputs.json"]
+    generated = json.loads(inputs.text)
+    assert generated == {
+        "//environmentIds": "Required: the environment version ARM id of every deployment "
+        "listed; an empty value fails validation before anything is deployed.",
+        "environmentIds": {"ab-endpoint/versiona": "", "ab-endpoint/versionb": ""},
+    }
+    filled = {
+        "//environmentIds": "an old help text",
+        "environmentIds": {
+            "ab-endpoint/versiona": "/subscriptions/s/environments/e/versions/1",
+            "gone/blue": "/subscriptions/s/environments/g/versions/1",
+        },
+    }
+    assert inputs.merge is not None
+    merged = json.loads(inputs.merge(json.dumps(filled).encode("utf-8")))
+    assert merged == {
+        "//environmentIds": generated["//environmentIds"],
+        "environmentIds": {
+            "ab-endpoint/versiona": "/subscriptions/s/environments/e/versions/1",  # kept
+            "ab-endpoint/versionb": "",  # still to fill in
+        },  # gone/blue dropped
+    }
+    assert inputs.merge(b"not json") == b"not json"
+
+
+def test_a_batch_deploys_on_its_own_with_the_same_bodies(module_dir: Path) -> None:
+    """modules/endpoints-NNN.bicepparam deploys one batch alone (workspaces too large for one
+    deployment of main.bicep) from the same values: the same bodies as through main.bicep."""
+    for new_endpoints in ("*", None):
+        through_main = bodies(module_dir, new_endpoints=new_endpoints)
+        alone = {}
+        for template in ("modules/assets-001.bicep", "modules/endpoints-001.bicep"):
+            alone.update(bodies(module_dir, new_endpoints=new_endpoints, template=template))
+        assert alone == through_main
+
+
+def _traffic(text: bytes) -> Any:
+    return json.loads(text.decode("utf-8"))
+
+
+def test_traffic_merge_keeps_the_persons_split(example_plan: MigrationPlan) -> None:
+    ws = example_plan.workspace
+    disk = {
+        "mirrorTraffic": {"ab-endpoint": {"versiona": 0, "versionb": 30}},
+        "traffic": {
+            "ab-endpoint": {"versiona": 100, "versionb": 0},
+            "churn-aci": {"blue": 100},
+            "gone-endpoint": {"blue": 100},  # removed from the snapshot since
+            "sentiment-aci": {"blue": 0},  # a person turned it off
+        },
+    }
+    # The re-run's plan: fraud-aks gains a deployment `green`.
+    fraud = next(e for e in ws.endpoints if e.name == "fraud-aks")
+    green = replace(fraud.deployments[0], name="green")
+    grown = replace(
+        fraud, deployments=(*fraud.deployments, green), traffic={"blue": 100, "green": 0}
+    )
+    plan = replace(
+        example_plan,
+        workspace=replace(
+            ws, endpoints=tuple(grown if e.name == "fraud-aks" else e for e in ws.endpoints)
+        ),
+    )
+    traffic = next(f for f in render_bicep(plan) if f.path.endswith("/traffic.json"))
+    assert traffic.merge is not None
+    merged = traffic.merge(json.dumps(disk).encode("utf-8"))
+    assert _traffic(merged) == {
+        "mirrorTraffic": {
+            "ab-endpoint": {"versiona": 0, "versionb": 30},  # kept
+            "fraud-aks": {"blue": 0, "green": 0},  # two deployments now: it can mirror
+        },
+        "traffic": {
+            "ab-endpoint": {"versiona": 100, "versionb": 0},  # kept
+            "churn-aci": {"blue": 100},
+            "fraud-aks": {"blue": 100, "green": 0},  # new endpoint line: initial split
+            "ocr-aci-private": {"blue": 100},
+            "recs-aks-token": {"blue": 100},
+            "sentiment-aci": {"blue": 0},  # kept
+        },  # gone-endpoint dropped
+    }
+    lines = merged.decode("utf-8").splitlines()
+    assert '    "ab-endpoint": {"versiona": 100, "versionb": 0},' in lines  # one line each
+    # A person's split on an endpoint that gains a deployment: theirs, the new one at 0.
+    disk["traffic"]["fraud-aks"] = {"blue": 100}
+    again = _traffic(traffic.merge(json.dumps(disk).encode("utf-8")))
+    assert again["traffic"]["fraud-aks"] == {"blue": 100, "green": 0}
+    # A removed deployment that still had traffic: the split is no longer valid, so the
+    # endpoint gets gen-iac's split rather than one the deployment would refuse.
+    disk["traffic"]["ab-endpoint"] = {"versiona": 50, "versionb": 25, "versionc": 25}
+    again = _traffic(traffic.merge(json.dumps(disk).encode("utf-8")))
+    assert again["traffic"]["ab-endpoint"] == {"versiona": 60, "versionb": 40}
+    # Not JSON (a person's half-done edit): kept as it is.
+    assert traffic.merge(b"{ not json") == b"{ not json"
+    assert traffic.merge(b"[]") == b"[]"
 
 
 def test_bicepparam(module_dir: Path) -> None:
@@ -235,12 +492,22 @@ def test_bicepparam(module_dir: Path) -> None:
         "workspaceName",
         "datastoreName",
         "assetVersions",  # both from what upload-bundles.sh prints
+        "newEndpoints",
         "traffic",
         "mirrorTraffic",
         "environmentIds",  # ab-endpoint's versions record no environment
     }
-    assert set(values["environmentIds"]["value"].values()) == {""}
-    assert text.count("// TODO(gen-iac):") == 1
+    assert "TODO" not in text
+    for name, file in (
+        ("traffic", "traffic.json"),
+        ("mirrorTraffic", "traffic.json"),
+        ("environmentIds", "inputs.json"),
+    ):
+        call = values[name]["value"]["function"]
+        assert call["type"] == "load_json_content"
+        assert list(call["parameters"].values())[:2] == [file, f"$.{name}"]
+    placeholders = json.loads((module_dir / "inputs.json").read_text(encoding="utf-8"))
+    assert set(placeholders["environmentIds"].values()) == {""}
     main = parse(module_dir / "main.bicep")
     assert main["types"]["resourceIdType"]["decorators"][-1] == {
         "type": "min_length",
@@ -248,7 +515,13 @@ def test_bicepparam(module_dir: Path) -> None:
     }
     assert main["parameters"]["environmentIds"]["type"] == "environmentIdsType"
     declared = {k.strip("'") for k in main["types"]["environmentIdsType"]["value"]}
-    assert declared == {k.strip("'") for k in values["environmentIds"]["value"]}
+    assert declared == set(placeholders["environmentIds"])
+
+
+def test_no_todo_in_generated_bicep(module_dir: Path, keyed_out: Path) -> None:
+    for root in (module_dir, keyed_out / "bicep" / WORKSPACE["name"]):
+        for path in _bicep_files(root):
+            assert "TODO" not in path.read_text(encoding="utf-8"), path
 
 
 def test_bicepconfig_and_readme(module_dir: Path) -> None:
@@ -263,6 +536,7 @@ def test_bicepconfig_and_readme(module_dir: Path) -> None:
     assert "--subscription 8f2d3c1e-5b7a-4e9c-9d21-6a0b4c3e2f10" in readme
     assert "--parameters main.bicepparam" in readme
     assert "GEN_IAC_ENDPOINT_KEYS" not in readme  # no endpoint keeps keys in the example
+    assert "This workspace is large" not in readme  # one deployment of main.bicep carries it
 
 
 def test_no_keys_param_without_kept_keys(main: dict[str, Any]) -> None:
@@ -301,23 +575,60 @@ def test_keys_never_written(keyed_out: Path) -> None:
 def test_keys_param_is_secure_and_never_output(keyed_out: Path) -> None:
     module_dir = keyed_out / "bicep" / WORKSPACE["name"]
     main = parse(module_dir / "main.bicep")
-    spec = main["parameters"]["endpointKeys"]
-    assert {"type": "secure"} in spec["decorators"]
-    assert spec["default"] is None
-    assert spec["type"] == "object"
-    assert "endpointKeys" not in json.dumps(main.get("outputs", {}), default=str)
-    assert "endpointKeys" not in json.dumps(main.get("modules", {}), default=str)
+    batch = parse(module_dir / "modules" / "endpoints-001.bicep")
+    for parsed in (main, batch):
+        spec = parsed["parameters"]["endpointKeys"]
+        assert {"type": "secure"} in spec["decorators"]
+        assert spec["default"] is None
+        assert spec["type"] == "object"
+        assert "endpointKeys" not in json.dumps(parsed.get("outputs", {}), default=str)
+    # main.bicep passes the secure object to the batch module (secure there too), no further.
+    assert str(main["modules"]["endpoints001"]["config"]["params"]["endpointKeys"]) == (
+        "endpointKeys"
+    )
+    assert "endpointKeys" not in json.dumps(batch.get("modules", {}), default=str)
     assert "endpointKeys" not in (module_dir / "modules" / "endpoint-traffic.bicep").read_text()
-    text = (module_dir / "main.bicep").read_text(encoding="utf-8")
+    text = (module_dir / "modules" / "endpoints-001.bicep").read_text(encoding="utf-8")
     assert text.count("endpointKeys[") == 4  # primary + secondary, two endpoints
+    assert text.count("contains(endpointKeys, ") == 2
     param = (module_dir / "main.bicepparam").read_text(encoding="utf-8")
-    assert "param endpointKeys = json(readEnvironmentVariable('GEN_IAC_ENDPOINT_KEYS'))" in param
+    assert (
+        "param endpointKeys = json(readEnvironmentVariable('GEN_IAC_ENDPOINT_KEYS', '{}'))" in param
+    )
     assert "GEN_IAC_ENDPOINT_KEYS" in (module_dir / "README.md").read_text(encoding="utf-8")
     found = bodies(module_dir)
     assert set(k for k in found if k.startswith("endpoint-secrets:")) == {
         "endpoint-secrets:svc-a",
         "endpoint-secrets:svc-b",
     }
+    assert found["endpoint-secrets:svc-a"]["properties"]["keys"] == {
+        "primaryKey": "test-primary-svc-a",
+        "secondaryKey": "test-secondary-svc-a",
+    }
     for key, body in found.items():
         if not key.startswith("endpoint-secrets:"):
             assert "test-primary" not in json.dumps(body), key  # keys only at creation
+
+
+def test_keys_only_when_sent(keyed_out: Path) -> None:
+    """A later deployment needs no secret (GEN_IAC_ENDPOINT_KEYS unset reads as `{}`) and
+    sends no keys, so a rotation made since is never reverted; keys given for one service
+    reach that endpoint alone."""
+    module_dir = keyed_out / "bicep" / WORKSPACE["name"]
+    values = {k: v for k, v in input_values(module_dir).items() if k != "endpointKeys"}
+    later = bodies(module_dir, values, new_endpoints=None)
+    assert not [k for k in later if k.startswith("endpoint-secrets:")]
+    assert later["endpoint:svc-a"]["properties"]["traffic"] == {"blue": 100}
+    one = {
+        **values,
+        "endpointKeys": {"svc-b": {"primaryKey": "p-b", "secondaryKey": "s-b"}},
+    }
+    alone = bodies(module_dir, one, new_endpoints=None, template="modules/endpoints-001.bicep")
+    reset = bodies(module_dir, one, new_endpoints=None)
+    # The batch deployed on its own sends the same, keys included (assets aside: their module).
+    assert alone == {k: v for k, v in reset.items() if not k.startswith(("code:", "environment:"))}
+    assert [k for k in reset if k.startswith("endpoint-secrets:")] == ["endpoint-secrets:svc-b"]
+    assert reset["endpoint-secrets:svc-b"]["properties"]["keys"] == {
+        "primaryKey": "p-b",
+        "secondaryKey": "s-b",
+    }

@@ -44,6 +44,14 @@ HOSTILE = [
     "Says \"hi\" \\ back\\slash\nnew line, ${var.secret} %{ if true }x%{ endif } 'single' $${literal}",
     "// not a comment",
     "/* not a comment */",
+    "${'",
+    "${a'b}",
+    "x${'}' y",
+    "${${}}",
+    "}${",
+    "'${\n}'",
+    "${\u00fc\U0001f600'}",
+    "quote ' then ${ then \\ then \n then 日本",
 ]
 
 
@@ -59,8 +67,9 @@ def roundtrip(literal: str) -> Any:
     [
         ("a'b", "'a\\'b'"),
         ("a\\b", "'a\\\\b'"),
-        ("${x}", "'\\${x}'"),
-        ("$${x}", "'$\\${x}'"),
+        ("${x}", "'\\u{24}{x}'"),
+        ("$${x}", "'$\\u{24}{x}'"),
+        ("${'", "'\\u{24}{\\''"),
         ("a\nb", "'a\\nb'"),
         ("a\rb", "'a\\rb'"),
         ("a\tb", "'a\\tb'"),
@@ -86,6 +95,29 @@ def test_hostile_strings_round_trip(text: str) -> None:
 def test_hostile_keys_round_trip(text: str) -> None:
     value = {text: text, "plain": 1}
     assert roundtrip(enc.encode(value)) == value
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_strings_side_by_side_in_one_file(text: str) -> None:
+    """pycep lexes a whole file: a `${` followed by a quote used to run a string on into the
+    next one on the line (a key and its value, two arguments). Every string stays data."""
+    value = {text: [text, {text: text}], "k": enc.Raw(f"union({{ a: {enc.string(text)} }}, {{}})")}
+    literal = enc.encode(value)
+    assert "\\${" not in literal and "${" not in literal
+    parsed = parse_text(f"var x = {literal}\nvar y = {enc.string(text)}\nvar z = 'after'\n")
+    variables = parsed["variables"]
+    assert Evaluator({})(variables["z"]["value"]) == "after"
+    assert Evaluator({})(variables["y"]["value"]) == text
+    assert Evaluator({})(variables["x"]["value"]) == {
+        text: [text, {text: text}],
+        "k": {"a": text},
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet="${}'\\\nab ü", max_size=12))
+def test_strings_of_bicep_syntax_round_trip_in_keys_and_values(text: str) -> None:
+    assert roundtrip(enc.encode({text: text, "n": [text]})) == {text: text, "n": [text]}
 
 
 @settings(max_examples=150, deadline=None)

@@ -585,19 +585,32 @@ def test_bicep_passes_valid_changes_to_the_traffic_step(bicep_module: Path, case
         assert found[f"traffic:{endpoint}"]["properties"]["traffic"] == GENERATED_TRAFFIC[endpoint]
 
 
-def test_a_one_line_edit_of_main_bicepparam_reaches_the_traffic_step(
+def _replace_json_line(text: str, endpoint: str, value: str) -> str:
+    """traffic.json with the live split of `endpoint` replaced: exactly one line changes."""
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith('  "traffic": {'))
+    entry = re.compile(rf"^(\s*{re.escape(json.dumps(endpoint))}: )(\{{.*\}})(,?\s*)$")
+    for i in range(start + 1, len(lines)):
+        found = entry.match(lines[i])
+        if found:
+            lines[i] = found.group(1) + value + found.group(3)
+            return "".join(lines)
+    raise AssertionError(f"no line for {endpoint!r} in traffic.json")
+
+
+def test_a_one_line_edit_of_traffic_json_reaches_the_traffic_step(
     bicep_module: Path, tmp_path: Path
 ) -> None:
     copy = _copy(bicep_module, tmp_path)
-    path = copy / "main.bicepparam"
+    path = copy / "traffic.json"
     before = path.read_text(encoding="utf-8")
-    after = _replace_line(before, "param traffic", "ab-test", "{ control: 20, treatment: 80 }")
+    after = _replace_json_line(before, "ab-test", '{"control": 20, "treatment": 80}')
     path.write_text(after, encoding="utf-8")
     changed = _changed_lines(before, after)
-    assert len(changed) == 2 and all("'ab-test'" in line for line in changed)
+    assert len(changed) == 2 and all('"ab-test"' in line for line in changed)
     found = bicep_support.bodies(copy, scope=SCOPE)
     assert found["traffic:ab-test"]["properties"]["traffic"] == {"control": 20, "treatment": 80}
-    broken = _replace_line(before, "param traffic", "ab-test", "{ control: 20, treatment: 70 }")
+    broken = _replace_json_line(before, "ab-test", '{"control": 20, "treatment": 70}')
     path.write_text(broken, encoding="utf-8")
     with pytest.raises(bicep_support.ParameterRejected, match="trafficTotal"):
         bicep_support.bodies(copy, scope=SCOPE)
@@ -622,7 +635,7 @@ def test_a_new_v1_split_is_a_one_line_diff_in_each_target(
             for name in names
         }
         changed = {name: lines for name, lines in diffs.items() if lines}
-        expected_file = "rollout.auto.tfvars" if target == "terraform" else "main.bicepparam"
+        expected_file = "rollout.auto.tfvars" if target == "terraform" else "traffic.json"
         assert list(changed) == [expected_file], changed
         removed, added = changed[expected_file]
         assert removed.startswith("-") and added.startswith("+")

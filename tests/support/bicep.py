@@ -5,8 +5,10 @@ pycep parses `.bicep` files; a `.bicepparam` file is parsed after two mechanical
 grammar for parameter files. pycep leaves string literals as written (escapes and `${...}`
 interpolations included), so this module decodes them and evaluates the small expression
 subset gen-iac writes: parameter, type and resource references, property and index access,
-string interpolation, unary minus and the functions json, readEnvironmentVariable,
-resourceGroup, subscription, uniqueString and union.
+string interpolation, unary minus, comparisons, `||`, `? :`, lambdas, user-defined functions
+and the functions json, readEnvironmentVariable, resourceGroup, subscription, uniqueString,
+union, contains, split, items, filter, toObject, loadTextContent and loadJsonContent.
+Modules are deployed recursively (each with the parameters its caller passes).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from tests.support.upload import upload_answer
 
 KEYS_ENV = "GEN_IAC_ENDPOINT_KEYS"
 UPLOAD_ENV = "GEN_IAC_UPLOAD"  # what upload-bundles.sh prints, read by main.bicepparam
+NEW_ENDPOINTS_ENV = "GEN_IAC_NEW_ENDPOINTS"
+TRAFFIC_MODULE = "endpoint-traffic.bicep"
 # Stand-in for the workspace's default datastore (upload-bundles.sh finds the real one).
 DATASTORE = {
     "name": "workspaceblobstore",
@@ -159,6 +163,7 @@ class Evaluator:
     environ: dict[str, str] = field(default_factory=dict)
     scope: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SCOPE))
     base: Path = Path(".")  # the folder of the file, for loadTextContent
+    functions: dict[str, Any] = field(default_factory=dict)  # user-defined, as pycep parses them
 
     def __call__(self, node: Any) -> Any:
         if is_reference(node):
@@ -172,6 +177,8 @@ class Evaluator:
         if isinstance(node, list):
             return [self(v) for v in node]
         if isinstance(node, dict):
+            if node.get("type") == "lambda_expression" and "detail" in node:
+                return self.lambda_(node["detail"])
             if _is_call(node, "function"):
                 return self.function(node["function"])
             if _is_call(node, "operator"):
@@ -189,7 +196,34 @@ class Evaluator:
                 out.append(value if isinstance(value, str) else json.dumps(value))
         return "".join(out)
 
+    def lambda_(self, detail: dict[str, Any]) -> Any:
+        variables = [str(v) for k, v in sorted(detail.items()) if k.startswith("var_")]
+
+        def call(*args: Any) -> Any:
+            inner = Evaluator(
+                {**self.names, **dict(zip(variables, args, strict=True))},
+                self.environ,
+                self.scope,
+                self.base,
+                self.functions,
+            )
+            return inner(detail["expression"])
+
+        return call
+
     def function(self, call: dict[str, Any]) -> Any:
+        if str(call["type"]) in self.functions:
+            spec = self.functions[str(call["type"])]
+            args = [self(a) for a in (call.get("parameters") or {}).values() if a is not None]
+            # A user-defined function sees its arguments only (and other functions).
+            inner = Evaluator(
+                dict(zip(spec["args"], args, strict=True)),
+                {},
+                self.scope,
+                self.base,
+                self.functions,
+            )
+            return inner(spec["expression"])
         name = str(call["type"]).replace("_", "").lower()
         args = [self(a) for a in (call.get("parameters") or {}).values() if a is not None]
         if name == "json":
@@ -215,6 +249,23 @@ class Evaluator:
             return args[0]
         if name == "loadtextcontent":
             return (self.base / args[0]).read_text(encoding="utf-8")
+        if name == "loadjsoncontent":
+            value = json.loads((self.base / args[0]).read_text(encoding="utf-8"))
+            path = args[1] if len(args) > 1 else "$"
+            for step in path.split(".")[1:]:  # the `$.a.b` subset of JSONPath
+                value = value[step]
+            return value
+        if name == "contains":
+            return args[1] in args[0]
+        if name == "split":
+            return args[0].split(args[1])
+        if name == "items":
+            return [{"key": k, "value": args[0][k]} for k in sorted(args[0])]
+        if name == "filter":
+            return [v for v in args[0] if args[1](v)]
+        if name == "toobject":
+            value_of = args[2] if len(args) > 2 else (lambda v: v)
+            return {args[1](v): value_of(v) for v in args[0]}
         if name == "min":
             return min(args)
         if name == "union":
@@ -231,6 +282,17 @@ class Evaluator:
             return -self(next(iter(op["operands"].values())))
         if kind == "add":
             return sum(self(v) for v in op["operands"].values())
+        if kind in _COMPARISONS:
+            left, right = (self(v) for v in op["operands"].values())
+            return _COMPARISONS[kind](left, right)
+        if kind == "or":
+            return any(self(v) for v in op["operands"].values())
+        if kind == "and":
+            return all(self(v) for v in op["operands"].values())
+        if kind == "conditional":
+            operands = op["operands"]
+            # Only the chosen branch is evaluated, as ARM's if() does.
+            return self(operands["true_value" if self(operands["condition"]) else "false_value"])
         if kind in {"property_accessor", "index_accessor"}:
             value: Any = None
             for n, (what, arg) in enumerate(_chain(op)):
@@ -244,15 +306,28 @@ class Evaluator:
         raise NotImplementedError(f"operator {kind}")
 
 
+_COMPARISONS: dict[str, Any] = {
+    "equals": lambda a, b: a == b,
+    "not_equals": lambda a, b: a != b,
+    "greater_than": lambda a, b: a > b,
+    "greater_than_or_equals": lambda a, b: a >= b,
+    "less_than": lambda a, b: a < b,
+    "less_than_or_equals": lambda a, b: a <= b,
+}
+
+
 def _fix_precedence(op: dict[str, Any]) -> dict[str, Any]:
-    """pycep binds `a.b + c` as `a . (b + c)`; rebuild it as `(a.b) + c`."""
+    """pycep binds `a.b + c` as `a . (b + c)` (and `a.b > c` as `a . (b > c)`); rebuild it as
+    `(a.b) + c`."""
     if op["type"] != "property_accessor":
         return op
     left, right = op["operands"]["operand_1"], op["operands"]["operand_2"]
     if not (isinstance(right, dict) and _is_call(right, "operator")):
         return op
     inner = right["operator"]
-    if inner["type"] != "add" or not is_reference(inner["operands"]["operand_1"]):
+    if inner["type"] not in {"add", *_COMPARISONS} or not is_reference(
+        inner["operands"]["operand_1"]
+    ):
         return op
     access = {
         "operator": {
@@ -261,7 +336,7 @@ def _fix_precedence(op: dict[str, Any]) -> dict[str, Any]:
         }
     }
     return {
-        "type": "add",
+        "type": inner["type"],
         "operands": {"operand_1": access, "operand_2": inner["operands"]["operand_2"]},
     }
 
@@ -312,25 +387,22 @@ def param_values(module_dir: Path) -> dict[str, Any]:
 def input_values(module_dir: Path) -> dict[str, Any]:
     """Values standing in for what a user fills in: the same dummy ARM ids as the Terraform
     support module, for every key of every input object param, and test keys for every
-    service main.bicep reads from endpointKeys (given as the environment variable)."""
+    service the templates read from endpointKeys (given as the environment variable)."""
     values: dict[str, Any] = {}
-    for name, raw in param_values(module_dir).items():
-        if name in {
-            "location",
-            "workspaceName",
-            "endpointKeys",
-            "traffic",
-            "mirrorTraffic",
-            "datastoreName",
-            "assetVersions",
-        }:
+    inputs = module_dir / "inputs.json"
+    placeholders = json.loads(inputs.read_text(encoding="utf-8")) if inputs.exists() else {}
+    for name, entries in placeholders.items():
+        if name.startswith("//"):  # the help text beside each input
             continue
         snake = re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
         kind = snake.removesuffix("_ids") + "s"
-        keys = [decode_key(k) for k in raw]
-        values[name] = {k: DUMMY_ID.format(kind=kind, name=k.replace("/", "-")) for k in keys}
+        values[name] = {k: DUMMY_ID.format(kind=kind, name=k.replace("/", "-")) for k in entries}
     services = sorted(
-        {decode_key(m.group(1)) for m in _KEY_REF.finditer((module_dir / "main.bicep").read_text())}
+        {
+            decode_key(m.group(1))
+            for path in sorted(module_dir.rglob("*.bicep"))
+            for m in _KEY_REF.finditer(path.read_text(encoding="utf-8"))
+        }
     )
     if services:
         values["endpointKeys"] = {
@@ -344,26 +416,34 @@ def resolved_params(
     module_dir: Path,
     values: dict[str, Any] | None = None,
     scope: dict[str, str] | None = None,
+    new_endpoints: str | None = "*",
+    template: str = "main.bicep",
 ) -> dict[str, Any]:
     """Parameter values as a deployment would see them: defaults, then main.bicepparam
-    (evaluated, with GEN_IAC_ENDPOINT_KEYS from `values`), then `values` for the inputs."""
+    (evaluated, with GEN_IAC_ENDPOINT_KEYS from `values` and GEN_IAC_NEW_ENDPOINTS from
+    `new_endpoints`: "*" is the first deployment, None leaves it unset, a redeploy), then
+    `values` for the inputs. `template` is the file deployed (with its .bicepparam beside it):
+    main.bicep, or a batch module deployed on its own."""
     values = input_values(module_dir) if values is None else values
     scope = {**DEFAULT_SCOPE, **(scope or {})}
-    environ = {}
+    environ: dict[str, str] = {}
     if (module_dir / "upload-bundles.sh").exists():  # run for real, az stood in for
         environ[UPLOAD_ENV] = upload_answer(module_dir)
     if "endpointKeys" in values:
         environ[KEYS_ENV] = json.dumps(values["endpointKeys"])
-    evaluator = Evaluator({}, environ, scope)
-    main = parse(module_dir / "main.bicep")
+    if new_endpoints is not None:
+        environ[NEW_ENDPOINTS_ENV] = new_endpoints
+    path = module_dir / template
+    evaluator = Evaluator({}, environ, scope, path.parent)
+    main = parse(path)
     params: dict[str, Any] = {}
     for name, spec in main.get("parameters", {}).items():
         if spec.get("default") is not None:
             params[name] = evaluator(spec["default"])
-    for name, raw in param_values(module_dir).items():
-        params[name] = evaluator(raw)
+    for name, raw in parse(path.with_suffix(".bicepparam")).get("variables", {}).items():
+        params[name] = evaluator(raw["value"])
     for name, value in values.items():
-        if name != "endpointKeys":
+        if name != "endpointKeys" and name in params:
             params[name] = value
     return params
 
@@ -372,21 +452,52 @@ def bodies(
     module_dir: Path,
     values: dict[str, Any] | None = None,
     scope: dict[str, str] | None = None,
+    new_endpoints: str | None = "*",
+    template: str = "main.bicep",
 ) -> dict[str, dict[str, Any]]:
     """ARM bodies as the Bicep deployment would send them, keyed like the Terraform support
     module: "endpoint:<name>" (keys split off into "endpoint-secrets:<name>"),
-    "deployment:<ep>/<name>", "autoscale:<name>", "traffic:<endpoint>" (the module's full
-    PUT). Each entry holds properties (and sku) plus location, tags and identity where the
-    resource has them. `scope` gives subscriptionId/resourceGroup/location of the deployment."""
+    "deployment:<ep>/<name>", "autoscale:<name>", "code:..."/"environment:...", "traffic:<endpoint>"
+    (the traffic module's full PUT). Each entry holds properties (and sku) plus location, tags
+    and identity where the resource has them. `scope` gives subscriptionId/resourceGroup/location
+    of the deployment; `new_endpoints` is GEN_IAC_NEW_ENDPOINTS ("*": the first deployment);
+    `template` the file deployed (main.bicep, or a batch module on its own)."""
     scope = {**DEFAULT_SCOPE, **(scope or {})}
-    params = resolved_params(module_dir, values, scope)
-    main = parse(module_dir / "main.bicep")
-    names: dict[str, Any] = dict(params)
-    evaluator = Evaluator(names, {}, scope, module_dir)
-    rg_id = f"/subscriptions/{scope['subscriptionId']}/resourceGroups/{scope['resourceGroup']}"
+    params = resolved_params(module_dir, values, scope, new_endpoints, template)
     found: dict[str, dict[str, Any]] = {}
-    pending = dict(main.get("resources", {}))
-    variables = {n: v["value"] for n, v in main.get("variables", {}).items()}
+    deploy(module_dir / template, params, scope, found)
+    return found
+
+
+def deploy(
+    path: Path,
+    passed: dict[str, Any],
+    scope: dict[str, str],
+    found: dict[str, dict[str, Any]],
+    traffic_step: bool = False,
+) -> dict[str, Any]:
+    """Deploy one template as ARM would (parameter checks, resources in dependency order,
+    modules recursively), adding the bodies it sends to `found`. Returns the evaluated
+    names (params, vars, resources) of the template."""
+    parsed = parse(path)
+    declared = parsed.get("parameters", {})
+    unknown = set(passed) - set(declared)
+    if unknown:
+        raise ValueError(f"{path.name} has no parameters {sorted(unknown)}")
+    defaults = Evaluator({}, {}, scope)
+    params = {
+        n: defaults(m["default"]) for n, m in declared.items() if m.get("default") is not None
+    }
+    params.update(passed)
+    missing = set(declared) - set(params)
+    if missing:
+        raise ValueError(f"{path.name} misses parameters {sorted(missing)}")
+    check_decorators(parsed, params)
+    names: dict[str, Any] = dict(params)
+    evaluator = Evaluator(names, {}, scope, path.parent, parsed.get("functions", {}))
+    rg_id = f"/subscriptions/{scope['subscriptionId']}/resourceGroups/{scope['resourceGroup']}"
+    pending = dict(parsed.get("resources", {}))
+    variables = {n: v["value"] for n, v in parsed.get("variables", {}).items()}
     # Resources (and variables) in dependency order: each is evaluated once what it names exists.
     while pending or variables:
         progressed = False
@@ -424,6 +535,9 @@ def bodies(
                 continue
             name = body.pop("name")
             if kind.endswith("/onlineEndpoints"):
+                if traffic_step:
+                    found[f"traffic:{name}"] = body
+                    continue
                 keys = body.get("properties", {}).pop("keys", None)
                 found[f"endpoint:{name}"] = body
                 if keys is not None:
@@ -437,26 +551,16 @@ def bodies(
                 found[f"autoscale:{name}"] = body
         if not progressed:
             raise ValueError(f"cannot resolve {sorted(pending) + sorted(variables)}")
-    for spec in main.get("modules", {}).values():
-        # The module's own resource, evaluated with the parameters main.bicep passes.
-        module = parse(module_dir / spec["detail"]["path"])
-        passed = evaluator(spec["config"]["params"])
-        module_params = {
-            n: evaluator(m["default"])
-            for n, m in module.get("parameters", {}).items()
-            if m.get("default") is not None
-        }
-        module_params.update(passed)
-        missing = {
-            n for n, m in module.get("parameters", {}).items() if m.get("default") is None
-        } - set(passed)
-        if missing:
-            raise ValueError(f"module {spec['detail']['path']} misses parameters {sorted(missing)}")
-        check_decorators(module, module_params)
-        inner = bodies_of(module, module_params, scope)
-        for key, body in inner.items():
-            found[key.replace("endpoint:", "traffic:", 1)] = body
-    return found
+    for spec in parsed.get("modules", {}).values():
+        module = path.parent / spec["detail"]["path"]
+        deploy(
+            module,
+            evaluator(spec["config"]["params"]),
+            scope,
+            found,
+            traffic_step=module.name == TRAFFIC_MODULE,
+        )
+    return names
 
 
 class ParameterRejected(ValueError):
@@ -475,20 +579,3 @@ def check_decorators(parsed: dict[str, Any], params: dict[str, Any]) -> None:
                 or (kind == "max_value" and value > argument)
             ):
                 raise ParameterRejected(f"{name} = {value!r} breaks @{kind}({argument!r})")
-
-
-def bodies_of(
-    parsed: dict[str, Any], params: dict[str, Any], scope: dict[str, str]
-) -> dict[str, dict[str, Any]]:
-    """The non-existing resources of a parsed file (no dependencies between them)."""
-    evaluator = Evaluator(dict(params), {}, scope)
-    found: dict[str, dict[str, Any]] = {}
-    for spec in parsed.get("resources", {}).values():
-        if spec["existing"]:
-            continue
-        body = {
-            k: evaluator(v) for k, v in spec["config"].items() if k not in {"parent", "dependsOn"}
-        }
-        name = body.pop("name")
-        found[f"{spec['type'].rsplit('/', 1)[1]}:{name}"] = body
-    return {k.replace("onlineEndpoints:", "endpoint:", 1): v for k, v in found.items()}

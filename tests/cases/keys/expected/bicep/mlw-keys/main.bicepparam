@@ -11,19 +11,15 @@ param workspaceName = 'mlw-keys'
 param datastoreName = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).datastoreName
 param assetVersions = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).versions
 
-// The rollout controls, one line per endpoint: review traffic changes here. Whole
-// percentages; each endpoint's live traffic sums to 0 or 100. Retire a deployment in two
-// deployments: set its traffic to 0, then delete it.
-param traffic = {
-  'billing-api': { blue: 100 }
-  'public-demo': { blue: 100 }
-  'search-api': { blue: 100 }
-}
+// The endpoints this deployment creates: * on the first deployment, the new endpoints'
+// names (comma-separated) when a re-run adds some, unset on every other redeploy.
+param newEndpoints = readEnvironmentVariable('GEN_IAC_NEW_ENDPOINTS', '')
 
-// A copy of up to 50 % of the live requests, sent to one deployment without live traffic
-// (shadow testing).
-param mirrorTraffic = {}
+// The rollout controls are in traffic.json (one line per endpoint; yours to edit).
+param traffic = loadJsonContent('traffic.json', '$.traffic')
 
-// The v1 endpoint keys, read from the environment when the deployment runs, never stored here:
-// export GEN_IAC_ENDPOINT_KEYS="$(cat SNAPSHOT/keys.json)"
-param endpointKeys = json(readEnvironmentVariable('GEN_IAC_ENDPOINT_KEYS'))
+param mirrorTraffic = loadJsonContent('traffic.json', '$.mirrorTraffic')
+
+// The v1 endpoint keys, read from the environment when the deployment runs, never stored here.
+// Set GEN_IAC_ENDPOINT_KEYS="$(cat SNAPSHOT/keys.json)" only to create the endpoints or reset keys.
+param endpointKeys = json(readEnvironmentVariable('GEN_IAC_ENDPOINT_KEYS', '{}'))

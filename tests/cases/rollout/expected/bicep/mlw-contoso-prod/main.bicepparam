@@ -11,26 +11,15 @@ param workspaceName = 'mlw-contoso-prod'
 param datastoreName = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).datastoreName
 param assetVersions = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).versions
 
-// The rollout controls, one line per endpoint: review traffic changes here. Whole
-// percentages; each endpoint's live traffic sums to 0 or 100. Retire a deployment in two
-// deployments: set its traffic to 0, then delete it.
-param traffic = {
-  'ab-endpoint': { versiona: 100, versionb: 0 }
-  'churn-aci': { green: 0 }
-  'fraud-aks': { blue: 100 }
-  'ocr-aci-private': { blue: 100 }
-  'recs-aks-token': { blue: 100 }
-  'sentiment-aci': { blue: 100 }
-}
+// The endpoints this deployment creates: * on the first deployment, the new endpoints'
+// names (comma-separated) when a re-run adds some, unset on every other redeploy.
+param newEndpoints = readEnvironmentVariable('GEN_IAC_NEW_ENDPOINTS', '')
 
-// A copy of up to 50 % of the live requests, sent to one deployment without live traffic
-// (shadow testing).
-param mirrorTraffic = {
-  'ab-endpoint': { versiona: 0, versionb: 10 }
-}
+// The rollout controls are in traffic.json (one line per endpoint; yours to edit).
+param traffic = loadJsonContent('traffic.json', '$.traffic')
 
-// TODO(gen-iac): fill in the environment version ARM id of every deployment; an empty value fails validation before anything is deployed.
-param environmentIds = {
-  'ab-endpoint/versiona': ''
-  'ab-endpoint/versionb': ''
-}
+param mirrorTraffic = loadJsonContent('traffic.json', '$.mirrorTraffic')
+
+// Values only a person can give, in inputs.json (yours to fill in: an empty value there
+// fails validation before anything is deployed).
+param environmentIds = loadJsonContent('inputs.json', '$.environmentIds')
