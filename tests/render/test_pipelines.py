@@ -348,7 +348,10 @@ def test_v1_keys_come_from_the_secret_store_only_at_the_apply(
     }
     bicep = load(root / "github" / "gen-iac-mlw-keys-bicep.yml")
     (deploy_step,) = [s for s in bicep["jobs"]["deploy"]["steps"] if "env" in s]
-    assert deploy_step["env"] == {"GEN_IAC_ENDPOINT_KEYS": "${{ secrets.GEN_IAC_ENDPOINT_KEYS }}"}
+    assert deploy_step["env"] == {
+        "GEN_IAC_NEW_ENDPOINTS": "${{ vars.GEN_IAC_NEW_ENDPOINTS }}",
+        "GEN_IAC_ENDPOINT_KEYS": "${{ secrets.GEN_IAC_ENDPOINT_KEYS }}",
+    }
     ado = (root / "azure-devops" / "gen-iac-mlw-keys-terraform.yml").read_text()
     assert ado.count("$(GEN_IAC_ENDPOINT_KEYS)") == 1
     # Not even the placeholder reaches a plan of an unkeyed workspace: nothing to send.
@@ -606,3 +609,21 @@ def test_cli_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ]
     assert main(["--out", str(tmp_path / "x"), "--pipeline", "gitlab"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_bicep_pipelines_tell_the_first_deployment_apart(
+    keyed: tuple[Path, MigrationPlan],
+) -> None:
+    """main.bicepparam reads GEN_IAC_NEW_ENDPOINTS: '*' creates the endpoints without
+    traffic, unset (every later run) PUTs each endpoint with its live traffic."""
+    root, _ = keyed
+    github = load(root / "github" / "gen-iac-mlw-keys-bicep.yml")
+    steps = [s for job in ("what-if", "deploy") for s in github["jobs"][job]["steps"]]
+    deploying = [s for s in steps if "az deployment group" in s.get("run", "")]
+    assert len(deploying) == 2
+    for step in deploying:
+        assert step["env"]["GEN_IAC_NEW_ENDPOINTS"] == "${{ vars.GEN_IAC_NEW_ENDPOINTS }}"
+    ado = load(root / "azure-devops" / "gen-iac-mlw-keys-bicep.yml")
+    assert ado["parameters"][0]["name"] == "newEndpoints"
+    text = (root / "azure-devops" / "gen-iac-mlw-keys-bicep.yml").read_text()
+    assert text.count("GEN_IAC_NEW_ENDPOINTS: ${{ trim(parameters.newEndpoints) }}") == 2

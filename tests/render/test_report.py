@@ -90,7 +90,7 @@ def test_before_you_apply_for_each_target(tmp_path: Path) -> None:
     bicep = before.split("### Bicep", 1)[1]
     assert "`terraform/mlw-contoso-prod/inputs.auto.tfvars`" in terraform
     assert "- `environment_ids` (" in terraform and "terraform apply" in terraform
-    assert "`bicep/mlw-contoso-prod/main.bicepparam`" in bicep
+    assert "`bicep/mlw-contoso-prod/inputs.json`" in bicep
     assert "- `environmentIds` (" in bicep and "upload-bundles.sh" in bicep
     assert "az deployment group create" in bicep
     _, only_terraform, _ = _example(tmp_path / "tf", ("terraform",))
