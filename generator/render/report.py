@@ -171,9 +171,9 @@ def totals(plan: MigrationPlan) -> dict[str, Any]:
 def _environment() -> jinja2.Environment:
     import jinja2
 
-    from generator.render.templating import templates_dir
+    from generator.render.templating import environment_class, templates_dir
 
-    env = jinja2.Environment(
+    env = environment_class()(
         loader=jinja2.FileSystemLoader(str(templates_dir() / "report")),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # Markdown is escaped by generator.render.markdown, see finalize
