@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.diagnostics import InputError, Level
 from generator.files import RenderedFile
-from generator.output import WriteResult, write_tree
+from generator.output import CheckResult, WriteResult, check_tree, write_tree
 from generator.plan.build import build_plan
 from generator.plan.model import MigrationPlan, ServiceOutcome
 from generator.sources.overrides import Override, merge_flags, parse_field, read_overrides
@@ -36,14 +37,15 @@ class Options:
     overrides_file: Path | None = None
     write_keys: bool = False
     force: bool = False
+    check: bool = False  # compare with `out` and write nothing (`--check`)
 
 
 @dataclass(frozen=True)
 class GenerateResult:
     plan: MigrationPlan
-    files: tuple[RenderedFile, ...]
-    written: WriteResult
+    written: WriteResult  # empty for --check
     out: Path
+    check: CheckResult | None = None  # set for --check
 
     @property
     def not_migrated(self) -> tuple[ServiceOutcome, ...]:
@@ -69,6 +71,16 @@ class GenerateResult:
                 f"gen-iac: kept {p}: it was edited, so it is no longer managed"
                 for p in self.written.kept_edited
             )
+            lines.extend(
+                f"gen-iac: kept {p}: a person edited it; gen-iac's update is not applied "
+                "(--force discards the edit)"
+                for p in self.written.edited
+            )
+            lines.extend(
+                f"gen-iac: kept {p}: yours; gen-iac's own content for it changed"
+                for p in self.written.kept
+            )
+        lines.extend(f"warning: {w}" for w in self.written.warnings)
         return lines
 
 
@@ -116,24 +128,25 @@ def plan_from(
 
 def render(
     plan: MigrationPlan, options: Options, keys: dict[str, tuple[str, str]], input_name: str
-) -> list[RenderedFile]:
+) -> Iterator[RenderedFile]:
+    """The files of a run, one renderer at a time, so the writer stages them as they come
+    and no more than one renderer's files are held at once."""
     from generator.render.bundles import render_bundles
     from generator.render.report import render_report
 
-    files: list[RenderedFile] = render_bundles(plan)
+    yield from render_bundles(plan)
     keys_file = None
     if "terraform" in options.targets:
         from generator.render.terraform import KEYS_FILE, render_terraform
 
-        files += render_terraform(plan, keys if options.write_keys else None)
+        yield from render_terraform(plan, keys if options.write_keys else None)
         if options.write_keys and plan.workspace.keyed_services:
             keys_file = f"terraform/{plan.workspace.name}/{KEYS_FILE}"
     if "bicep" in options.targets:
         from generator.render.bicep import render_bicep
 
-        files += render_bicep(plan)
-    files += render_report(plan, options.targets, input_name, keys_file)
-    return files
+        yield from render_bicep(plan)
+    yield from render_report(plan, options.targets, input_name, keys_file)
 
 
 def generate(options: Options) -> GenerateResult:
@@ -143,5 +156,7 @@ def generate(options: Options) -> GenerateResult:
     plan, keys = plan_from(options, path)
     input_name = str(path) if options.input and not path.is_absolute() else path.name
     files = render(plan, options, keys, input_name)
+    if options.check:
+        return GenerateResult(plan, WriteResult(), options.out, check_tree(options.out, files))
     written = write_tree(options.out, files, options.force)
-    return GenerateResult(plan, tuple(files), written, options.out)
+    return GenerateResult(plan, written, options.out)

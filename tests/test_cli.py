@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from generator.output import MANIFEST
 from tests.conftest import EXAMPLE, ROOT, SnapshotFactory, aci
 
 
@@ -97,14 +99,20 @@ def test_bad_flags_are_usage_errors(tmp_path: Path) -> None:
     assert run("--target", "pulumi").returncode == 2
 
 
-def test_edited_output_is_kept_without_force(tmp_path: Path) -> None:
+def test_edited_output_is_kept_and_reported_and_the_rest_written(tmp_path: Path) -> None:
     out = tmp_path / "out"
     run("--out", str(out))
     edited = out / "terraform/mlw-contoso-prod/main.churn-aci.tf"
     edited.write_text("# mine\n")
+    (out / "MIGRATION.md").write_text("stale\n")  # an unedited file gen-iac rewrites...
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest["files"]["MIGRATION.md"] = hashlib.sha256(b"stale\n").hexdigest()
+    (out / MANIFEST).write_text(json.dumps(manifest))  # ...as if it had written "stale"
     result = run("--out", str(out))
-    assert result.returncode == 2 and "--force" in result.stderr
+    assert result.returncode == 1, result.stderr  # the example's usual status, not a refusal
     assert edited.read_text() == "# mine\n"
+    assert "main.churn-aci.tf" in result.stderr and "--force" in result.stderr
+    assert (out / "MIGRATION.md").read_text() != "stale\n"
     assert run("--out", str(out), "--force").returncode == 1
     assert edited.read_text() != "# mine\n"
 

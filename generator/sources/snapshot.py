@@ -7,6 +7,8 @@ Accepted shapes: `{"workspace": {...}, "services": [...]}`, a raw MMS list respo
 from __future__ import annotations
 
 import json
+import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 
 from generator.diagnostics import Diagnostic, InputError, Level
 from generator.sources.legacy import REALTIME_COMPUTE_TYPES, LegacyService, parse_service
+from generator.sources.untrusted import bad_values, check_depth, confine_assets, shown, valid_text
 
 WORKSPACE_FIELDS = ("subscriptionId", "resourceGroup", "name", "location")
 
@@ -59,6 +62,14 @@ class Snapshot:
     keys: dict[str, EndpointKeys] = field(default_factory=dict)
     assets_dir: Path | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # (service, version or "") -> its assets folder, checked to be safe to read (see
+    # sources.untrusted.confine_assets); absent when the snapshot holds none for it.
+    asset_dirs: dict[tuple[str, str], Path] = field(default_factory=dict)
+
+    def asset_dir(self, service: str, version: str = "") -> Path | None:
+        """The checked assets folder of a service (or an AKS endpoint's version); never a
+        path built from a raw name."""
+        return self.asset_dirs.get((service, version))
 
 
 def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> Snapshot:
@@ -68,10 +79,13 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
     data = _load_json(json_file)
     raw_workspace, raw_services = _split_shape(data, str(json_file))
     workspace = _workspace(raw_workspace, workspace_flags or {}, str(json_file))
+    _check_workspace(workspace, str(json_file))
+    assets = _assets_root(directory or json_file.parent)
 
     diagnostics: list[Diagnostic] = []
     services: list[LegacyService] = []
     skipped: list[Skipped] = []
+    asset_dirs: dict[tuple[str, str], Path] = {}
     seen: set[str] = set()
     for index, raw in enumerate(raw_services):
         if not isinstance(raw, dict):
@@ -84,6 +98,10 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
                     file=str(json_file),
                 )
             )
+            continue
+        refused = _refuse_values(raw, index, str(json_file))
+        if refused:
+            diagnostics.extend(refused)
             continue
         errors: list[Diagnostic] = []
         service = parse_service(raw, index, str(json_file), errors)
@@ -118,13 +136,20 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
             )
             continue
         seen.add(service.name)
-        if not errors:
-            services.append(service)
+        if errors:
+            continue
+        found, refused = _service_assets(assets, service, str(json_file))
+        if refused:
+            diagnostics.extend(refused)
+            continue
+        asset_dirs.update(found)
+        services.append(service)
 
     diagnostics.extend(_export_errors(data, str(json_file)))
     keys = _read_keys(directory / "keys.json", diagnostics) if directory else {}
-    assets = directory / "assets" if directory and (directory / "assets").is_dir() else None
-    return Snapshot(str(json_file), workspace, services, skipped, keys, assets, diagnostics)
+    return Snapshot(
+        str(json_file), workspace, services, skipped, keys, assets, diagnostics, asset_dirs
+    )
 
 
 def _load_json(path: Path) -> Any:
@@ -137,11 +162,92 @@ def _load_json(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply to be a snapshot") from None
+    check_depth(data, str(path))
+    return data
+
+
+# Azure ML workspace names: up to 33 characters (3 at least in Azure), a letter or digit
+# first, then letters, digits, hyphens and underscores. The name becomes a folder of the
+# output, so nothing else passes.
+_WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,32}")
+
+
+def _check_workspace(workspace: Workspace, file: str) -> None:
+    """Untrusted text of the workspace object: valid text everywhere, a name that is a valid
+    workspace name (it becomes a folder of the output)."""
+    for key, value in (
+        ("subscriptionId", workspace.subscription_id),
+        ("resourceGroup", workspace.resource_group),
+        ("name", workspace.name),
+        ("location", workspace.location),
+        ("publicNetworkAccess", workspace.public_network_access or ""),
+    ):
+        if not valid_text(value) or any(not c.isprintable() for c in value):
+            raise InputError(
+                f"{file}: field 'workspace.{key}': expected printable text, got {shown(value)!r}"
+            )
+    if not _WORKSPACE_NAME.fullmatch(workspace.name):
+        raise InputError(
+            f"{file}: field 'workspace.name': {workspace.name[:80]!r} is not a workspace name "
+            "(up to 33 characters: letters, digits, hyphens and underscores, a letter or digit "
+            "first)"
+        )
+
+
+def _assets_root(directory: Path) -> Path | None:
+    """`assets/` beside snapshot.json (a snapshot directory, or the folder of the JSON file
+    given), when it is a real folder; a symbolic link there is refused."""
+    root = directory / "assets"
+    if os.path.islink(root):
+        raise InputError(
+            f"{root}: the snapshot's assets folder is a symbolic link; it must be a real folder"
+        )
+    return root if root.is_dir() else None
+
+
+def _refuse_values(raw: dict[str, Any], index: int, file: str) -> list[Diagnostic]:
+    """A service holding a value no generated file can carry (invalid text, NaN, infinity, a
+    number out of range) is not migrated; one diagnostic per field (a few at most)."""
+    problems = list(bad_values(raw))
+    if not problems:
+        return []
+    name = raw.get("name")
+    service = name if isinstance(name, str) and valid_text(name) and name else f"#{index}"
+    found = [
+        Diagnostic(service, Level.ERROR, "invalid-value", message, where, file)
+        for where, message in sorted(problems)[:5]
+    ]
+    return found
+
+
+def _service_assets(
+    root: Path | None, service: LegacyService, file: str
+) -> tuple[dict[tuple[str, str], Path], list[Diagnostic]]:
+    """The checked asset folders of a service and its versions, or the errors that refuse it."""
+    if root is None:
+        return {}, []
+    units: list[tuple[str, LegacyService, str]] = [("", service, "name")]
+    units += [(v.name, v, f"versions.{v.name}.name") for v in service.versions]
+    found: dict[tuple[str, str], Path] = {}
+    for version, source, where in units:
+        request = source.image_request
+        ids = [a.id for a in request.assets] if request else []
+        if not ids:
+            continue
+        folder = (service.name, version) if version else (service.name,)
+        directory, refused = confine_assets(root, folder, ids, service.name, where, file)
+        if refused:
+            return {}, refused
+        if directory is not None:
+            found[(service.name, version)] = directory
+    return found, []
 
 
 def _split_shape(data: Any, file: str) -> tuple[dict[str, Any] | None, list[Any]]:
@@ -235,6 +341,17 @@ def _read_keys(path: Path, diagnostics: list[Diagnostic]) -> dict[str, EndpointK
         raise InputError(f"{path}: expected an object mapping service names to their keys")
     keys: dict[str, EndpointKeys] = {}
     for name, entry in sorted(data.items()):
+        if not valid_text(name) or any(bad_values(entry, name)):
+            diagnostics.append(
+                Diagnostic(
+                    "",
+                    Level.WARNING,
+                    "invalid-keys",
+                    f"entry {shown(name)[:40]!r} holds invalid text or numbers; ignored",
+                    file=str(path),
+                )
+            )
+            continue
         primary = entry.get("primaryKey") if isinstance(entry, dict) else None
         secondary = entry.get("secondaryKey") if isinstance(entry, dict) else None
         if not (isinstance(primary, str) and primary and isinstance(secondary, str) and secondary):
