@@ -129,3 +129,72 @@ def _identical(c: filecmp.dircmp[str]) -> bool:
         return False
     _, mismatch, errors = filecmp.cmpfiles(c.left, c.right, c.common_files, shallow=False)
     return not mismatch and not errors and all(_identical(s) for s in c.subdirs.values())
+
+
+def _state(root: Path) -> dict[str, tuple[bytes, int, int]]:
+    return {
+        str(p.relative_to(root)): (
+            p.read_bytes() if p.is_file() else b"",
+            p.lstat().st_mode,
+            p.lstat().st_mtime_ns,
+        )
+        for p in sorted(root.rglob("*"))
+    } | {".": (b"", root.lstat().st_mode, root.lstat().st_mtime_ns)}
+
+
+def test_check_up_to_date_then_drift_and_it_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run("--target", "terraform", "--target", "bicep", "--out", str(out))
+    before = _state(out)
+    result = run("--target", "terraform", "--target", "bicep", "--out", str(out), "--check")
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stderr
+    # A different choice changes generated files: drift, each listed with a short diff.
+    result = run(
+        "--target", "terraform", "--target", "bicep", "--out", str(out), "--check",
+        "--sku", "churn-aci=Standard_DS3_v2",
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    drifted = [line for line in result.stderr.splitlines() if line.startswith("drift: ")]
+    assert any("main.churn-aci.tf: would change" in line for line in drifted)
+    assert "+" in result.stderr and "Standard_DS3_v2" in result.stderr
+    assert "Traceback" not in result.stderr
+    # An edit of a generated file is drift too; --check never repairs it.
+    edited = out / "terraform/mlw-contoso-prod/main.churn-aci.tf"
+    edited.write_text("# mine\n")
+    before = _state(out)
+    result = run("--target", "terraform", "--target", "bicep", "--out", str(out), "--check")
+    assert result.returncode == 3 and "main.churn-aci.tf: edited by a person" in result.stderr
+    assert _state(out) == before  # nothing written: no lock file, manifest or staging folder
+
+
+def test_check_of_a_folder_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
+    result = run("--out", str(tmp_path / "none"), "--check")
+    assert result.returncode == 3
+    assert not (tmp_path / "none").exists()
+
+
+def test_an_out_that_is_a_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.write_text("a file\n")
+    result = run("--out", str(out))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "not a folder" in result.stderr
+    assert out.read_text() == "a file\n"
+
+
+def test_a_second_run_while_one_writes_stops_with_one_line(tmp_path: Path) -> None:
+    import fcntl
+
+    out = tmp_path / "out"
+    run("--out", str(out))
+    before = _state(out)
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a running gen-iac holds it
+        result = run("--out", str(out), "--sku", "churn-aci=Standard_DS3_v2")
+    finally:
+        os.close(fd)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "another gen-iac run" in result.stderr
+    assert _state(out) == before

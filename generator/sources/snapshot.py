@@ -99,6 +99,10 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
                 )
             )
             continue
+        not_realtime = _not_realtime(raw)
+        if not_realtime:  # skipped whatever else it holds: none of it is read
+            skipped.append(not_realtime)
+            continue
         refused = _refuse_values(raw, index, str(json_file))
         if refused:
             diagnostics.extend(refused)
@@ -119,9 +123,7 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
                     )
                 )
             continue
-        if service.compute_type not in REALTIME_COMPUTE_TYPES:
-            shown = service.compute_type or "(none)"
-            skipped.append(Skipped(service.name, shown, _skip_reason(shown)))
+        if service.compute_type not in REALTIME_COMPUTE_TYPES:  # a mistyped computeType
             continue
         if service.name in seen:
             diagnostics.append(
@@ -210,6 +212,23 @@ def _assets_root(directory: Path) -> Path | None:
             f"{root}: the snapshot's assets folder is a symbolic link; it must be a real folder"
         )
     return root if root.is_dir() else None
+
+
+def _not_realtime(raw: dict[str, Any]) -> Skipped | None:
+    """A service that is no v1 real-time web service (missing or other computeType), named by
+    valid text: skipped before anything else of it is read."""
+    name, compute_type = raw.get("name"), raw.get("computeType")
+    if not (isinstance(name, str) and name and valid_text(name)):
+        return None
+    if compute_type is None:
+        compute_type = ""
+    if not isinstance(compute_type, str) or not valid_text(compute_type):
+        return None
+    compute_type = compute_type.upper()
+    if compute_type in REALTIME_COMPUTE_TYPES:
+        return None
+    shown_type = compute_type or "(none)"
+    return Skipped(name, shown_type, _skip_reason(shown_type))
 
 
 def _refuse_values(raw: dict[str, Any], index: int, file: str) -> list[Diagnostic]:
