@@ -13,6 +13,7 @@ from generator.plan.build import build_plan
 from generator.plan.model import MigrationPlan, ServiceOutcome
 from generator.sources.overrides import Override, merge_flags, parse_field, read_overrides
 from generator.sources.snapshot import read_snapshot
+from generator.sources.untrusted import shown
 
 # Choice flags: flag -> (Override field, value type, whether a bare VALUE applies to all).
 CHOICE_FLAGS: dict[str, tuple[str, type, bool]] = {
@@ -154,7 +155,7 @@ def generate(options: Options) -> GenerateResult:
         raise InputError("no target given: use --target terraform or --target bicep")
     path = options.input or example_snapshot()
     plan, keys = plan_from(options, path)
-    input_name = str(path) if options.input and not path.is_absolute() else path.name
+    input_name = shown(str(path) if options.input and not path.is_absolute() else path.name)
     files = render(plan, options, keys, input_name)
     if options.check:
         return GenerateResult(plan, WriteResult(), options.out, check_tree(options.out, files))

@@ -6,6 +6,7 @@ import filecmp
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -198,3 +199,22 @@ def test_a_second_run_while_one_writes_stops_with_one_line(tmp_path: Path) -> No
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "another gen-iac run" in result.stderr
     assert _state(out) == before
+
+
+def test_arguments_and_paths_that_are_not_utf8_are_handled(tmp_path: Path) -> None:
+    """Non-UTF-8 bytes in argv become lone surrogates in Python: refused as choices, carried
+    as escaped text in messages and reports, never a traceback."""
+    bad = subprocess.run(
+        [sys.executable, "-m", "generator", "--out", str(tmp_path / "o"),
+         b"--sku=churn-aci=Standard_\xff"],
+        capture_output=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.count(b"\n") == 1 and b"--sku" in bad.stderr
+    snapshot = os.fsencode(tmp_path) + b"/snap\xff"
+    shutil.copytree(EXAMPLE, os.fsdecode(snapshot))
+    result = subprocess.run(
+        [sys.executable, "-m", "generator", b"--input", snapshot, "--out", str(tmp_path / "o")],
+        capture_output=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1 and b"Traceback" not in result.stderr
+    (tmp_path / "o/MIGRATION.md").read_text(encoding="utf-8")

@@ -77,9 +77,11 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
     directory = path if path.is_dir() else None
     json_file = path / "snapshot.json" if directory else path
     data = _load_json(json_file)
-    raw_workspace, raw_services = _split_shape(data, str(json_file))
-    workspace = _workspace(raw_workspace, workspace_flags or {}, str(json_file))
-    _check_workspace(workspace, str(json_file))
+    # The file as messages and the report name it: valid text even when the path is not.
+    file = shown(str(json_file))
+    raw_workspace, raw_services = _split_shape(data, file)
+    workspace = _workspace(raw_workspace, workspace_flags or {}, file)
+    _check_workspace(workspace, file)
     assets = _assets_root(directory or json_file.parent)
 
     diagnostics: list[Diagnostic] = []
@@ -95,7 +97,7 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
                     Level.ERROR,
                     "invalid-service",
                     f"expected a service object, got {type(raw).__name__}",
-                    file=str(json_file),
+                    file=file,
                 )
             )
             continue
@@ -103,12 +105,12 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
         if not_realtime:  # skipped whatever else it holds: none of it is read
             skipped.append(not_realtime)
             continue
-        refused = _refuse_values(raw, index, str(json_file))
+        refused = _refuse_values(raw, index, file)
         if refused:
             diagnostics.extend(refused)
             continue
         errors: list[Diagnostic] = []
-        service = parse_service(raw, index, str(json_file), errors)
+        service = parse_service(raw, index, file, errors)
         diagnostics.extend(errors)
         if not isinstance(raw.get("name"), str) or not raw["name"]:
             if not errors:
@@ -119,7 +121,7 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
                         "invalid-field",
                         "expected a string",
                         field="name",
-                        file=str(json_file),
+                        file=file,
                     )
                 )
             continue
@@ -133,25 +135,23 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
                     "duplicate-service",
                     "a service of this name appears earlier in the snapshot; this one is ignored",
                     field="name",
-                    file=str(json_file),
+                    file=file,
                 )
             )
             continue
         seen.add(service.name)
         if errors:
             continue
-        found, refused = _service_assets(assets, service, str(json_file))
+        found, refused = _service_assets(assets, service, file)
         if refused:
             diagnostics.extend(refused)
             continue
         asset_dirs.update(found)
         services.append(service)
 
-    diagnostics.extend(_export_errors(data, str(json_file)))
+    diagnostics.extend(_export_errors(data, file))
     keys = _read_keys(directory / "keys.json", diagnostics) if directory else {}
-    return Snapshot(
-        str(json_file), workspace, services, skipped, keys, assets, diagnostics, asset_dirs
-    )
+    return Snapshot(file, workspace, services, skipped, keys, assets, diagnostics, asset_dirs)
 
 
 def _load_json(path: Path) -> Any:
@@ -328,9 +328,10 @@ def _export_errors(data: Any, file: str) -> list[Diagnostic]:
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict):
             continue
-        service = str(entry.get("service") or "")
-        what = str(entry.get("what") or "service")
-        message = f"the export could not read {what}: {entry.get('message') or 'no detail'}"
+        service = shown(str(entry.get("service") or ""))
+        what = shown(str(entry.get("what") or "service"))
+        detail = shown(str(entry.get("message") or "no detail"))
+        message = f"the export could not read {what}: {detail}"
         level = Level.ERROR if what == "service" else Level.WARNING
         found.append(Diagnostic(service, level, "export-failed", message, file=file))
     return found
@@ -352,7 +353,7 @@ def _read_keys(path: Path, diagnostics: list[Diagnostic]) -> dict[str, EndpointK
                 Level.WARNING,
                 "keys-file-mode",
                 "keys.json is readable by other users; run `chmod 600` on it",
-                file=str(path),
+                file=shown(str(path)),
             )
         )
     data = _load_json(path)
@@ -367,7 +368,7 @@ def _read_keys(path: Path, diagnostics: list[Diagnostic]) -> dict[str, EndpointK
                     Level.WARNING,
                     "invalid-keys",
                     f"entry {shown(name)[:40]!r} holds invalid text or numbers; ignored",
-                    file=str(path),
+                    file=shown(str(path)),
                 )
             )
             continue
@@ -382,7 +383,7 @@ def _read_keys(path: Path, diagnostics: list[Diagnostic]) -> dict[str, EndpointK
                     "invalid-keys",
                     'expected {"primaryKey": string, "secondaryKey": string}; '
                     "the endpoint gets new keys",
-                    file=str(path),
+                    file=shown(str(path)),
                 )
             )
             continue
