@@ -258,12 +258,14 @@ def recover(out: Path) -> list[str]:
     journal = out / JOURNAL
     if os.path.lexists(journal):
         try:
+            if os.path.islink(journal):
+                raise ValueError("a symbolic link")
             data = json.loads(journal.read_text(encoding="utf-8"))
             staging, ops = _journal_fields(data)
         except (OSError, ValueError) as exc:
             warnings.append(f"{journal}: unreadable journal of an interrupted run ignored ({exc})")
         else:
-            _roll_forward(out, staging, ops)
+            _roll_forward(out, staging, ops, warnings)
         os.unlink(journal)
     with os.scandir(out) as entries:
         stale = [e for e in entries if e.name.startswith(STAGING_PREFIX)]
@@ -289,12 +291,19 @@ def _journal_fields(data: Any) -> tuple[str, list[list[str]]]:
         target = b if kind == "put" else a
         if kind not in ("put", "del") or not (target == MANIFEST or safe_relative_path(target)):
             raise ValueError(f"bad operation on {target!r}")
+        # A staged file is named by a counter (or "manifest"): nothing else is ever moved in.
+        if kind == "put" and not ((a.isdigit() and a.isascii()) or a == "manifest"):
+            raise ValueError(f"bad staged file {a!r}")
     return staging, ops
 
 
-def _roll_forward(out: Path, staging: str, ops: list[list[str]]) -> None:
+def _roll_forward(
+    out: Path, staging: str, ops: list[list[str]], warnings: list[str] | None = None
+) -> None:
     """Apply a committed journal; idempotent, so a run killed while doing it is finished by
-    the next. Removals first (a new folder may stand where an old file was), then renames."""
+    the next. Removals first (a new folder may stand where an old file was), then renames.
+    In recovery (`warnings` given) a rename that something outside gen-iac now blocks is
+    skipped with a warning, so one stray folder cannot block every later run."""
     tree = _Tree(out)
     for kind, path, sha in ops:
         if kind != "del" or tree.parent_state(path):
@@ -309,9 +318,14 @@ def _roll_forward(out: Path, staging: str, ops: list[list[str]]) -> None:
         source = out / staging / name
         if not os.path.lexists(source):
             continue  # already moved in
-        if path != MANIFEST:
-            tree.make_parents(path)
-        os.replace(source, out / path)
+        try:
+            if path != MANIFEST:
+                tree.make_parents(path)
+            os.replace(source, out / path)
+        except (OutputError, IsADirectoryError, NotADirectoryError) as exc:
+            if warnings is None:
+                raise
+            warnings.append(f"{out / path}: not restored from the interrupted run ({exc})")
     # Durable before the journal goes: the renames are recorded in the folder itself.
     _fsync_dir(out)
 
@@ -428,8 +442,15 @@ def _stage(
         puts.append(["put", name, path])
         result.written.append(path)
 
+    new_dirs: set[str] = set()
     for f in files:
         path = _checked_path(out, f, seen_folded)
+        parents = _parents(path)
+        if path in new_dirs or any(p in entries for p in parents):
+            raise OutputError(
+                f"{out}: {path!r} would be both a file and a folder; nothing was written"
+            )
+        new_dirs.update(parents)
         blocked = tree.parent_state(path)
         if blocked and blocked.startswith("symlink:"):
             raise OutputError(
@@ -567,6 +588,11 @@ def _checked_path(out: Path, f: RenderedFile, seen: dict[str, str]) -> str:
         )
     seen[folded] = path
     return path
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:n]) for n in range(1, len(parts))]
 
 
 def _hash(data: bytes) -> str:

@@ -486,3 +486,49 @@ def test_check_of_a_missing_folder_creates_nothing(tmp_path: Path) -> None:
     result = check_tree(out, [RenderedFile("a.tf", "a\n")])
     assert [d.change for d in result.drift] == ["missing"]
     assert not out.exists()
+
+
+def test_a_file_and_a_folder_of_the_same_name_are_refused_before_anything_moves(
+    tmp_path: Path,
+) -> None:
+    for files in (
+        [RenderedFile("a", "1\n"), RenderedFile("a/b.tf", "2\n")],
+        [RenderedFile("a/b.tf", "2\n"), RenderedFile("a", "1\n")],
+    ):
+        with pytest.raises(OutputError, match="both a file and a folder"):
+            write_tree(tmp_path, files)
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_recovery_skips_what_something_else_now_blocks(tmp_path: Path) -> None:
+    """A journal whose rename is blocked (a folder made by hand in between) is completed as
+    far as it goes, with a warning, instead of blocking every later run."""
+    staging = tmp_path / ".gen-iac-staging-x"
+    staging.mkdir()
+    (staging / "0").write_text("new a\n")
+    (staging / "1").write_text("new b\n")
+    (tmp_path / "b.tf").mkdir()
+    ops = [["put", "0", "a.tf"], ["put", "1", "b.tf"]]
+    (tmp_path / JOURNAL).write_text(json.dumps({"ops": ops, "staging": staging.name}))
+    warnings = recover(tmp_path)
+    assert (tmp_path / "a.tf").read_text() == "new a\n"
+    assert len(warnings) == 1 and "b.tf" in warnings[0]
+    assert not (tmp_path / JOURNAL).exists() and not staging.exists()
+
+
+@pytest.mark.parametrize(
+    "journal",
+    [
+        {"ops": [["put", "0", "../escape.tf"]], "staging": ".gen-iac-staging-x"},
+        {"ops": [["del", "/etc/hostname", "x"]], "staging": ".gen-iac-staging-x"},
+        {"ops": [["put", "../../x", "a.tf"]], "staging": "../elsewhere"},
+        {"ops": [["put", "../../../victim", "stolen.tf"]], "staging": ".gen-iac-staging-x"},
+        ["not", "an", "object"],
+    ],
+)
+def test_a_tampered_journal_is_ignored_not_followed(tmp_path: Path, journal: object) -> None:
+    (tmp_path / JOURNAL).write_text(json.dumps(journal))
+    warnings = recover(tmp_path)
+    assert len(warnings) == 1 and "journal" in warnings[0]
+    assert not (tmp_path / JOURNAL).exists()
+    assert not (tmp_path.parent / "escape.tf").exists() and not (tmp_path / "stolen.tf").exists()
