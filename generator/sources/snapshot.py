@@ -76,6 +76,8 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
     """Read and type-check a snapshot. Raises InputError when nothing can be read."""
     directory = path if path.is_dir() else None
     json_file = path / "snapshot.json" if directory else path
+    if directory:
+        _no_link(json_file)
     data = _load_json(json_file)
     # The file as messages and the report name it: valid text even when the path is not.
     file = shown(str(json_file))
@@ -201,6 +203,13 @@ def _check_workspace(workspace: Workspace, file: str) -> None:
             "(up to 33 characters: letters, digits, hyphens and underscores, a letter or digit "
             "first)"
         )
+
+
+def _no_link(path: Path) -> None:
+    """A file of a snapshot directory is read only when it is no symbolic link (that could
+    point anywhere on the machine)."""
+    if os.path.islink(path):
+        raise InputError(f"{shown(str(path))}: a symbolic link; a snapshot holds plain files")
 
 
 def _assets_root(directory: Path) -> Path | None:
@@ -344,6 +353,7 @@ def _skip_reason(compute_type: str) -> str:
 
 
 def _read_keys(path: Path, diagnostics: list[Diagnostic]) -> dict[str, EndpointKeys]:
+    _no_link(path)
     if not path.exists():
         return {}
     if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):

@@ -290,3 +290,19 @@ def test_names_equal_apart_from_case_give_one_endpoint(
     assert "duplicate-endpoint" in codes(result, "SVC-A")
     terraform = (tmp_path / "out/terraform/ws-test").glob("main.*.tf")
     assert [p.name for p in terraform] == ["main.svc-a.tf"]
+
+
+@pytest.mark.parametrize("name", ["snapshot.json", "keys.json"])
+def test_snapshot_files_that_are_links_are_one_error(
+    make_snapshot: SnapshotFactory, tmp_path: Path, name: str
+) -> None:
+    snapshot = make_snapshot([aci("svc-a")])
+    elsewhere = tmp_path / "elsewhere.json"
+    if name == "snapshot.json":
+        os.replace(snapshot / "snapshot.json", elsewhere)
+    else:
+        elsewhere.write_text(json.dumps({"svc-a": {"primaryKey": "p", "secondaryKey": "s"}}))
+    (snapshot / name).symlink_to(elsewhere)
+    with pytest.raises(InputError, match="symbolic link"):
+        run(snapshot, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
