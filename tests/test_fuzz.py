@@ -147,7 +147,7 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
             service[key] = value
             continue
         path = draw(st.sampled_from(places[1:] or places))
-        service = put(service, path, draw(values))
+        service = put(service, path, copy.deepcopy(draw(values)))  # never a shared value
     return service  # type: ignore[no-any-return]
 
 

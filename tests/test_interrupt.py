@@ -82,7 +82,7 @@ def test_sigkill_at_any_moment_leaves_old_or_new_and_a_rerun_gives_the_fresh_tre
 
     seen: dict[str, int] = {"old": 0, "new": 0, "journal": 0}
     moments: list[float | str] = [duration * f for f in (0.3, 0.6, 0.9)]
-    moments += ["staging", "journal", "journal"]
+    moments += ["staging", "journal", "journal", "journal"]
     for number, moment in enumerate(moments):
         out = base / f"kill{number}"
         shutil.copytree(base / "old", out)
