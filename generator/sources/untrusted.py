@@ -43,17 +43,27 @@ def shown(text: str) -> str:
 def check_depth(data: Any, file: str) -> None:
     """Raise InputError when the document nests deeper than MAX_DEPTH (walked without
     recursion, so the check itself cannot overflow the stack)."""
-    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
+    stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
-        value, depth, where = stack.pop()
-        if not isinstance(value, (dict, list)):
-            continue
+        value, depth = stack.pop()
         if depth > MAX_DEPTH:
+            where = _deep_path(data)
             shown_where = where if len(where) <= 80 else where[:77] + "..."
             raise InputError(
                 f"{file}: field {shown_where or '(top)'!r}: nested deeper than {MAX_DEPTH} "
                 "levels; a snapshot is never that deep"
             )
+        items = value.values() if type(value) is dict else value
+        stack.extend((item, depth + 1) for item in items if type(item) in (dict, list))
+
+
+def _deep_path(data: Any) -> str:
+    """The path of the first value nested deeper than MAX_DEPTH (for the message only)."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
+    while stack:
+        value, depth, where = stack.pop()
+        if depth > MAX_DEPTH:
+            return where
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
             if isinstance(item, (dict, list)):
@@ -65,10 +75,37 @@ def check_depth(data: Any, file: str) -> None:
                     else shown(key)
                 )
                 stack.append((item, depth + 1, f"{where}{part}"))
+    return ""
+
+
+def _clean(raw: Any) -> bool:
+    """The quick pass of bad_values: True when nothing is wrong (most payloads)."""
+    stack = [raw]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is str:
+            if not value.isascii() and not valid_text(value):
+                return False
+        elif kind is dict:
+            for key, item in value.items():
+                if type(key) is not str or not (key.isascii() or valid_text(key)):
+                    return False
+                stack.append(item)
+        elif kind is list:
+            stack.extend(value)
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind is int and not -MAX_INT <= value <= MAX_INT:
+            return False
+    return True
 
 
 def bad_values(raw: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
     """(field path, what is wrong) for every value no generated file can hold."""
+    if _clean(raw):
+        return
     stack: list[tuple[Any, str]] = [(raw, prefix)]
     while stack:
         value, where = stack.pop()
@@ -85,6 +122,7 @@ def bad_values(raw: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
                 yield where, f"a number with {len(str(abs(value)))} digits is out of range"
         elif isinstance(value, dict):
             for key, item in value.items():
+                key = str(key)
                 path = f"{where}.{shown(key)}" if where else shown(key)
                 if not valid_text(key):
                     yield path, "invalid text (a lone surrogate) in a key"
