@@ -88,7 +88,7 @@ class CheckResult:
 
     def lines(self, out: Path) -> list[str]:
         """What --check prints: one line per drifted file, a short diff under the first ones."""
-        found: list[str] = []
+        found = [f"warning: {w}" for w in self.warnings]
         for number, d in enumerate(self.drift):
             found.append(f"drift: {out / d.path}: {_CHANGE[d.change]}")
             if number < DIFF_FILES:
