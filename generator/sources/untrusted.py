@@ -194,11 +194,17 @@ def confine_assets(
     for asset_id in ids:
         path = directory / asset_id
         try:
-            mode = os.lstat(path).st_mode
+            info = os.lstat(path)
         except FileNotFoundError:
             continue  # missing code: a warning downstream
         except OSError as exc:
             return refuse(f"asset {_rel(root, path)} cannot be read: {exc.strerror}")
+        mode = info.st_mode
+        if stat.S_ISREG(mode) and info.st_nlink > 1:
+            return refuse(
+                f"asset {_rel(root, path)} is a hard link (a file that may live outside the "
+                "snapshot too); only plain copies are read"
+            )
         if stat.S_ISLNK(mode) or not stat.S_ISREG(mode):
             kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
             return refuse(

@@ -306,3 +306,16 @@ def test_snapshot_files_that_are_links_are_one_error(
     with pytest.raises(InputError, match="symbolic link"):
         run(snapshot, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_hard_linked_asset_is_refused(
+    make_snapshot: SnapshotFactory, tmp_path: Path, secret: Path
+) -> None:
+    snapshot = make_snapshot([with_code("svc-link"), with_code("svc-ok")])
+    add_asset(snapshot, "svc-ok", "score.py")
+    (snapshot / "assets/svc-link").mkdir()
+    os.link(secret, snapshot / "assets/svc-link/score.py")
+    result = run(snapshot, tmp_path / "out")
+    assert status(result) == {"svc-link": "not-migrated", "svc-ok": "migrated"}
+    assert "hard link" in errors(result, "svc-link")[0].message
+    no_secret_anywhere(tmp_path / "out")
