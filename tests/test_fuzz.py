@@ -192,6 +192,7 @@ def test_any_service_payload(service: Any, hclfmt: str) -> None:
         assert code == (1 if "not-migrated" in statuses.values() else 0), (code, statuses)
         event(f"exit {code}")
         assert (out / f"terraform/ws-test/main.{REFERENCE}.tf").exists()
+        assert f"'{REFERENCE}'" in (out / "bicep/ws-test/main.bicep").read_text(encoding="utf-8")
 
         generated = [p for p in out.rglob("*") if p.is_file()]
         tf = [p for p in generated if p.suffix == ".tf"]
