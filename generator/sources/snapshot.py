@@ -181,6 +181,11 @@ def _load_json(path: Path) -> Any:
 # first, then letters, digits, hyphens and underscores. The name becomes a folder of the
 # output, so nothing else passes.
 _WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,32}")
+_SUBSCRIPTION = re.compile(r"[A-Za-z0-9-]{1,64}")  # a GUID in Azure
+# Resource groups: letters (any script), digits, '_', '-', '.', '(' and ')', up to 90, not
+# ending with a period.
+_RESOURCE_GROUP = re.compile(r"[-\w.()]{0,89}[-\w()]")
+_LOCATION = re.compile(r"[a-z0-9]{1,40}")
 
 
 def _check_workspace(workspace: Workspace, file: str) -> None:
@@ -203,6 +208,14 @@ def _check_workspace(workspace: Workspace, file: str) -> None:
             "(up to 33 characters: letters, digits, hyphens and underscores, a letter or digit "
             "first)"
         )
+    # Each becomes one segment of every ARM id written (a '/' would point them elsewhere).
+    for key, value, pattern, expected in (
+        ("subscriptionId", workspace.subscription_id, _SUBSCRIPTION, "a subscription id"),
+        ("resourceGroup", workspace.resource_group, _RESOURCE_GROUP, "a resource group name"),
+        ("location", workspace.location, _LOCATION, "an Azure region such as westeurope"),
+    ):
+        if not pattern.fullmatch(value):
+            raise InputError(f"{file}: field 'workspace.{key}': {value[:80]!r} is not {expected}")
 
 
 def _no_link(path: Path) -> None:

@@ -267,6 +267,10 @@ def test_deep_nesting_is_one_line(tmp_path: Path, depth: int) -> None:
         ("name", "/abs"),
         ("name", "x" * 40),
         ("resourceGroup", "rg-\ud800"),
+        ("resourceGroup", "rg/providers/Microsoft.Storage"),
+        ("resourceGroup", "rg."),
+        ("subscriptionId", "sub/../other"),
+        ("location", "west europe/x"),
         ("location", "west\x00europe"),
     ],
 )
