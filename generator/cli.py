@@ -1,7 +1,8 @@
 """Command line: parse flags, call the library, print diagnostics, return the exit status.
 
 Exit status: 0 all migrated (warnings allowed), 1 some services not migrated (the rest
-written), 2 bad usage or unreadable input (nothing written). Heavy modules (jinja2, the
+written), 2 bad usage, unreadable input or an unusable output folder (nothing written),
+3 drift found by --check. Heavy modules (jinja2, the
 renderers, azureml-core for `export`) are imported only once a command runs.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from generator import __version__
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
 
 DESCRIPTION = """\
 Turn Azure ML v1 real-time web services (ACI, AKS, AKS endpoints) into v2 online
@@ -39,7 +40,8 @@ subcommands:
                        127.0.0.1 and send it one request (before apply, in a pipeline)
 
 exit status: 0 all migrated, 1 some services not migrated (the rest written, the
-report says why), 2 bad usage or unreadable input (nothing written).
+report says why), 2 bad usage, unreadable input or an unusable output folder
+(nothing written), 3 drift found by --check.
 """
 
 
@@ -176,7 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="overwrite generated files that a person has edited since the last run",
+        help="discard a person's edits of files gen-iac owns (by default they are kept and "
+        "reported); files a person owns (bundle code, environment, traffic values) are never "
+        "overwritten",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare what would be generated with --out and write nothing: exit 0 when up "
+        "to date, 3 when a file gen-iac owns would change (each listed with a short diff)",
     )
     talk = parser.add_mutually_exclusive_group()
     talk.add_argument("--quiet", "-q", action="store_true", help="print errors only")
@@ -255,14 +265,35 @@ def _generate(args: argparse.Namespace) -> int:
             force=args.force,
             pipelines=tuple(dict.fromkeys(args.pipeline or [])),
             layout=args.layout,
+            check=args.check,
         )
         result = generate(options)
     except InputError as exc:
-        print(f"gen-iac: error: {exc}", file=sys.stderr)
+        print(f"gen-iac: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    if result.check is not None:
+        for line in result.check.lines(result.out):
+            print(line, file=sys.stderr)
+        if result.check.drift:
+            print(
+                f"gen-iac: --check: {len(result.check.drift)} file(s) gen-iac owns differ "
+                f"from what it would write in {result.out}; run gen-iac without --check",
+                file=sys.stderr,
+            )
+            return EXIT_DRIFT
+        if not args.quiet:
+            print(f"gen-iac: --check: {result.out} is up to date", file=sys.stderr)
+        return EXIT_OK
     for line in result.terminal_lines(quiet=args.quiet, verbose=args.verbose):
         print(line, file=sys.stderr)
     return EXIT_PARTIAL if result.not_migrated else EXIT_OK
+
+
+def _one_line(text: str) -> str:
+    """A message on one line, printable whatever it quotes (no raw control characters or
+    invalid text reach the terminal)."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _generate_from_workspace(args: argparse.Namespace) -> int:

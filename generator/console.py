@@ -87,9 +87,7 @@ def lines(
     summary = relative(result.out / "SUMMARY.md", cwd)
     out.append(fit(f"report: {report}"))
     out.append(fit(f"summary for a pull request: {summary}"))
-    kept = _kept(result)
-    if kept:
-        out.append(fit(f"kept {len(kept)} file(s) a person edited: {', '.join(kept[:3])}"))
+    out.extend(_kept(result))
     if not verbose and every:
         out.append("run with -v to list every finding, -q for errors only")
     return out
@@ -161,9 +159,21 @@ def _files(result: GenerateResult) -> str:
 
 
 def _kept(result: GenerateResult) -> list[str]:
-    names: list[str] = []
-    for attr in ("kept_edited", "kept", "edited"):
-        for path in getattr(result.written, attr, ()) or ():
-            if str(path) not in names:
-                names.append(str(path))
-    return names
+    """What the output layer kept of a person's work, and its warnings: a few names each."""
+    w = result.written
+    kinds = (
+        (w.edited, "file(s) gen-iac owns that a person edited (--force discards the edits)"),
+        (w.kept, "of your file(s) whose content in the snapshot changed (yours stay)"),
+        (w.kept_edited, "edited file(s) gen-iac no longer writes (left in place)"),
+    )
+    out: list[str] = []
+    for paths, what in kinds:
+        if paths:
+            out.append(fit(f"kept {len(paths)} {what}:"))
+            out.extend(fit(f"  {path}") for path in paths[:NAMES_SHOWN])
+            if len(paths) > NAMES_SHOWN:
+                out.append(f"  ... and {len(paths) - NAMES_SHOWN} more")
+    out.extend(fit(f"warning: {line}") for line in w.warnings[:NAMES_SHOWN])
+    if len(w.warnings) > NAMES_SHOWN:
+        out.append(f"... {len(w.warnings) - NAMES_SHOWN} more warning(s); -v lists them")
+    return out

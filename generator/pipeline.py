@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator.diagnostics import InputError
 from generator.files import RenderedFile
-from generator.output import WriteResult, write_tree
+from generator.output import CheckResult, WriteResult, check_tree, write_tree
 from generator.plan.adoption import adopt
 from generator.plan.build import build_plan
 from generator.plan.model import MigrationPlan, ServiceOutcome
 from generator.sources.overrides import Override, merge_flags, parse_field, read_overrides
 from generator.sources.snapshot import read_snapshot
+from generator.sources.untrusted import shown
 
 # Choice flags: flag -> (Override field, value type, whether a bare VALUE applies to all).
 CHOICE_FLAGS: dict[str, tuple[str, type, bool]] = {
@@ -39,14 +42,15 @@ class Options:
     force: bool = False
     pipelines: tuple[str, ...] = ()  # github | azure-devops: definitions under out/pipelines/
     layout: str = "workspace"  # Terraform: one root module per workspace, or per endpoint
+    check: bool = False  # compare with `out` and write nothing (`--check`)
 
 
 @dataclass(frozen=True)
 class GenerateResult:
     plan: MigrationPlan
-    files: tuple[RenderedFile, ...]
-    written: WriteResult
+    written: WriteResult  # empty for --check
     out: Path
+    check: CheckResult | None = None  # set for --check
 
     @property
     def not_migrated(self) -> tuple[ServiceOutcome, ...]:
@@ -105,36 +109,40 @@ def plan_from(
 
 def render(
     plan: MigrationPlan, options: Options, keys: dict[str, tuple[str, str]], input_name: str
-) -> list[RenderedFile]:
+) -> Iterator[RenderedFile]:
+    """The files of a run, one renderer at a time, so the writer stages them as they come
+    and no more than one renderer's files are held at once."""
     from generator.render.bundles import render_bundles
     from generator.render.report import render_report
 
-    files: list[RenderedFile] = render_bundles(plan)
+    yield from render_bundles(plan)
     keys_file = None
     if "terraform" in options.targets:
         from generator.render.terraform import KEYS_FILE, render_terraform
 
-        terraform = render_terraform(plan, keys if options.write_keys else None, options.layout)
-        files += terraform
-        written_keys = [f.path for f in terraform if f.path.endswith(f"/{KEYS_FILE}")]
-        if written_keys:
+        keys_files: list[str] = []
+        for f in render_terraform(plan, keys if options.write_keys else None, options.layout):
+            if f.path.endswith(f"/{KEYS_FILE}"):
+                keys_files.append(f.path)
+            yield f
+        if keys_files:
             keys_file = (
-                written_keys[0]
-                if len(written_keys) == 1
+                keys_files[0]
+                if len(keys_files) == 1
                 else f"terraform/{plan.workspace.name}/<endpoint>/{KEYS_FILE}"
             )
         from generator.render.imports import render_imports
 
-        files += render_imports(plan, options.layout)
+        yield from render_imports(plan, options.layout)
     if "bicep" in options.targets:
         from generator.render.bicep import render_bicep
 
-        files += render_bicep(plan)
-    files += render_report(plan, options.targets, input_name, keys_file)
+        yield from render_bicep(plan)
+    yield from render_report(plan, options.targets, input_name, keys_file)
     if options.pipelines:
         from generator.render.pipelines import render_pipelines
 
-        files += render_pipelines(
+        yield from render_pipelines(
             plan,
             options.pipelines,
             options.targets,
@@ -144,7 +152,6 @@ def render(
             out=options.out,
             example=options.input is None,
         )
-    return files
 
 
 def command_flags(options: Options) -> list[tuple[str, str]]:
@@ -182,7 +189,13 @@ def generate(options: Options) -> GenerateResult:
         raise InputError("no target given: use --target terraform or --target bicep")
     path = options.input or example_snapshot()
     plan, keys = plan_from(options, path)
-    input_name = str(path) if options.input and not path.is_absolute() else path.name
+    # The plan lives until the end: keep the collector from rescanning it (a full collection
+    # walked the whole plan again and again, about a third of a 10,000-service run).
+    gc.collect()
+    gc.freeze()
+    input_name = shown(str(path) if options.input and not path.is_absolute() else path.name)
     files = render(plan, options, keys, input_name)
+    if options.check:
+        return GenerateResult(plan, WriteResult(), options.out, check_tree(options.out, files))
     written = write_tree(options.out, files, options.force)
-    return GenerateResult(plan, tuple(files), written, options.out)
+    return GenerateResult(plan, written, options.out)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from generator.output import MANIFEST
 from tests.conftest import EXAMPLE, ROOT, SnapshotFactory, aci
 
 
@@ -97,14 +100,20 @@ def test_bad_flags_are_usage_errors(tmp_path: Path) -> None:
     assert run("--target", "pulumi").returncode == 2
 
 
-def test_edited_output_is_kept_without_force(tmp_path: Path) -> None:
+def test_edited_output_is_kept_and_reported_and_the_rest_written(tmp_path: Path) -> None:
     out = tmp_path / "out"
     run("--out", str(out))
     edited = out / "terraform/mlw-contoso-prod/main.churn-aci.tf"
     edited.write_text("# mine\n")
+    (out / "MIGRATION.md").write_text("stale\n")  # an unedited file gen-iac rewrites...
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest["files"]["MIGRATION.md"] = hashlib.sha256(b"stale\n").hexdigest()
+    (out / MANIFEST).write_text(json.dumps(manifest))  # ...as if it had written "stale"
     result = run("--out", str(out))
-    assert result.returncode == 2 and "--force" in result.stderr
+    assert result.returncode == 1, result.stderr  # the example's usual status, not a refusal
     assert edited.read_text() == "# mine\n"
+    assert "main.churn-aci.tf" in result.stderr and "--force" in result.stderr
+    assert (out / "MIGRATION.md").read_text() != "stale\n"
     assert run("--out", str(out), "--force").returncode == 1
     assert edited.read_text() != "# mine\n"
 
@@ -121,3 +130,91 @@ def _identical(c: filecmp.dircmp[str]) -> bool:
         return False
     _, mismatch, errors = filecmp.cmpfiles(c.left, c.right, c.common_files, shallow=False)
     return not mismatch and not errors and all(_identical(s) for s in c.subdirs.values())
+
+
+def _state(root: Path) -> dict[str, tuple[bytes, int, int]]:
+    return {
+        str(p.relative_to(root)): (
+            p.read_bytes() if p.is_file() else b"",
+            p.lstat().st_mode,
+            p.lstat().st_mtime_ns,
+        )
+        for p in sorted(root.rglob("*"))
+    } | {".": (b"", root.lstat().st_mode, root.lstat().st_mtime_ns)}
+
+
+def test_check_up_to_date_then_drift_and_it_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run("--target", "terraform", "--target", "bicep", "--out", str(out))
+    before = _state(out)
+    result = run("--target", "terraform", "--target", "bicep", "--out", str(out), "--check")
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stderr
+    # A different choice changes generated files: drift, each listed with a short diff.
+    result = run(
+        "--target", "terraform", "--target", "bicep", "--out", str(out), "--check",
+        "--sku", "churn-aci=Standard_DS3_v2",
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    drifted = [line for line in result.stderr.splitlines() if line.startswith("drift: ")]
+    assert any("main.churn-aci.tf: would change" in line for line in drifted)
+    assert "+" in result.stderr and "Standard_DS3_v2" in result.stderr
+    assert "Traceback" not in result.stderr
+    # An edit of a generated file is drift too; --check never repairs it.
+    edited = out / "terraform/mlw-contoso-prod/main.churn-aci.tf"
+    edited.write_text("# mine\n")
+    before = _state(out)
+    result = run("--target", "terraform", "--target", "bicep", "--out", str(out), "--check")
+    assert result.returncode == 3 and "main.churn-aci.tf: edited by a person" in result.stderr
+    assert _state(out) == before  # nothing written: no lock file, manifest or staging folder
+
+
+def test_check_of_a_folder_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
+    result = run("--out", str(tmp_path / "none"), "--check")
+    assert result.returncode == 3
+    assert not (tmp_path / "none").exists()
+
+
+def test_an_out_that_is_a_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.write_text("a file\n")
+    result = run("--out", str(out))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "not a folder" in result.stderr
+    assert out.read_text() == "a file\n"
+
+
+def test_a_second_run_while_one_writes_stops_with_one_line(tmp_path: Path) -> None:
+    import fcntl
+
+    out = tmp_path / "out"
+    run("--out", str(out))
+    before = _state(out)
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a running gen-iac holds it
+        result = run("--out", str(out), "--sku", "churn-aci=Standard_DS3_v2")
+    finally:
+        os.close(fd)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "another gen-iac run" in result.stderr
+    assert _state(out) == before
+
+
+def test_arguments_and_paths_that_are_not_utf8_are_handled(tmp_path: Path) -> None:
+    """Non-UTF-8 bytes in argv become lone surrogates in Python: refused as choices, carried
+    as escaped text in messages and reports, never a traceback."""
+    bad = subprocess.run(
+        [sys.executable, "-m", "generator", "--out", str(tmp_path / "o"),
+         b"--sku=churn-aci=Standard_\xff"],
+        capture_output=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.count(b"\n") == 1 and b"--sku" in bad.stderr
+    snapshot = os.fsencode(tmp_path) + b"/snap\xff"
+    shutil.copytree(EXAMPLE, os.fsdecode(snapshot))
+    result = subprocess.run(
+        [sys.executable, "-m", "generator", b"--input", snapshot, "--out", str(tmp_path / "o")],
+        capture_output=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1 and b"Traceback" not in result.stderr
+    (tmp_path / "o/MIGRATION.md").read_text(encoding="utf-8")

@@ -87,7 +87,8 @@ def build_plan(
     ws = snapshot.workspace
     endpoints: list[Endpoint] = []
     outcomes: list[ServiceOutcome] = []
-    taken: dict[str, str] = {}  # endpoint name -> service
+    taken: dict[str, str] = {}  # endpoint name, lower-cased -> service
+    taken_names: dict[str, str] = {}  # other resource-group-wide names, lower-cased -> service
     by_service: dict[str, list[Diagnostic]] = {}
     for d in snapshot.diagnostics:
         by_service.setdefault(d.service, []).append(d)
@@ -100,14 +101,30 @@ def build_plan(
             endpoint, outcome, planned = _plan_service(
                 ctx, snapshot, _choices(service, defaults, overrides.get(service.name))
             )
-            if endpoint.name in taken:
+            # Azure resource names ignore case, and so do Terraform labels and file names
+            # on some systems: two endpoints that differ only in case are the same one.
+            folded = endpoint.name.lower()
+            if folded in taken:
                 raise ctx.fail(
                     "duplicate-endpoint",
                     f"endpoint name {endpoint.name!r} is already used by service "
-                    f"{taken[endpoint.name]!r}; set endpoint_name in an overrides file",
+                    f"{taken[folded]!r} (Azure names ignore case); set endpoint_name in an "
+                    "overrides file",
                     "name",
                 )
-            taken[endpoint.name] = service.name
+            clash = next((a for a in _workspace_names(endpoint) if a.lower() in taken_names), None)
+            if clash:
+                raise ctx.fail(
+                    "duplicate-name",
+                    f"resource name {clash!r} is already used by service "
+                    f"{taken_names[clash.lower()]!r} (Azure names ignore case); set "
+                    "endpoint_name or deployment_name in an overrides file",
+                    "name",
+                )
+            taken[folded] = service.name
+            taken_names.update(
+                dict.fromkeys((a.lower() for a in _workspace_names(endpoint)), service.name)
+            )
             endpoints.append(endpoint)
             drafts.update({(endpoint.name, name): a for name, a in planned.items()})
             outcomes.append(replace(outcome, diagnostics=_sorted(ctx.diagnostics)))
@@ -193,6 +210,12 @@ def _with_asset_folders(
     return found
 
 
+def _workspace_names(endpoint: Endpoint) -> list[str]:
+    """Names of an endpoint's resources that live beside other endpoints' resources in the
+    resource group (autoscale settings), which must not meet another endpoint's."""
+    return [d.autoscale.name for d in endpoint.deployments if d.autoscale]
+
+
 def _choices(
     service: LegacyService, defaults: Override | None, override: Override | None
 ) -> Override:
@@ -249,7 +272,7 @@ def _plan_service(
             "(or SERVICE=NAME), or set compute in an overrides file",
             "compute",
         )
-    units = _units(ctx, override, snapshot.assets_dir)
+    units = _units(ctx, override, snapshot)
     auth, findings = rules.auth_mode(s)
     ctx.extend(findings)
     _unsupported(ctx)
@@ -350,7 +373,7 @@ def _plan_service(
     return endpoint, outcome, planned
 
 
-def _units(ctx: _Service, override: Override, assets: Path | None) -> list[_Unit]:
+def _units(ctx: _Service, override: Override, snapshot: Snapshot) -> list[_Unit]:
     """One deployment per AKS endpoint version (names kept, made valid); else one."""
     s = ctx.service
     if s.compute_type != "AKSENDPOINT":
@@ -362,7 +385,7 @@ def _units(ctx: _Service, override: Override, assets: Path | None) -> list[_Unit
                 "letters, digits and single hyphens)",
                 "deployment_name",
             )
-        return [_Unit(name, s, "", assets / s.name if assets else None)]
+        return [_Unit(name, s, "", snapshot.asset_dir(s.name))]
     if not s.versions:
         raise ctx.fail("no-versions", "the AKS endpoint has no versions to migrate", "versions")
     if override.deployment_name:
@@ -393,8 +416,9 @@ def _units(ctx: _Service, override: Override, assets: Path | None) -> list[_Unit
                 f"versions.{v.name}",
             )
         share = traffic.Share(name, v.traffic_percentile, bool(v.is_default), v.version_type)
-        folder = assets / s.name / v.name if assets else None
-        units.append(_Unit(name, v, f"versions.{v.name}.", folder, share))
+        units.append(
+            _Unit(name, v, f"versions.{v.name}.", snapshot.asset_dir(s.name, v.name), share)
+        )
     return units
 
 

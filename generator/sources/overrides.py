@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from generator.diagnostics import InputError
+from generator.sources.untrusted import valid_text
 
 ENDPOINT_KINDS = ("managed", "kubernetes")
 
@@ -33,7 +35,20 @@ class Override:
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    """Printable, valid text (no lone surrogate from a non-UTF-8 argument, no control
+    character): it reaches every generated language."""
+    if not (isinstance(value, str) and value and valid_text(value) and value.isprintable()):
+        return None
+    return value
+
+
+# VM sizes (Standard_DS3_v2), Kubernetes instance types and compute names.
+_RESOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _resource_name(value: Any) -> str | None:
+    text = _text(value)
+    return text if text is not None and _RESOURCE_NAME.fullmatch(text) else None
 
 
 def _whole(low: int, high: int | None = None) -> Callable[[Any], int | None]:
@@ -50,13 +65,13 @@ def _choice(*allowed: Any) -> Callable[[Any], Any]:
 
 # field -> (parser returning None for a bad value, what was expected)
 FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
-    "instance_type": (_text, "a string"),
+    "instance_type": (_resource_name, "a size name (letters, digits, '_', '-', '.')"),
     "instance_count": (_whole(1), "a whole number >= 1"),
-    "endpoint_name": (_text, "a string"),
+    "endpoint_name": (_text, "printable text"),
     "request_timeout_ms": (_whole(1), "a whole number >= 1"),
     "endpoint_kind": (_choice(*ENDPOINT_KINDS), "managed or kubernetes"),
-    "compute": (_text, "a string"),
-    "deployment_name": (_text, "a string"),
+    "compute": (_resource_name, "a compute name (letters, digits, '_', '-', '.')"),
+    "deployment_name": (_text, "printable text"),
     "initial_traffic": (_choice(0, 100), "0 or 100"),
     "mirror": (_whole(1, 50), "a whole number from 1 to 50"),
 }

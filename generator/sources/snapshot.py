@@ -7,6 +7,8 @@ Accepted shapes: `{"workspace": {...}, "services": [...]}`, a raw MMS list respo
 from __future__ import annotations
 
 import json
+import os
+import re
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 from generator.diagnostics import Diagnostic, InputError, Level
 from generator.sources.existing import ExistingEndpoint, read_existing
 from generator.sources.legacy import REALTIME_COMPUTE_TYPES, LegacyService, parse_service
+from generator.sources.untrusted import bad_values, check_depth, confine_assets, shown, valid_text
 
 WORKSPACE_FIELDS = ("subscriptionId", "resourceGroup", "name", "location")
 
@@ -78,20 +81,35 @@ class Snapshot:
     assets_dir: Path | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     existing_endpoints: tuple[ExistingEndpoint, ...] = ()  # onlineEndpoints: adopted, not re-made
+    # (service, version or "") -> its assets folder, checked to be safe to read (see
+    # sources.untrusted.confine_assets); absent when the snapshot holds none for it.
+    asset_dirs: dict[tuple[str, str], Path] = field(default_factory=dict)
+
+    def asset_dir(self, service: str, version: str = "") -> Path | None:
+        """The checked assets folder of a service (or an AKS endpoint's version); never a
+        path built from a raw name."""
+        return self.asset_dirs.get((service, version))
 
 
 def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> Snapshot:
     """Read and type-check a snapshot. Raises InputError when nothing can be read."""
     directory = path if path.is_dir() else None
     json_file = path / "snapshot.json" if directory else path
+    if directory:
+        _no_link(json_file)
     data = _load_json(json_file)
-    raw_workspace, raw_services = _split_shape(data, str(json_file))
-    workspace = _workspace(raw_workspace, workspace_flags or {}, str(json_file))
+    # The file as messages and the report name it: valid text even when the path is not.
+    file = shown(str(json_file))
+    raw_workspace, raw_services = _split_shape(data, file)
+    workspace = _workspace(raw_workspace, workspace_flags or {}, file)
     workspace = with_export_network_error(workspace, data)
+    _check_workspace(workspace, file)
+    assets = _assets_root(directory or json_file.parent)
 
     diagnostics: list[Diagnostic] = []
     services: list[LegacyService] = []
     skipped: list[Skipped] = []
+    asset_dirs: dict[tuple[str, str], Path] = {}
     seen: set[str] = set()
     for index, raw in enumerate(raw_services):
         if not isinstance(raw, dict):
@@ -101,12 +119,20 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
                     Level.ERROR,
                     "invalid-service",
                     f"expected a service object, got {type(raw).__name__}",
-                    file=str(json_file),
+                    file=file,
                 )
             )
             continue
+        not_realtime = _not_realtime(raw)
+        if not_realtime:  # skipped whatever else it holds: none of it is read
+            skipped.append(not_realtime)
+            continue
+        refused = _refuse_values(raw, index, file)
+        if refused:
+            diagnostics.extend(refused)
+            continue
         errors: list[Diagnostic] = []
-        service = parse_service(raw, index, str(json_file), errors)
+        service = parse_service(raw, index, file, errors)
         diagnostics.extend(errors)
         if not isinstance(raw.get("name"), str) or not raw["name"]:
             if not errors:
@@ -117,13 +143,11 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
                         "invalid-field",
                         "expected a string",
                         field="name",
-                        file=str(json_file),
+                        file=file,
                     )
                 )
             continue
-        if service.compute_type not in REALTIME_COMPUTE_TYPES:
-            shown = service.compute_type or "(none)"
-            skipped.append(Skipped(service.name, shown, _skip_reason(shown)))
+        if service.compute_type not in REALTIME_COMPUTE_TYPES:  # a mistyped computeType
             continue
         if service.name in seen:
             diagnostics.append(
@@ -133,21 +157,26 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
                     "duplicate-service",
                     "a service of this name appears earlier in the snapshot; this one is ignored",
                     field="name",
-                    file=str(json_file),
+                    file=file,
                 )
             )
             continue
         seen.add(service.name)
-        if not errors:
-            services.append(service)
+        if errors:
+            continue
+        found, refused = _service_assets(assets, service, file)
+        if refused:
+            diagnostics.extend(refused)
+            continue
+        asset_dirs.update(found)
+        services.append(service)
 
-    diagnostics.extend(_export_errors(data, str(json_file)))
-    existing, found = read_existing(data, str(json_file))
-    diagnostics.extend(found)
+    diagnostics.extend(_export_errors(data, file))
+    existing, problems = read_existing(data, file)
+    diagnostics.extend(problems)
     keys = _read_keys(directory / "keys.json", diagnostics) if directory else {}
-    assets = directory / "assets" if directory and (directory / "assets").is_dir() else None
     return Snapshot(
-        str(json_file), workspace, services, skipped, keys, assets, diagnostics, existing
+        file, workspace, services, skipped, keys, assets, diagnostics, existing, asset_dirs
     )
 
 
@@ -161,11 +190,129 @@ def _load_json(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply to be a snapshot") from None
+    check_depth(data, str(path))
+    return data
+
+
+# Azure ML workspace names: up to 33 characters (3 at least in Azure), a letter or digit
+# first, then letters, digits, hyphens and underscores. The name becomes a folder of the
+# output, so nothing else passes.
+_WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,32}")
+_SUBSCRIPTION = re.compile(r"[A-Za-z0-9-]{1,64}")  # a GUID in Azure
+# Resource groups: letters (any script), digits, '_', '-', '.', '(' and ')', up to 90, not
+# ending with a period.
+_RESOURCE_GROUP = re.compile(r"[-\w.()]{0,89}[-\w()]")
+_LOCATION = re.compile(r"[a-z0-9]{1,40}")
+
+
+def _check_workspace(workspace: Workspace, file: str) -> None:
+    """Untrusted text of the workspace object: valid text everywhere, a name that is a valid
+    workspace name (it becomes a folder of the output)."""
+    for key, value in (
+        ("subscriptionId", workspace.subscription_id),
+        ("resourceGroup", workspace.resource_group),
+        ("name", workspace.name),
+        ("location", workspace.location),
+        ("publicNetworkAccess", workspace.public_network_access or ""),
+    ):
+        if not valid_text(value) or any(not c.isprintable() for c in value):
+            raise InputError(
+                f"{file}: field 'workspace.{key}': expected printable text, got {shown(value)!r}"
+            )
+    if not _WORKSPACE_NAME.fullmatch(workspace.name):
+        raise InputError(
+            f"{file}: field 'workspace.name': {workspace.name[:80]!r} is not a workspace name "
+            "(up to 33 characters: letters, digits, hyphens and underscores, a letter or digit "
+            "first)"
+        )
+    # Each becomes one segment of every ARM id written (a '/' would point them elsewhere).
+    for key, value, pattern, expected in (
+        ("subscriptionId", workspace.subscription_id, _SUBSCRIPTION, "a subscription id"),
+        ("resourceGroup", workspace.resource_group, _RESOURCE_GROUP, "a resource group name"),
+        ("location", workspace.location, _LOCATION, "an Azure region such as westeurope"),
+    ):
+        if not pattern.fullmatch(value):
+            raise InputError(f"{file}: field 'workspace.{key}': {value[:80]!r} is not {expected}")
+
+
+def _no_link(path: Path) -> None:
+    """A file of a snapshot directory is read only when it is no symbolic link (that could
+    point anywhere on the machine)."""
+    if os.path.islink(path):
+        raise InputError(f"{shown(str(path))}: a symbolic link; a snapshot holds plain files")
+
+
+def _assets_root(directory: Path) -> Path | None:
+    """`assets/` beside snapshot.json (a snapshot directory, or the folder of the JSON file
+    given), when it is a real folder; a symbolic link there is refused."""
+    root = directory / "assets"
+    if os.path.islink(root):
+        raise InputError(
+            f"{root}: the snapshot's assets folder is a symbolic link; it must be a real folder"
+        )
+    return root if root.is_dir() else None
+
+
+def _not_realtime(raw: dict[str, Any]) -> Skipped | None:
+    """A service that is no v1 real-time web service (missing or other computeType), named by
+    valid text: skipped before anything else of it is read."""
+    name, compute_type = raw.get("name"), raw.get("computeType")
+    if not (isinstance(name, str) and name and valid_text(name)):
+        return None
+    if compute_type is None:
+        compute_type = ""
+    if not isinstance(compute_type, str) or not valid_text(compute_type):
+        return None
+    compute_type = compute_type.upper()
+    if compute_type in REALTIME_COMPUTE_TYPES:
+        return None
+    shown_type = compute_type or "(none)"
+    return Skipped(name, shown_type, _skip_reason(shown_type))
+
+
+def _refuse_values(raw: dict[str, Any], index: int, file: str) -> list[Diagnostic]:
+    """A service holding a value no generated file can carry (invalid text, NaN, infinity, a
+    number out of range) is not migrated; one diagnostic per field (a few at most)."""
+    problems = list(bad_values(raw))
+    if not problems:
+        return []
+    name = raw.get("name")
+    service = name if isinstance(name, str) and valid_text(name) and name else f"#{index}"
+    found = [
+        Diagnostic(service, Level.ERROR, "invalid-value", message, where, file)
+        for where, message in sorted(problems)[:5]
+    ]
+    return found
+
+
+def _service_assets(
+    root: Path | None, service: LegacyService, file: str
+) -> tuple[dict[tuple[str, str], Path], list[Diagnostic]]:
+    """The checked asset folders of a service and its versions, or the errors that refuse it."""
+    if root is None:
+        return {}, []
+    units: list[tuple[str, LegacyService, str]] = [("", service, "name")]
+    units += [(v.name, v, f"versions.{v.name}.name") for v in service.versions]
+    found: dict[tuple[str, str], Path] = {}
+    for version, source, where in units:
+        request = source.image_request
+        ids = [a.id for a in request.assets] if request else []
+        if not ids:
+            continue
+        folder = (service.name, version) if version else (service.name,)
+        directory, refused = confine_assets(root, folder, ids, service.name, where, file)
+        if refused:
+            return {}, refused
+        if directory is not None:
+            found[(service.name, version)] = directory
+    return found, []
 
 
 def _split_shape(data: Any, file: str) -> tuple[dict[str, Any] | None, list[Any]]:
@@ -283,9 +430,10 @@ def _export_errors(data: Any, file: str) -> list[Diagnostic]:
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict):
             continue
-        service = str(entry.get("service") or "")
-        what = str(entry.get("what") or "service")
-        message = f"the export could not read {what}: {entry.get('message') or 'no detail'}"
+        service = shown(str(entry.get("service") or ""))
+        what = shown(str(entry.get("what") or "service"))
+        detail = shown(str(entry.get("message") or "no detail"))
+        message = f"the export could not read {what}: {detail}"
         level = Level.ERROR if what == "service" else Level.WARNING
         found.append(Diagnostic(service, level, "export-failed", message, file=file))
     return found
@@ -298,6 +446,7 @@ def _skip_reason(compute_type: str) -> str:
 
 
 def _read_keys(path: Path, diagnostics: list[Diagnostic]) -> dict[str, EndpointKeys]:
+    _no_link(path)
     if not path.exists():
         return {}
     if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -307,7 +456,7 @@ def _read_keys(path: Path, diagnostics: list[Diagnostic]) -> dict[str, EndpointK
                 Level.WARNING,
                 "keys-file-mode",
                 "keys.json is readable by other users; run `chmod 600` on it",
-                file=str(path),
+                file=shown(str(path)),
             )
         )
     data = _load_json(path)
@@ -315,6 +464,17 @@ def _read_keys(path: Path, diagnostics: list[Diagnostic]) -> dict[str, EndpointK
         raise InputError(f"{path}: expected an object mapping service names to their keys")
     keys: dict[str, EndpointKeys] = {}
     for name, entry in sorted(data.items()):
+        if not valid_text(name) or any(bad_values(entry, name)):
+            diagnostics.append(
+                Diagnostic(
+                    "",
+                    Level.WARNING,
+                    "invalid-keys",
+                    f"entry {shown(name)[:40]!r} holds invalid text or numbers; ignored",
+                    file=shown(str(path)),
+                )
+            )
+            continue
         primary = entry.get("primaryKey") if isinstance(entry, dict) else None
         secondary = entry.get("secondaryKey") if isinstance(entry, dict) else None
         if not (isinstance(primary, str) and primary and isinstance(secondary, str) and secondary):
@@ -326,7 +486,7 @@ def _read_keys(path: Path, diagnostics: list[Diagnostic]) -> dict[str, EndpointK
                     "invalid-keys",
                     'expected {"primaryKey": string, "secondaryKey": string}; '
                     "the endpoint gets new keys",
-                    file=str(path),
+                    file=shown(str(path)),
                 )
             )
             continue

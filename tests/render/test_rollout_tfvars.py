@@ -14,6 +14,7 @@ from generator.files import PERSON
 from generator.pipeline import Options, generate
 from generator.render import rollout_tfvars
 from generator.render.rollout_tfvars import RolloutMerge, changes, merge, render
+from generator.render.terraform import render_terraform
 from tests.conftest import SnapshotFactory, aci
 
 TRAFFIC = {"ab-test": {"control": 70, "treatment": 30}, "svc-one": {"blue": 100}}
@@ -163,7 +164,7 @@ def test_any_bytes_around_the_file_survive(prefix: bytes, suffix: bytes) -> None
 
 def test_the_generated_file_is_the_persons(make_snapshot: SnapshotFactory, tmp_path: Path) -> None:
     result = generate(Options(input=make_snapshot([aci()]), out=tmp_path / "out"))
-    (rollout,) = [f for f in result.files if f.path.endswith("/rollout.auto.tfvars")]
+    (rollout,) = [f for f in render_terraform(result.plan) if f.path.endswith("/rollout.auto.tfvars")]
     assert rollout.owner == PERSON
     assert isinstance(rollout.merge, RolloutMerge)
     edited = rollout.text.replace("{ blue = 100 }", "{ blue = 0 }").encode()

@@ -61,3 +61,24 @@ def test_rollout_and_kubernetes_choices(tmp_path: Path) -> None:
         mirror=10,
         deployment_name="green",
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("instance_type", '"Std\\ud800"'),  # a lone surrogate never reaches an encoder
+        ("instance_type", '"Standard DS3"'),
+        ("instance_type", '"a\\nb"'),
+        ("compute", '"k8s\\u0000"'),
+        ("compute", '"../k8s"'),
+        ("endpoint_name", '"ep\\udcff"'),
+        ("deployment_name", '"g\\u0007reen"'),
+    ],
+)
+def test_choices_must_be_printable_names(tmp_path: Path, field: str, value: str) -> None:
+    path = tmp_path / "o.yaml"
+    path.write_text(f"services:\n  a:\n    {field}: {value}\n")
+    with pytest.raises(InputError, match=f"field '{field}': expected") as caught:
+        read_overrides(path)
+    str(caught.value).encode("utf-8", "backslashreplace")
+    assert "\n" not in str(caught.value)
