@@ -173,6 +173,9 @@ def _kept(result: GenerateResult) -> list[str]:
             out.extend(fit(f"  {path}") for path in paths[:NAMES_SHOWN])
             if len(paths) > NAMES_SHOWN:
                 out.append(f"  ... and {len(paths) - NAMES_SHOWN} more")
+    out.extend(fit(f"merged: {line}") for line in w.merges[:NAMES_SHOWN])
+    if len(w.merges) > NAMES_SHOWN:
+        out.append(f"... {len(w.merges) - NAMES_SHOWN} more change(s) merged into your files")
     out.extend(fit(f"warning: {line}") for line in w.warnings[:NAMES_SHOWN])
     if len(w.warnings) > NAMES_SHOWN:
         out.append(f"... {len(w.warnings) - NAMES_SHOWN} more warning(s); -v lists them")

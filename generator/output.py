@@ -66,6 +66,8 @@ class WriteResult:
     edited: list[str] = field(default_factory=list)  # gen-iac's files a person edited: kept
     kept: list[str] = field(default_factory=list)  # a person's files kept though ours changed
     warnings: list[str] = field(default_factory=list)  # e.g. unsafe manifest entries ignored
+    # What merging gen-iac's changes into a person's file did (an endpoint added, ...).
+    merges: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -568,6 +570,9 @@ def _person(
             result.unchanged.append(path)
         else:
             stage(path, merged, f.secret)
+            report = getattr(f.merge, "report", None)  # the renderer says what it changed
+            if callable(report):
+                result.merges.extend(report(path, disk))
         return kept
     if disk == rendered:
         result.unchanged.append(path)

@@ -98,3 +98,21 @@ def test_line_helpers() -> None:
     assert len(long) == WIDTH and long.endswith("…")
     assert relative("/base/out/MIGRATION.md", Path("/base")) == "out/MIGRATION.md"
     assert relative("out", Path("/base")) == "out"
+
+
+def test_a_rerun_says_what_it_merged_into_the_persons_traffic_file(
+    make_snapshot: SnapshotFactory, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    generate(Options(input=make_snapshot([aci("svc-a")]), out=out))
+    rollout = out / "terraform/ws-test/rollout.auto.tfvars"
+    edited = rollout.read_text(encoding="utf-8").replace("blue = 100", "blue = 0")
+    rollout.write_text(edited, encoding="utf-8")
+    result = generate(Options(input=make_snapshot([aci("svc-a"), aci("svc-b")]), out=out))
+    shown = lines(result, cwd=tmp_path)
+    assert (
+        "merged: terraform/ws-test/rollout.auto.tfvars: added endpoint svc-b with its "
+        "initial split"
+    ) in shown
+    text = rollout.read_text(encoding="utf-8")
+    assert '"svc-a" = { blue = 0 }' in text and '"svc-b" = { blue = 100 }' in text

@@ -280,6 +280,9 @@ def _read_capped(stream: IO[bytes], cap: int, found: _Collector, raw: str) -> by
     return b"".join(chunks)
 
 
+MAX_NAME_BYTES = 255  # a file name's limit on the usual file systems
+
+
 def member_path(raw: str, archive: str) -> str | None:
     """A member name as a clean relative posix path; None for the archive root itself ("./")."""
     member = f"member {raw!r}"
@@ -302,6 +305,13 @@ def member_path(raw: str, archive: str) -> str | None:
         raw.encode("utf-8")
     except UnicodeEncodeError:
         raise ArchiveError(f"archive {archive!r}: {member} has a name that is not UTF-8") from None
+    # What the output refuses as a file name must fail this one service, not the whole run.
+    if any(ord(c) < 0x20 or c == "\x7f" for c in raw):
+        raise ArchiveError(f"archive {archive!r}: {member} has a control character in its name")
+    if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in parts):
+        raise ArchiveError(
+            f"archive {archive!r}: {member} has a name part longer than {MAX_NAME_BYTES} bytes"
+        )
     return "/".join(parts) or None
 
 

@@ -188,6 +188,9 @@ def test_archive_names() -> None:
         ("a\\b", "backslash"),
         ("..\\x", "backslash"),
         ("\\\\server\\share\\x", "backslash"),
+        ("src/a\nb.py", "control character"),  # the output could not name such a file
+        ("src/a\x1b[31mb.py", "control character"),
+        ("src/" + "x" * 256 + ".py", "name part longer than 255 bytes"),
     ],
 )
 def test_unsafe_member_paths(name: str, match: str) -> None:

@@ -323,3 +323,30 @@ def test_a_hard_linked_asset_is_refused(
     assert status(result) == {"svc-link": "not-migrated", "svc-ok": "migrated"}
     assert "hard link" in errors(result, "svc-link")[0].message
     no_secret_anywhere(tmp_path / "out")
+
+
+def test_an_archive_member_no_file_can_be_named_after_fails_that_service_only(
+    tmp_path: Path,
+) -> None:
+    import io
+    import shutil
+    import tarfile
+
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "snapshot", snapshot)
+    archive = snapshot / "assets" / "churn-aci" / "7d3e9a1c.tar.gz"
+    buffer = io.BytesIO()
+    with tarfile.open(archive) as old, tarfile.open(fileobj=buffer, mode="w:gz") as new:
+        for info in old.getmembers():
+            data = old.extractfile(info) if info.isfile() else None
+            new.addfile(info, data)
+        evil = tarfile.TarInfo("src/a\nb.py")
+        evil.size = 2
+        new.addfile(evil, io.BytesIO(b"x\n"))
+    archive.write_bytes(buffer.getvalue())
+    result = run(snapshot, tmp_path / "out")
+    (churn,) = [o for o in result.plan.outcomes if o.service == "churn-aci"]
+    assert any("control character in its name" in d.message for d in churn.diagnostics)
+    assert status(result)["fraud-aks"] == "migrated"
+    assert (tmp_path / "out/terraform/mlw-contoso-prod/main.fraud-aks.tf").is_file()
+    assert not list((tmp_path / "out").rglob("a\nb.py"))
