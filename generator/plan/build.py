@@ -25,7 +25,6 @@ from generator.plan.model import (
     Deployment,
     DeploymentId,
     Endpoint,
-    Input,
     MigrationPlan,
     Prices,
     Rollout,
@@ -34,6 +33,7 @@ from generator.plan.model import (
     Value,
     WorkspaceId,
     WorkspacePlan,
+    inputs_of,
 )
 from generator.plan.naming import is_valid_name, scoring_uri, valid_name
 from generator.plan.sku import (
@@ -168,7 +168,7 @@ def build_plan(
     endpoints.sort(key=lambda e: e.name)
     shared = register_assets(endpoints, drafts)
     outcomes = _with_asset_folders(outcomes, shared.endpoints, ws.name)
-    inputs = sorted({i for e in endpoints for i in _inputs(e)}, key=lambda i: (i.name, i.key))
+    inputs = inputs_of(endpoints)
     workspace = WorkspacePlan(
         ws.subscription_id,
         ws.resource_group,
@@ -782,22 +782,3 @@ def _nfc_endpoint(ctx: _Service, endpoint: Endpoint) -> Endpoint:
         ),
     )
 
-
-def _inputs(endpoint: Endpoint) -> list[Input]:
-    found: list[Input] = []
-
-    def walk(value: Value) -> None:
-        if isinstance(value, Input):
-            found.append(value)
-        elif isinstance(value, Concat):
-            found.extend(p for p in value.parts if isinstance(p, Input))
-        elif isinstance(value, dict):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    for d in endpoint.deployments:
-        walk(d.properties)
-    return found

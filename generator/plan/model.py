@@ -193,6 +193,31 @@ class Deployment:
     environment: str | None = None  # key of its environment asset; None: referenced or input
 
 
+def inputs_of(endpoints: tuple[Endpoint, ...] | list[Endpoint]) -> tuple[Input, ...]:
+    """Every value a person supplies that the endpoints' bodies use, sorted (a workspace's,
+    or one root module's when each endpoint has its own)."""
+    found: set[Input] = set()
+
+    def walk(value: Value) -> None:
+        if isinstance(value, Input):
+            found.add(value)
+        elif isinstance(value, Concat):
+            found.update(p for p in value.parts if isinstance(p, Input))
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for e in endpoints:
+        walk(e.properties)
+        for d in e.deployments:
+            walk(d.properties)
+            walk(d.sku)
+    return tuple(sorted(found, key=lambda i: (i.name, i.key)))
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str

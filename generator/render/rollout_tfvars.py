@@ -10,7 +10,7 @@ says what a merge did, for the console and the report. Pure functions over bytes
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from generator.render import hcl
@@ -126,9 +126,8 @@ def _decode_key(text: str) -> str | None:
     return "".join(out).replace("$${", "${").replace("%%{", "%{")
 
 
-def _depth(text: str) -> int:
-    """Braces opened minus closed, outside strings and comments."""
-    depth = 0
+def _code(text: str) -> Iterator[tuple[int, str]]:
+    """(index, character) of `text` outside strings, up to a comment (`#` or `//`)."""
     in_string = False
     i = 0
     while i < len(text):
@@ -141,31 +140,23 @@ def _depth(text: str) -> int:
         elif c == '"':
             in_string = True
         elif c == "#" or text.startswith("//", i):
-            break
-        elif c in "{[":
-            depth += 1
-        elif c in "}]":
-            depth -= 1
+            yield i, "#"
+            return
+        else:
+            yield i, c
         i += 1
-    return depth
+
+
+def _depth(text: str) -> int:
+    """Braces opened minus closed, outside strings and comments."""
+    return sum(1 if c in "{[" else -1 for _, c in _code(text) if c in "{[}]")
 
 
 def _split_comment(value: str) -> tuple[str, str]:
     """`{ a = 1 } # note` -> ("{ a = 1 }", "# note"), outside strings."""
-    in_string = False
-    i = 0
-    while i < len(value):
-        c = value[i]
-        if in_string:
-            if c == "\\":
-                i += 1
-            elif c == '"':
-                in_string = False
-        elif c == '"':
-            in_string = True
-        elif c == "#" or value.startswith("//", i):
+    for i, c in _code(value):
+        if c == "#":
             return value[:i].rstrip(), value[i:]
-        i += 1
     return value, ""
 
 

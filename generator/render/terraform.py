@@ -38,6 +38,7 @@ from generator.plan.model import (
     WorkspaceId,
     WorkspacePlan,
     asset_root,
+    inputs_of,
 )
 from generator.plan.traffic import MAX_MIRROR
 from generator.render import hcl, rollout_tfvars
@@ -274,31 +275,6 @@ def _render_module(
     if keys is not None and keyed:
         files.extend(_keys_files(base, keyed, keys))
     return files
-
-
-def inputs_of(endpoints: tuple[Endpoint, ...]) -> tuple[Input, ...]:
-    """Every value a person supplies that the endpoints' bodies use, sorted."""
-    found: set[Input] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, Input):
-            found.add(value)
-        elif isinstance(value, Concat):
-            for part in value.parts:
-                walk(part)
-        elif isinstance(value, dict):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    for e in endpoints:
-        walk(e.properties)
-        for d in e.deployments:
-            walk(d.properties)
-            walk(d.sku)
-    return tuple(sorted(found, key=lambda i: (i.name, i.key)))
 
 
 def _variables(
