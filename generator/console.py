@@ -9,7 +9,6 @@ ran in.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -146,16 +145,18 @@ def _not_migrated(result: GenerateResult) -> list[str]:
 
 
 def _files(result: GenerateResult) -> str:
-    """Every list the output layer reports (written, unchanged, removed, kept, ...), counted."""
-    written = result.written
-    if not dataclasses.is_dataclass(written):
-        return ""
-    counts = [
-        f"{len(value)} {f.name.replace('_', ' ')}"
-        for f in dataclasses.fields(written)
-        if isinstance(value := getattr(written, f.name), list | tuple | set | frozenset)
-    ]
-    return ", ".join(counts)
+    """The output layer's file lists that are not empty, counted (warnings and merges are
+    shown on lines of their own)."""
+    w = result.written
+    counts = (
+        (w.written, "written"),
+        (w.unchanged, "unchanged"),
+        (w.removed, "removed"),
+        (w.edited, "edited by a person, kept"),
+        (w.kept, "yours, kept"),
+        (w.kept_edited, "no longer generated, kept"),
+    )
+    return ", ".join(f"{len(paths)} {what}" for paths, what in counts if paths) or "none"
 
 
 def _kept(result: GenerateResult) -> list[str]:
