@@ -11,8 +11,9 @@ How the server is started: `PYTHON -c <launcher> --entry_script <code>/<scoringS
 import as in a deployment), `AZUREML_MODEL_DIR` from `--model-dir`, in a new session (process
 group). The launcher is the `azmlinfsrv` console script (`amlserver.run`) with two changes:
 it binds 127.0.0.1, where `azmlinfsrv` always binds 0.0.0.0, and it gives gunicorn a short
-graceful timeout and no control socket. PYTHON is `--python`, else the bundle's own
-`<bundle>/.venv`, else the interpreter running gen-iac.
+graceful timeout and no control socket. PYTHON is `--python`, else `bundles/<ws>/.venv`
+(beside the code folders, never inside one: a folder's files are hashed and uploaded), else
+the interpreter running gen-iac.
 
 The server is always stopped, also on errors and Ctrl-C: SIGTERM to its process group and to
 every process whose environment carries this run's marker (so a daemon that init() started in
@@ -165,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--python",
         metavar="PYTHON",
         help="interpreter whose environment has the server and the scoring dependencies "
-        "(default: BUNDLE/.venv if present, else the one running gen-iac)",
+        "(default: BUNDLE/../../.venv, i.e. bundles/<ws>/.venv, if present, else the one "
+        "running gen-iac)",
     )
     parser.add_argument(
         "--port", type=_port, metavar="N", help="port on 127.0.0.1 (default: a free one)"
@@ -255,7 +257,8 @@ def load_bundle(root: Path) -> Bundle:
 
 
 def choose_python(bundle: Path, given: str | None) -> str:
-    """--python, else the bundle's .venv, else this interpreter (SmokeError, exit 2)."""
+    """--python, else bundles/<ws>/.venv, else this interpreter (SmokeError, exit 2). Never
+    a .venv inside the code folder: everything there is hashed and uploaded."""
     if given:
         found = given if os.sep in given or (os.altsep and os.altsep in given) else None
         found = found or shutil.which(given)
@@ -263,7 +266,8 @@ def choose_python(bundle: Path, given: str | None) -> str:
             raise SmokeError(f"--python {given}: no such interpreter", EXIT_USAGE)
         # Not resolved: a venv's python is a symlink whose location selects the venv.
         return str(Path(found).absolute())
-    for candidate in (bundle / ".venv/bin/python", bundle / ".venv/Scripts/python.exe"):
+    venv = bundle.parent.parent / ".venv"
+    for candidate in (venv / "bin/python", venv / "Scripts/python.exe"):
         if candidate.is_file():
             return str(candidate.absolute())
     return sys.executable

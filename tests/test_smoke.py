@@ -268,18 +268,18 @@ def test_interpreter_without_the_server_is_exit_2(
         tmp_path / "bundle", "def init():\n    pass\n\n\ndef run(d):\n    return d\n"
     )
     (bundle / "sample-request.json").write_text("{}", encoding="utf-8")
-    # The bundle's own .venv is preferred over the interpreter running gen-iac.
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", str(bundle / ".venv")], check=True
-    )
+    # The workspace's bundles/<ws>/.venv (beside the code folders, so never uploaded) is
+    # preferred over the interpreter running gen-iac.
+    venv = tmp_path / "bundle" / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
 
     status = main([str(bundle)])
 
     err = capsys.readouterr().err
     assert status == 2
-    assert str(bundle / ".venv") in err
+    assert str(venv) in err
     assert "cannot import azureml-inference-server-http" in err
-    python = bundle / ".venv/bin/python"
+    python = venv / "bin/python"
     assert f"install it there: {python} -m pip install 'azureml-inference-server-http>=" in err
     assert err.count("\n") == 2  # the "starting" line and this one
 
