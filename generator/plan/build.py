@@ -6,9 +6,7 @@ rest of the plan goes on.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from pathlib import Path
 
 from generator.diagnostics import Diagnostic, Finding, Level
@@ -16,7 +14,7 @@ from generator.plan import kubernetes as kubernetes_rules
 from generator.plan import network as network_rules
 from generator.plan import rules, traffic
 from generator.plan.assets import DeploymentAssets, deployment_assets, register_assets
-from generator.plan.cost import compare
+from generator.plan.cost import compare, total
 from generator.plan.model import (
     Autoscale,
     Body,
@@ -26,7 +24,6 @@ from generator.plan.model import (
     DeploymentId,
     Endpoint,
     MigrationPlan,
-    Prices,
     Rollout,
     ServiceOutcome,
     SkuChoice,
@@ -43,6 +40,7 @@ from generator.plan.sku import (
     seed_prices,
     unknown_size_message,
 )
+from generator.plan.text import all_nfc, to_nfc
 from generator.sources.legacy import LegacyService, Resources
 from generator.sources.overrides import Override
 from generator.sources.snapshot import Snapshot
@@ -368,7 +366,7 @@ def _plan_service(
         old_scoring_uri=s.scoring_uri,
         new_scoring_uri=scoring_uri(endpoint_name, snapshot.workspace.location),
         sku=skus[units[0].name] if single else None,
-        cost=_total(costs) if costs and len(costs) == len(units) else None,
+        cost=total(costs) if costs and len(costs) == len(units) else None,
     )
     return endpoint, outcome, planned
 
@@ -499,26 +497,6 @@ def _cost(source: LegacyService, sku: SkuChoice, instances: int) -> CostComparis
     if res and res.cpu and res.memory_gb:
         return compare(source.compute_type, res.cpu, res.memory_gb, sku.prices, instances)
     return None
-
-
-def _total(costs: list[CostComparison]) -> CostComparison:
-    """Costs of an endpoint's deployments added up; unknown if any part is unknown."""
-    if len(costs) == 1:
-        return costs[0]
-    v1 = [c.v1_monthly for c in costs if c.v1_monthly is not None]
-    v2 = [c.v2 for c in costs]
-    return CostComparison(
-        sum(v1, Decimal(0)) if len(v1) == len(costs) else None,
-        costs[0].v1_basis,
-        sum(c.instances for c in costs),
-        Prices(
-            sum((p.pay_as_you_go for p in v2 if p), Decimal(0)),
-            sum((p.reserved_1y for p in v2 if p), Decimal(0)),
-            sum((p.reserved_3y for p in v2 if p), Decimal(0)),
-        )
-        if None not in v2
-        else None,
-    )
 
 
 def _requested(res: Resources | None) -> tuple[float, float, float] | None:
@@ -738,33 +716,13 @@ def _deployment(
     ), assets
 
 
-def _all_nfc(value: Value) -> bool:
-    if isinstance(value, str):
-        return unicodedata.is_normalized("NFC", value)
-    if isinstance(value, dict):
-        return all(_all_nfc(k) and _all_nfc(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_all_nfc(v) for v in value)
-    return True
-
-
-def _nfc(value: Value) -> Value:
-    if isinstance(value, str):
-        return unicodedata.normalize("NFC", value)
-    if isinstance(value, dict):
-        return {_nfc(k): _nfc(v) for k, v in value.items()}  # type: ignore[misc]
-    if isinstance(value, list):
-        return [_nfc(v) for v in value]
-    return value
-
-
 def _nfc_endpoint(ctx: _Service, endpoint: Endpoint) -> Endpoint:
     """Terraform (cty) holds every string in Unicode NFC, so text in another normal form
     cannot reach Azure byte for byte; both targets send the NFC form, and the report says so."""
     parts: list[Value] = [endpoint.properties, endpoint.tags]  # type: ignore[list-item]
     for d in endpoint.deployments:
         parts += [d.properties, d.tags]  # type: ignore[list-item]
-    if _all_nfc(parts):
+    if all_nfc(parts):
         return endpoint
     ctx.add(
         Level.WARNING,
@@ -774,10 +732,10 @@ def _nfc_endpoint(ctx: _Service, endpoint: Endpoint) -> Endpoint:
     )
     return replace(
         endpoint,
-        properties=_nfc(endpoint.properties),  # type: ignore[arg-type]
-        tags=_nfc(endpoint.tags),  # type: ignore[arg-type]
+        properties=to_nfc(endpoint.properties),  # type: ignore[arg-type]
+        tags=to_nfc(endpoint.tags),  # type: ignore[arg-type]
         deployments=tuple(
-            replace(d, properties=_nfc(d.properties), tags=_nfc(d.tags))  # type: ignore[arg-type]
+            replace(d, properties=to_nfc(d.properties), tags=to_nfc(d.tags))  # type: ignore[arg-type]
             for d in endpoint.deployments
         ),
     )

@@ -34,3 +34,23 @@ def compare(
     return CostComparison(
         None, "share of the AKS cluster (not in the migration guide)", instances, v2
     )
+
+
+def total(costs: list[CostComparison]) -> CostComparison:
+    """Costs of an endpoint's deployments added up; unknown if any part is unknown."""
+    if len(costs) == 1:
+        return costs[0]
+    v1 = [c.v1_monthly for c in costs if c.v1_monthly is not None]
+    v2 = [c.v2 for c in costs]
+    return CostComparison(
+        sum(v1, Decimal(0)) if len(v1) == len(costs) else None,
+        costs[0].v1_basis,
+        sum(c.instances for c in costs),
+        Prices(
+            sum((p.pay_as_you_go for p in v2 if p), Decimal(0)),
+            sum((p.reserved_1y for p in v2 if p), Decimal(0)),
+            sum((p.reserved_3y for p in v2 if p), Decimal(0)),
+        )
+        if None not in v2
+        else None,
+    )

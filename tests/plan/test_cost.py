@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from generator.plan.cost import aci_monthly_cost, compare
+from generator.plan.cost import aci_monthly_cost, compare, total
+from generator.plan.model import CostComparison, Prices
 from generator.plan.sku import choose_sku
 
 # "ACI costs range" column of the migration guide: (cpu, memory) at the top of each row
@@ -46,3 +47,20 @@ def test_compare_multiplies_the_sku_prices_by_instances() -> None:
     assert cost.v2.reserved_3y == Decimal("17.696") * 3
     aks = compare("AKS", 1, 1, choice.prices, 1)
     assert aks.v1_monthly is None
+
+
+def test_total_adds_up_an_endpoints_deployments_and_is_unknown_when_a_part_is() -> None:
+    a = CostComparison(
+        Decimal("10.5"), "ACI container", 1, Prices(Decimal(1), Decimal(2), Decimal(3))
+    )
+    b = CostComparison(
+        Decimal("4"), "ACI container", 2, Prices(Decimal(10), Decimal(20), Decimal(30))
+    )
+    both = total([a, b])
+    assert both == CostComparison(
+        Decimal("14.5"), "ACI container", 3, Prices(Decimal(11), Decimal(22), Decimal(33))
+    )
+    assert total([a]) is a
+    unpriced = CostComparison(None, "share of the AKS cluster", 1, None)
+    unknown = total([a, unpriced])
+    assert unknown.v1_monthly is None and unknown.v2 is None and unknown.instances == 2
