@@ -200,15 +200,25 @@ def _network_facts(source: Source, result: Result) -> dict[str, Any]:
     return facts
 
 
+def _workspace_listing(
+    call: Callable[[], list[dict[str, Any]]], what: str, result: Result
+) -> list[dict[str, Any]] | None:
+    """A workspace-level ARM listing: what it gave before it stopped (with an error), or None
+    when it could not be read at all (an error: the fact is unknown, never guessed)."""
+    try:
+        return call()
+    except ListingStopped as exc:
+        result.errors.append(_error("", what, str(exc)))
+        return exc.items
+    except CallFailed as exc:
+        result.errors.append(_error("", what, str(exc)))
+        return None
+
+
 def _computes(source: Source, result: Result) -> dict[str, Any] | None:
     """The attached AKS and Kubernetes computes (name -> ARM resource, credentials dropped)."""
-    try:
-        listed = source.list_computes()
-    except ListingStopped as exc:
-        result.errors.append(_error("", WHAT_COMPUTES, str(exc)))
-        listed = exc.items
-    except CallFailed as exc:
-        result.errors.append(_error("", WHAT_COMPUTES, str(exc)))
+    listed = _workspace_listing(source.list_computes, WHAT_COMPUTES, result)
+    if listed is None:
         return None
     found: dict[str, Any] = {}
     for compute in listed:
@@ -224,13 +234,8 @@ def _online_endpoints(source: Source, result: Result) -> list[dict[str, Any]] | 
     """The workspace's v2 online endpoints, each with its `deployments` (raw ARM; ARM never
     returns their keys, and SAS queries are dropped). An endpoint whose deployments cannot be
     listed has no `deployments` key (and an error)."""
-    try:
-        endpoints = source.list_online_endpoints()
-    except ListingStopped as exc:
-        result.errors.append(_error("", WHAT_ENDPOINTS, str(exc)))
-        endpoints = exc.items
-    except CallFailed as exc:
-        result.errors.append(_error("", WHAT_ENDPOINTS, str(exc)))
+    endpoints = _workspace_listing(source.list_online_endpoints, WHAT_ENDPOINTS, result)
+    if endpoints is None:
         return None
     named = [strip_sas(e) for e in endpoints
              if isinstance(e.get("name"), str) and e.get("name")]
