@@ -46,13 +46,16 @@ from generator.render.templating import environment as _jinja
 
 TERRAFORM_VERSION = ">= 1.11, < 2.0"  # write-only arguments (sensitive_body) need 1.11
 AZAPI_SOURCE = "Azure/azapi"
-AZAPI_VERSION = "~> 2.9"  # 2.9 is the first azapi whose schemas know 2025-12-01
+# Exact provider versions: a pipeline's plan and its apply must run the same provider build (the
+# lock file records the hashes). 2.9 is the first azapi whose schemas know 2025-12-01; 2.12.0 is
+# the newest 2.x release.
+AZAPI_VERSION = "2.12.0"
 # azurerm only uploads the bundles (azapi cannot upload files), with Entra ID. 4.77.0 is the
 # first release whose azurerm_storage_blob takes storage_container_id (CHANGELOG 4.77.0,
 # #32235): the name-based arguments it deprecates list every storage account of the
-# subscription, which needs subscription-wide read.
+# subscription, which needs subscription-wide read. 4.81.0 is the newest 4.x release.
 AZURERM_SOURCE = "hashicorp/azurerm"
-AZURERM_VERSION = "~> 4.77"
+AZURERM_VERSION = "4.81.0"
 ASSETS_FILE = "assets.tf"
 KEYS_FILE = "endpoint_keys.auto.tfvars.json"
 KEYS_VARIABLE = "endpoint_keys"

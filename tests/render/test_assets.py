@@ -314,7 +314,7 @@ def test_terraform_datastore_lookup_and_storage(out: Path) -> None:
     assets = (module / "assets.tf").read_text(encoding="utf-8")
     assert 'isDefault = ["true"]' in assets and "postcondition {" in assets
     assert "storage_account_name" not in assets and "storage_container_name" not in assets
-    assert 'version = "~> 4.77"' in (module / "terraform.tf").read_text(encoding="utf-8")
+    assert 'version = "4.81.0"' in (module / "terraform.tf").read_text(encoding="utf-8")
     assert 'method      = "PUT"' in assets
     assert 'resource "azapi_resource" "code' not in assets  # never DELETEd on destroy
 

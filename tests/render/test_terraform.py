@@ -87,7 +87,7 @@ def test_module_layout(example_out: Path) -> None:
     ]
     terraform = (module / "terraform.tf").read_text()
     assert 'required_version = ">= 1.11, < 2.0"' in terraform
-    assert 'version = "~> 2.9"' in terraform
+    assert 'version = "2.12.0"' in terraform
     assert "2025-12-01" in (module / "locals.tf").read_text()
 
 

@@ -6,11 +6,11 @@ terraform {
   required_providers {
     azapi = {
       source  = "Azure/azapi"
-      version = "~> 2.9"
+      version = "2.12.0"
     }
     azurerm = {
       source  = "hashicorp/azurerm"
-      version = "~> 4.77"
+      version = "4.81.0"
     }
   }
 }
