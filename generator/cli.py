@@ -39,9 +39,10 @@ subcommands:
                        run a generated bundle under azureml-inference-server-http on
                        127.0.0.1 and send it one request (before apply, in a pipeline)
 
-exit status: 0 all migrated, 1 some services not migrated (the rest written, the
-report says why), 2 bad usage, unreadable input or an unusable output folder
-(nothing written), 3 drift found by --check.
+exit status: 0 all migrated, 1 some services not migrated or some entries of the
+input not read (the rest written, the report says why), 2 bad usage, input that is
+unreadable or no v1 services, or an unusable output folder (nothing written),
+3 drift found by --check.
 """
 
 
@@ -286,7 +287,7 @@ def _generate(args: argparse.Namespace) -> int:
         return EXIT_OK
     for line in result.terminal_lines(quiet=args.quiet, verbose=args.verbose):
         print(line, file=sys.stderr)
-    return EXIT_PARTIAL if result.not_migrated else EXIT_OK
+    return EXIT_PARTIAL if result.plan.incomplete else EXIT_OK
 
 
 def _one_line(text: str) -> str:

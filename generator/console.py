@@ -67,7 +67,11 @@ def lines(
     every = list(plan.diagnostics) + [d for o in plan.outcomes for d in o.diagnostics]
     if quiet:
         return [finding_line(d, cwd) for d in every if d.level is Level.ERROR]
-    out = [finding_line(d, cwd) for d in every] if verbose else _grouped(every)
+    if verbose:
+        out = [finding_line(d, cwd) for d in every]
+    else:  # the workspace's own findings are few and name what to fix: each whole
+        out = _grouped([d for d in every if d.service])
+        out += [finding_line(d, cwd) for d in every if not d.service and d.level is not Level.INFO]
     out.extend(_not_migrated(result))
     counts = {
         s: sum(o.status == s for o in plan.outcomes)

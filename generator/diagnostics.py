@@ -48,6 +48,11 @@ class Finding:
     field: str = ""
 
 
+# Finding codes renamed into plain words -> the code they had, which migration.json keeps
+# (`formerCode`) for one release so that scripts matching the old code keep working.
+FORMER_CODES = {"size-beyond-guide-table": "sku-outside-seed"}
+
+
 class InputError(Exception):
     """Input that cannot be read at all (exit status 2, nothing written)."""
 

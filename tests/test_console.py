@@ -19,7 +19,10 @@ def _big(make_snapshot: SnapshotFactory) -> Path:
     for i in range(150):
         services.append(aci(f"aci-{i:03d}-" + "x" * (i % 3) * 40, authEnabled=i % 2 == 0))
         services.append(aks(f"aks-{i:03d}", numReplicas=None))
-    services += [aci(f"bad-{i:03d}", containerResourceRequirements={"cpu": 1}) for i in range(40)]
+    services += [
+        aci(f"bad-{i:03d}", containerResourceRequirements={"cpu": 1, "memoryInGB": 0})
+        for i in range(40)
+    ]
     services += [aci(f"img-{i:03d}", imageId=f"img:{i}") for i in range(20)]
     return make_snapshot(services)
 
@@ -69,7 +72,7 @@ def test_verbose_lists_every_finding_and_quiet_only_errors(
 def test_cli_flags_and_paths_relative_to_where_it_ran(
     make_snapshot: SnapshotFactory, tmp_path: Path
 ) -> None:
-    snapshot = make_snapshot([aci("one"), aci("two", containerResourceRequirements={"cpu": 1})])
+    snapshot = make_snapshot([aci("one"), aci("two", containerResourceRequirements={"cpu": 0})])
 
     def run(*flags: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -16,6 +16,7 @@ one, so both agree.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,11 @@ ASSETS_FIELD = "environmentImageRequest.assets"
 REQUEST_FIELD = "environmentImageRequest"
 DEFAULT_ENTRY_SCRIPT = "score.py"  # what v1 samples and `_scoring_script` assumed
 DRIVER_MIME_TYPE = "application/x-python"
+_WRAPPER_NAME = re.compile(r"tmp[a-z0-9_]{8}\.py")  # the SDK's wrapper: tempfile.mkstemp(".py")
 DEFAULT_CODE_DIR = "bundles/<workspace>/code/<endpoint>-<deployment>/"  # relative to --out
 
 RULE_ENV = "AZUREML_ENTRY_SCRIPT"
+RULE_DRIVER = "driverProgram, the user's own script (no generated wrapper)"
 RULE_ONLY_ASSET = "the only non-driver asset"
 RULE_SCRIPT_ASSET = "the only non-driver .py asset"
 RULE_ROOT_SCORE = "score.py at the root of the source directory"
@@ -56,14 +59,29 @@ def code_assets(request: ImageRequest | None) -> tuple[Asset, ...]:
 
 
 def _is_driver(request: ImageRequest, asset: Asset) -> bool:
-    """The asset `driverProgram` names; failing that, the SDK's `application/x-python` upload.
+    """The generated wrapper: the asset `driverProgram` names; failing that, the SDK's
+    `application/x-python` upload.
 
     The SDK uploads only the wrapper as application/x-python (user code is octet-stream), so
-    the type still finds the wrapper when `driverProgram` names no asset.
+    the type still finds the wrapper when `driverProgram` names no asset. A wrapper loads the
+    user's script from another asset: a driver alone, not named like the SDK's wrapper, is
+    the user's own script (`driverProgram: score.py`), the code itself.
     """
     if _driver_named(request):
-        return asset.id == request.driver_program
-    return asset.mime_type == DRIVER_MIME_TYPE
+        if asset.id != request.driver_program:
+            return False
+    elif asset.mime_type != DRIVER_MIME_TYPE:
+        return False
+    return len(request.assets) > 1 or bool(_WRAPPER_NAME.fullmatch(asset.id))
+
+
+def _driver_is_code(request: ImageRequest) -> str | None:
+    """The id of a driver that is the user's own script, not a generated wrapper."""
+    if len(request.assets) != 1:
+        return None
+    only = request.assets[0]
+    named = bool(only.id) and only.id == request.driver_program
+    return only.id if named and not _is_driver(request, only) else None
 
 
 def _driver_named(request: ImageRequest) -> bool:
@@ -87,6 +105,9 @@ def entry_script(request: ImageRequest | None) -> tuple[str, str] | None:
         script = _script_path(recorded, strip)
         if script:
             return script, RULE_ENV
+    driver = _driver_is_code(request)
+    if driver and _safe_asset_id(driver):
+        return driver, RULE_DRIVER
     # Without a source directory the SDK uploaded the entry script alone, named as the file.
     scripts = [
         a.id for a in code_assets(request) if _safe_asset_id(a.id) and not is_source_archive(a)

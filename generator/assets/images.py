@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from generator.assets.server import SERVER
+from generator.assets.server import SERVER, SUPPORTED_PYTHON
 from generator.assets.values import mapping, text
 from generator.diagnostics import Finding, Level
 
@@ -62,7 +62,15 @@ def user_managed_finding(images: list[str], stack_latest: bool) -> Finding:
         "userManagedDependencies is true: no conda file is built, so the image must already "
         f"contain Python with {SERVER} (>= 1.4.1)"
     )
-    if curated:
+    python = image_python(images)
+    if curated and python is not None and python < SUPPORTED_PYTHON:
+        # Its server is one its Python can run, older than 1.4.1: see python-out-of-support.
+        curated = False
+        message += (
+            f"; this curated image's Python {python[0]}.{python[1]} cannot run a current one "
+            "(see python-out-of-support): pick a newer curated image"
+        )
+    elif curated:
         message += "; curated inference images ship it"
     if stack_latest:
         message += (

@@ -333,7 +333,10 @@ def _assets(payload: dict[str, Any]) -> list[tuple[Any, Any]]:
         assets = holder.get("assets") if isinstance(holder, dict) else None
         for asset in assets if isinstance(assets, list) else []:
             if isinstance(asset, dict):
-                found.append((asset.get("id"), asset.get("url")))
+                url = asset.get("url")
+                # No id (as in the ARM API's examples): the reader names it by its URL's end.
+                name = url.rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) else None
+                found.append((asset.get("id") or name, url))
     details = payload.get("imageDetails")
     runtime = details.get("targetRuntime") if isinstance(details, dict) else None
     props = runtime.get("properties") if isinstance(runtime, dict) else None

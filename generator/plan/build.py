@@ -6,6 +6,7 @@ rest of the plan goes on.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -153,15 +154,7 @@ def build_plan(
         outcomes.append(
             ServiceOutcome(skipped.name, skipped.compute_type, "skipped", reason=skipped.reason)
         )
-    general += [
-        Diagnostic(
-            "",
-            Level.WARNING,
-            "unknown-override",
-            f"override for {name!r}, which is not a service in the snapshot",
-        )
-        for name in sorted(set(overrides) - {s.name for s in snapshot.services})
-    ]
+    general += _unknown_overrides(overrides, [s.name for s in snapshot.services])
 
     endpoints.sort(key=lambda e: e.name)
     shared = register_assets(endpoints, drafts)
@@ -181,6 +174,25 @@ def build_plan(
         tuple(sorted(outcomes, key=lambda o: (o.status != "migrated", o.status, o.service))),
         _sorted(general),
     )
+
+
+def _unknown_overrides(overrides: dict[str, Override], services: list[str]) -> list[Diagnostic]:
+    """A choice (SERVICE=VALUE flag or overrides file entry) for a name no service has: a
+    mistyped name would otherwise change nothing without a word."""
+    found = []
+    for name in sorted(set(overrides) - set(services)):
+        close = difflib.get_close_matches(name, services, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        found.append(
+            Diagnostic(
+                "",
+                Level.WARNING,
+                "unknown-override",
+                f"a choice (a SERVICE=VALUE flag or an overrides file entry) names {name!r}, "
+                f"which is not a service in the snapshot{hint}: it is not applied",
+            )
+        )
+    return found
 
 
 def _with_asset_folders(
@@ -274,6 +286,7 @@ def _plan_service(
     auth, findings = rules.auth_mode(s)
     ctx.extend(findings)
     _unsupported(ctx)
+    ctx.extend(rules.moves(s, snapshot.workspace.location, kubernetes))
     net = _network(ctx, snapshot, kubernetes)
 
     endpoint_props: Body = {"authMode": auth}
@@ -482,7 +495,7 @@ def _keys(ctx: _Service, snapshot: Snapshot, auth: str) -> str | None:
             "keys-unused",
             "exported keys are not used: the endpoint uses token auth",
         )
-    elif auth == "Key" and s.auth_enabled:
+    elif auth == "Key" and rules.key_auth(s):
         ctx.add(
             Level.WARNING,
             "new-keys",
@@ -550,16 +563,24 @@ def _sku(ctx: _Service, unit: _Unit, override: Override) -> SkuChoice:
         )
     cpu = res.cpu if res else None
     memory = res.memory_gb if res else None
+    if cpu is None or memory is None:  # v1 applied its defaults: the service ran with them
+        cpu = rules.V1_DEFAULT_CPU if cpu is None else cpu
+        memory = rules.V1_DEFAULT_MEMORY_GB if memory is None else memory
+        ctx.add(
+            Level.INFO,
+            "v1-default-kept",
+            f"no CPU or memory request: v1 then gave the container {rules.V1_DEFAULT_CPU:g} "
+            f"CPU and {rules.V1_DEFAULT_MEMORY_GB:g} GB, and the size is chosen for that",
+            where,
+        )
     for value, key in ((cpu, "cpu"), (memory, "memoryInGB")):
-        if value is None or value <= 0:
-            got = "nothing" if value is None else f"{value:g}"
+        if value <= 0:
             raise ctx.fail(
                 "missing-resources",
-                f"expected a number > 0, got {got}: it is needed to choose a VM size "
+                f"expected a number > 0, got {value:g}: it is needed to choose a VM size "
                 "(or pass --sku SERVICE=SIZE)",
                 f"{where}.{key}",
             )
-    assert cpu is not None and memory is not None
     gpu = (res.gpu if res else None) or 0
     try:
         choice = replace(choose_sku(cpu, memory, gpu), requested=(cpu, memory, gpu))
@@ -568,7 +589,7 @@ def _sku(ctx: _Service, unit: _Unit, override: Override) -> SkuChoice:
     if choice.rule in {"general-purpose", "gpu"}:
         ctx.add(
             Level.WARNING,
-            "sku-outside-seed",
+            "size-beyond-guide-table",
             f"{choice.reason}; check quota and price before applying",
             where,
         )
@@ -612,7 +633,16 @@ def _unsupported(ctx: _Service) -> None:
             "deployments; workspace encryption settings apply instead",
             "encryptionProperties",
         )
-    if s.state and s.state != "Healthy":
+    if s.state == "Transitioning":
+        ctx.add(
+            Level.WARNING,
+            "operation-in-flight",
+            "the v1 service is Transitioning: an operation (a deployment or update) was "
+            "running when it was exported, so these settings may be outdated; export again "
+            "when it has ended",
+            "state",
+        )
+    elif s.state and s.state != "Healthy":
         ctx.add(
             Level.WARNING,
             "unhealthy",

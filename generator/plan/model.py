@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Union
 
 from generator.assets.lint import LintFinding
-from generator.diagnostics import Diagnostic
+from generator.diagnostics import Diagnostic, Level
 from generator.plan.adoption import Adoption
 
 ML_API_VERSION = "2025-12-01"
@@ -354,3 +354,9 @@ class MigrationPlan:
     @property
     def not_migrated(self) -> tuple[ServiceOutcome, ...]:
         return tuple(o for o in self.outcomes if o.status == "not-migrated")
+
+    @property
+    def incomplete(self) -> bool:
+        """Some service was not migrated, or part of the input was not read at all (a list's
+        later pages): the run never exits 0."""
+        return bool(self.not_migrated) or any(d.level is Level.ERROR for d in self.diagnostics)

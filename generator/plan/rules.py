@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from generator.diagnostics import Finding, Level
@@ -10,6 +11,10 @@ from generator.plan.model import Body, DeploymentId
 from generator.sources.legacy import AutoScaler, LegacyService, LivenessProbe
 
 MANAGED_MAX_REQUEST_TIMEOUT_MS = 180_000
+# v1 AKS's request timeout when scoringTimeoutMs is unset; v2's default is 5 s.
+V1_AKS_TIMEOUT_MS = 60_000
+# v1's CPU and memory requests when none are given, ACI and AKS alike (reference 2.9).
+V1_DEFAULT_CPU, V1_DEFAULT_MEMORY_GB = 0.1, 0.5
 # What the v1 SDK fills in when an AKS service has no livenessProbeRequirements.
 V1_PROBE_DEFAULTS = LivenessProbe(
     period_seconds=10,
@@ -28,6 +33,13 @@ V1_AUTOSCALE_DEFAULTS = AutoScaler(
 )
 
 
+def key_auth(service: LegacyService) -> bool:
+    """Whether v1 asked for a key: `authEnabled`, or unset on AKS, where v1's default is on."""
+    if service.auth_enabled is None:
+        return service.compute_type != "ACI" and not service.aad_auth_enabled
+    return service.auth_enabled
+
+
 def auth_mode(service: LegacyService) -> tuple[str, list[Finding]]:
     if service.aad_auth_enabled:
         return "AMLToken", [
@@ -39,7 +51,7 @@ def auth_mode(service: LegacyService) -> tuple[str, list[Finding]]:
                 "aadAuthEnabled",
             )
         ]
-    if service.auth_enabled:
+    if key_auth(service):
         return "Key", []
     return "Key", [
         Finding(
@@ -84,7 +96,18 @@ def request_settings(
             )
         else:
             settings["requestTimeout"] = iso_duration_ms(timeout)
-    elif service.compute_type == "ACI":
+    elif service.compute_type != "ACI":
+        settings["requestTimeout"] = iso_duration_ms(min(V1_AKS_TIMEOUT_MS, max_timeout_ms))
+        findings.append(
+            Finding(
+                Level.INFO,
+                "v1-default-kept",
+                "no scoringTimeoutMs: v1 AKS then timed out after 60 s, v2 after 5 s; the v1 "
+                "value (60 s) is written so that slow requests keep succeeding",
+                "scoringTimeoutMs",
+            )
+        )
+    else:
         findings.append(
             Finding(
                 Level.INFO,
@@ -193,6 +216,18 @@ def scale(
     if service.compute_type == "ACI":
         return Scale(1, None), findings
     scaler = service.autoscaler
+    if service.num_replicas is None and (scaler is None or scaler.enabled is None):
+        # v1 AKS autoscaled when no replica count was given.
+        scaler = V1_AUTOSCALE_DEFAULTS
+        findings.append(
+            Finding(
+                Level.INFO,
+                "v1-default-kept",
+                "neither numReplicas nor autoScaler.autoscaleEnabled: v1 AKS then autoscaled "
+                "(1-10 replicas at 70 % CPU), so the deployment autoscales the same way",
+                "autoScaler",
+            )
+        )
     if scaler is not None and scaler.enabled:
         d = V1_AUTOSCALE_DEFAULTS
         resolved = AutoScaler(
@@ -244,6 +279,44 @@ def scale(
         )
         replicas = 1
     return Scale(replicas, None), findings
+
+
+# The DNS label v1 gives an ACI container when none is chosen: a GUID (as in the ARM API's
+# examples). Any other label was chosen (dns_name_label), and clients may have it bookmarked.
+_GENERATED_LABEL = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")
+
+
+def moves(service: LegacyService, workspace_location: str, kubernetes: bool) -> list[Finding]:
+    """What moves for an ACI service's clients: its region, and a DNS label chosen for it."""
+    if service.compute_type != "ACI":
+        return []
+    findings: list[Finding] = []
+    region = (service.location or "").replace(" ", "").lower()
+    if region and region != workspace_location and not kubernetes:
+        findings.append(
+            Finding(
+                Level.WARNING,
+                "region-change",
+                f"the v1 container ran in {region}; the v2 endpoint runs in the workspace's "
+                f"region, {workspace_location}: where data is processed and the latency to "
+                f"clients change; to stay in {region}, migrate it through a workspace there",
+                "location",
+            )
+        )
+    label = (service.public_fqdn or "").split(".", 1)[0].lower()
+    if label and not _GENERATED_LABEL.fullmatch(label):
+        findings.append(
+            Finding(
+                Level.WARNING,
+                "dns-label-lost",
+                f"clients may call the DNS name chosen for the v1 container ({label!r}, "
+                f"{service.public_fqdn}); it goes away with the container and v2 endpoints "
+                "get their own hostname: give clients the new scoring URI, or point a name "
+                "of yours (DNS CNAME, gateway) at the endpoint",
+                "publicFqdn",
+            )
+        )
+    return findings
 
 
 def autoscale_properties(settings: AutoScaler, deployment_id: DeploymentId) -> Body:

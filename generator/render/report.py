@@ -18,7 +18,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from generator import __version__
-from generator.diagnostics import Diagnostic, Level
+from generator.diagnostics import FORMER_CODES, Diagnostic, Level
 from generator.files import RenderedFile
 from generator.plan.kubernetes import PREREQUISITES
 from generator.plan.model import MigrationPlan, Prices, Rollout, ServiceOutcome
@@ -64,7 +64,9 @@ class Group:
 
     @property
     def shared(self) -> bool:
-        return len(self.services) != 1
+        """Listed under Findings: more than one service, or the workspace (no service section
+        shows those)."""
+        return len(self.services) != 1 or self.services == ("",)
 
 
 def finding_id(d: Diagnostic) -> str:
@@ -317,6 +319,7 @@ def report_view(
         "version": __version__,
         "keys_file": keys_file,
         "groups": groups,
+        "former_codes": FORMER_CODES,
         "ids": ids,
         "scope": scope,
         "warning_kinds": warnings,
@@ -530,6 +533,7 @@ def _json(plan: MigrationPlan, view: dict[str, Any]) -> dict[str, Any]:
                 "id": g.id,
                 "level": g.level.value,
                 "code": g.code,
+                **({"formerCode": FORMER_CODES[g.code]} if g.code in FORMER_CODES else {}),
                 "message": g.message,
                 "services": len([s for s in g.services if s]),
             }

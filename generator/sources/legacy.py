@@ -83,6 +83,7 @@ class LegacyService:
     app_insights_enabled: bool | None = None
     ssl_enabled: bool | None = None
     cname: str | None = None
+    public_fqdn: str | None = None  # ACI: <DNS label>.<region>.azurecontainer.io
     encryption_key_vault: str | None = None
     vnet: tuple[str, str] | None = None
     data_collection_enabled: bool | None = None
@@ -138,6 +139,7 @@ def parse_service(
         app_insights_enabled=f.flag("appInsightsEnabled"),
         ssl_enabled=f.flag("sslEnabled"),
         cname=f.text("cname") or None,
+        public_fqdn=f.text("publicFqdn") or None,
         encryption_key_vault=(encryption.text("vaultBaseUrl") or "(set)") if encryption else None,
         vnet=(vnet.text("vnetName") or "", vnet.text("subnetName") or "") if vnet else None,
         data_collection_enabled=collection.flag("storageEnabled") if collection else None,
@@ -194,7 +196,7 @@ def _image_request(f: Fields) -> ImageRequest:
         driver_program=f.text("driverProgram"),
         assets=tuple(
             Asset(
-                id=a.text("id") or "",
+                id=a.text("id") or _url_name(a.text("url")),
                 mime_type=a.text("mimeType"),
                 url=a.text("url"),
                 unpack=a.flag("unpack"),
@@ -205,6 +207,12 @@ def _image_request(f: Fields) -> ImageRequest:
         environment=dict(environment.raw) if environment else None,
         environment_reference=ref,
     )
+
+
+def _url_name(url: str | None) -> str:
+    """An asset without an id (as in the ARM API's examples) is named by its URL's last part,
+    as the artifact store names the file."""
+    return url.rstrip("/").rsplit("/", 1)[-1] if url and "/" in url else ""
 
 
 def _versions(

@@ -1,7 +1,8 @@
 """Read a snapshot: `snapshot.json` (+ `keys.json`, `assets/`) or a single JSON file.
 
-Accepted shapes: `{"workspace": {...}, "services": [...]}`, a raw MMS list response
-`{"value": [...]}` and a bare list; the last two need the workspace from flags.
+Accepted shapes (sources/shapes.py): `{"workspace": {...}, "services": [...]}`, a list
+response `{"value": [...]}`, a bare list or one service, in the MMS or the ARM form; all
+but the first need the workspace from flags.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from generator.diagnostics import Diagnostic, InputError, Level
 from generator.sources.existing import ExistingEndpoint, read_existing
 from generator.sources.legacy import REALTIME_COMPUTE_TYPES, LegacyService, parse_service
+from generator.sources.shapes import as_record, is_service, split_document, unrecognised
 from generator.sources.untrusted import bad_values, check_depth, confine_assets, shown, valid_text
 
 WORKSPACE_FIELDS = ("subscriptionId", "resourceGroup", "name", "location")
@@ -100,7 +102,8 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
     data = _load_json(json_file)
     # The file as messages and the report name it: valid text even when the path is not.
     file = shown(str(json_file))
-    raw_workspace, raw_services = _split_shape(data, file)
+    document = split_document(data, file)
+    raw_workspace, raw_services = document.workspace, document.entries
     workspace = _workspace(raw_workspace, workspace_flags or {}, file)
     workspace = with_export_network_error(workspace, data)
     _check_workspace(workspace, file)
@@ -123,9 +126,19 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
                 )
             )
             continue
-        not_realtime = _not_realtime(raw)
-        if not_realtime:  # skipped whatever else it holds: none of it is read
-            skipped.append(not_realtime)
+        raw = as_record(raw)  # the ARM form's properties, named: the same record as MMS's
+        if not is_service(raw):
+            name = _entry_name(raw, index)
+            diagnostics.append(
+                Diagnostic(name, Level.ERROR, "unrecognised-entry", unrecognised(raw), file=file)
+            )
+            continue
+        other = _other_type(raw, index, file)
+        if isinstance(other, Skipped):  # skipped whatever else it holds: none of it is read
+            skipped.append(other)
+            continue
+        if other is not None:
+            diagnostics.append(other)
             continue
         refused = _refuse_values(raw, index, file)
         if refused:
@@ -172,6 +185,19 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
         services.append(service)
 
     diagnostics.extend(_export_errors(data, file))
+    if document.next_link is not None:
+        diagnostics.append(
+            Diagnostic(
+                "",
+                Level.ERROR,
+                "later-pages-missing",
+                "the list has a nextLink: it is one page of a longer list, and the services "
+                "on later pages are not in this file, so they are not migrated; run `gen-iac "
+                "export` (it reads every page) or join every page's value into one list",
+                field="nextLink",
+                file=file,
+            )
+        )
     existing, problems = read_existing(data, file)
     diagnostics.extend(problems)
     keys = _read_keys(directory / "keys.json", diagnostics) if directory else {}
@@ -260,21 +286,47 @@ def _assets_root(directory: Path) -> Path | None:
     return root if root.is_dir() else None
 
 
-def _not_realtime(raw: dict[str, Any]) -> Skipped | None:
-    """A service that is no v1 real-time web service (missing or other computeType), named by
-    valid text: skipped before anything else of it is read."""
-    name, compute_type = raw.get("name"), raw.get("computeType")
-    if not (isinstance(name, str) and name and valid_text(name)):
+def _entry_name(raw: dict[str, Any], index: int) -> str:
+    name = raw.get("name")
+    return name if isinstance(name, str) and name and valid_text(name) else f"#{index}"
+
+
+# Compute types of the v1 services API that are no v1 real-time web service: skipped, with
+# the reason. Any other type is not recognised: an error, so such a run never exits 0.
+SKIPPED_TYPES = {
+    "MIRAMLCOMPUTE": "a v2 managed online deployment, which the v1 API lists too: already v2",
+    "MIR": "a v2 managed online deployment, which the v1 API lists too: already v2",
+    "IOT": "an IoT Edge module, not a real-time web service",
+    "AMLCOMPUTE": "a batch service on AmlCompute, not a real-time web service",
+}
+
+
+def _other_type(raw: dict[str, Any], index: int, file: str) -> Skipped | Diagnostic | None:
+    """A service of a type gen-iac does not migrate: skipped when the type says why (the
+    type in its own spelling), an error when the type is unknown. None for the real-time
+    types, and for a computeType that is no text (parse_service reports the field)."""
+    compute_type = raw.get("computeType")
+    if compute_type is not None and not (
+        isinstance(compute_type, str) and valid_text(compute_type)
+    ):
         return None
-    if compute_type is None:
-        compute_type = ""
-    if not isinstance(compute_type, str) or not valid_text(compute_type):
+    if compute_type and compute_type.upper() in REALTIME_COMPUTE_TYPES:
         return None
-    compute_type = compute_type.upper()
-    if compute_type in REALTIME_COMPUTE_TYPES:
-        return None
-    shown_type = compute_type or "(none)"
-    return Skipped(name, shown_type, _skip_reason(shown_type))
+    name = _entry_name(raw, index)
+    reason = SKIPPED_TYPES.get((compute_type or "").upper())
+    if reason:
+        # Without a usable name parse_service reports the name.
+        return Skipped(name, compute_type or "", reason) if name == raw.get("name") else None
+    shown_type = repr(compute_type[:40]) if compute_type is not None else "null"
+    return Diagnostic(
+        name,
+        Level.ERROR,
+        "unknown-compute-type",
+        f"compute type {shown_type} is not one gen-iac knows (ACI, AKS and AKSENDPOINT are "
+        f"migrated; {', '.join(sorted(SKIPPED_TYPES))} are skipped): nothing of it is migrated",
+        field="computeType",
+        file=file,
+    )
 
 
 def _refuse_values(raw: dict[str, Any], index: int, file: str) -> list[Diagnostic]:
@@ -313,27 +365,6 @@ def _service_assets(
         if directory is not None:
             found[(service.name, version)] = directory
     return found, []
-
-
-def _split_shape(data: Any, file: str) -> tuple[dict[str, Any] | None, list[Any]]:
-    if isinstance(data, list):
-        return None, data
-    if isinstance(data, dict):
-        if "services" in data:
-            if not isinstance(data["services"], list):
-                raise InputError(f"{file}: field 'services': expected a list of service objects")
-            workspace = data.get("workspace")
-            if workspace is not None and not isinstance(workspace, dict):
-                raise InputError(f"{file}: field 'workspace': expected an object")
-            return workspace, data["services"]
-        if "value" in data:
-            if not isinstance(data["value"], list):
-                raise InputError(f"{file}: field 'value': expected a list of service objects")
-            return None, data["value"]
-    raise InputError(
-        f'{file}: expected {{"workspace": ..., "services": [...]}}, an MMS list response '
-        '{"value": [...]} or a list of services'
-    )
 
 
 def _workspace(raw: dict[str, Any] | None, flags: dict[str, str], file: str) -> Workspace:
@@ -437,12 +468,6 @@ def _export_errors(data: Any, file: str) -> list[Diagnostic]:
         level = Level.ERROR if what == "service" else Level.WARNING
         found.append(Diagnostic(service, level, "export-failed", message, file=file))
     return found
-
-
-def _skip_reason(compute_type: str) -> str:
-    if compute_type in {"MIRAMLCOMPUTE", "MIR"}:
-        return "already a v2 managed online deployment"
-    return f"compute type {compute_type} is not a v1 real-time web service (ACI, AKS, AKSENDPOINT)"
 
 
 def _read_keys(path: Path, diagnostics: list[Diagnostic]) -> dict[str, EndpointKeys]:

@@ -421,8 +421,19 @@ def test_user_managed_curated_image_has_no_conda_file() -> None:
     )
     assert (spec.kind, spec.image, spec.conda_file) == ("image", CURATED, None)
     assert spec.python == "3.8"  # from the image name, not the ignored conda spec
-    assert level(findings, "user-managed-dependencies") is Level.INFO
+    # The two findings agree: a py38 image cannot run a current server, so it does not "ship" one.
+    assert level(findings, "user-managed-dependencies") is Level.WARNING
+    (managed,) = [f for f in findings if f.code == "user-managed-dependencies"]
+    assert "ship" not in managed.message and "Python 3.8 cannot run a current one" in managed.message
     assert level(findings, "python-out-of-support") is Level.WARNING
+
+
+def test_user_managed_current_curated_image_ships_the_server() -> None:
+    image = "mcr.microsoft.com/azureml/minimal-py312-inference:20250101.v1"
+    _, findings = convert(env(image=image, user_managed=True))
+    assert level(findings, "user-managed-dependencies") is Level.INFO
+    (managed,) = [f for f in findings if f.code == "user-managed-dependencies"]
+    assert "curated inference images ship it" in managed.message
 
 
 def test_user_managed_plain_image_warns() -> None:

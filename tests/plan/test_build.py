@@ -29,16 +29,26 @@ def codes(o: ServiceOutcome) -> set[str]:
     return {d.code for d in o.diagnostics}
 
 
-def test_missing_resources_stop_only_that_service(make_snapshot: SnapshotFactory) -> None:
+def test_bad_resources_stop_only_that_service(make_snapshot: SnapshotFactory) -> None:
     p = plan(
-        make_snapshot, [aci("no-cpu", containerResourceRequirements={"memoryInGB": 1}), aci("fine")]
+        make_snapshot,
+        [aci("no-cpu", containerResourceRequirements={"cpu": 0, "memoryInGB": 1}), aci("fine")],
     )
     bad = outcome(p, "no-cpu")
     assert bad.status == "not-migrated"
     (error,) = [d for d in bad.diagnostics if d.level is Level.ERROR]
     assert error.field == "containerResourceRequirements.cpu"
-    assert "expected a number > 0, got nothing" in error.message
+    assert "expected a number > 0, got 0" in error.message
     assert [e.name for e in p.workspace.endpoints] == ["fine"]
+
+
+def test_missing_resources_keep_v1_defaults(make_snapshot: SnapshotFactory) -> None:
+    """v1 gave a container 0.1 CPU and 0.5 GB when none were asked for (ACI and AKS)."""
+    p = plan(make_snapshot, [aci("no-cpu", containerResourceRequirements={"memoryInGB": 4})])
+    sku = outcome(p, "no-cpu").sku
+    assert sku is not None and sku.requested == (0.1, 4, 0)
+    (kept,) = [d for d in outcome(p, "no-cpu").diagnostics if d.code == "v1-default-kept"]
+    assert "0.1 CPU and 0.5 GB" in kept.message
 
 
 def test_sku_override_needs_no_resources(make_snapshot: SnapshotFactory) -> None:

@@ -69,8 +69,10 @@ def test_example_workspace_by_hand() -> None:
     # sentiment DS2 x1 -> 2 x 2; ab-endpoint two DS2 x1 -> 2 x (2 x 2).
     assert by_family["standardDSv2Family"].vcpus == 2 + 6 + 16 + 4 + 8
     assert by_family["standardDSv2Family"].instances == 1 + 2 + 3 + 1 + 2
-    # fraud-aks autoscales to 8: ceil(9.6) = 10 x 2 vCPUs instead of 6.
-    assert by_family["standardDSv2Family"].max_vcpus == 36 - 6 + 20
+    # fraud-aks autoscales to 8: ceil(9.6) = 10 x 2 vCPUs instead of 6; ab-endpoint's
+    # versions give no replica count, so they autoscale to v1's default 10 each:
+    # ceil(12) = 12 x 2 vCPUs instead of 2 x 2 each.
+    assert by_family["standardDSv2Family"].max_vcpus == 36 - 6 + 20 - 8 + 2 * 24
     # ESv3: ocr E4s_v3 x1 -> 2 x 4.
     assert by_family["standardESv3Family"].vcpus == 8
     assert check.total_vcpus == 44

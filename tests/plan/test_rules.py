@@ -94,8 +94,54 @@ def test_scale() -> None:
     assert rules.scale(svc(compute_type="ACI"), None)[0] == rules.Scale(1, None)
     assert rules.scale(svc(num_replicas=3), None)[0] == rules.Scale(3, None)
     assert rules.scale(svc(num_replicas=3), 5)[0] == rules.Scale(5, None)
-    scale, findings = rules.scale(svc(), None)
+    scale, findings = rules.scale(svc(num_replicas=0), None)
     assert scale == rules.Scale(1, None) and codes(findings) == ["default-replicas"]
+
+
+def test_unset_replicas_keep_v1_autoscaling() -> None:
+    """v1 AKS autoscaled (1-10 replicas, 70 % CPU) when no replica count was given."""
+    for service in (svc(), svc(autoscaler=AutoScaler())):
+        scale, findings = rules.scale(service, None)
+        assert scale.instances == 1
+        assert scale.autoscale == AutoScaler(True, 1, 10, 70, 1)
+        assert codes(findings) == ["v1-default-kept", "autoscale"]
+    off = svc(num_replicas=2, autoscaler=AutoScaler(enabled=False))
+    assert rules.scale(off, None) == (rules.Scale(2, None), [])
+
+
+def test_unset_aks_timeout_keeps_v1_60_seconds() -> None:
+    body, findings = rules.request_settings(svc(), None)
+    assert body == {"requestTimeout": "PT1M"}
+    assert codes(findings) == ["v1-default-kept"]
+    assert "60 s" in findings[0].message and "5 s" in findings[0].message
+    body, _ = rules.request_settings(svc(compute_type="AKSENDPOINT"), None, 30_000)
+    assert body == {"requestTimeout": "PT30S"}  # within the limit given
+
+
+def test_unset_aks_auth_is_v1_key_auth() -> None:
+    assert rules.auth_mode(svc()) == ("Key", [])
+    assert rules.key_auth(svc()) and not rules.key_auth(svc(compute_type="ACI"))
+    assert not rules.key_auth(svc(aad_auth_enabled=True))
+    assert codes(rules.auth_mode(svc(compute_type="ACI"))[1]) == ["auth-none"]
+
+
+def test_moves_region_and_chosen_dns_label() -> None:
+    aci = svc(
+        compute_type="ACI",
+        location="East US 2",
+        public_fqdn="sentiment.eastus2.azurecontainer.io",
+    )
+    findings = rules.moves(aci, "westeurope", kubernetes=False)
+    assert codes(findings) == ["region-change", "dns-label-lost"]
+    assert "eastus2" in findings[0].message and "westeurope" in findings[0].message
+    assert "'sentiment'" in findings[1].message
+    generated = svc(
+        compute_type="ACI",
+        location="westeurope",
+        public_fqdn="ddde8e29-3e3a-42d2-980d-8fb7e005ab81.westeurope.azurecontainer.io",
+    )
+    assert rules.moves(generated, "westeurope", kubernetes=False) == []
+    assert rules.moves(svc(location="eastus"), "westeurope", kubernetes=False) == []
 
 
 def test_autoscale_uses_v1_settings_and_defaults() -> None:

@@ -200,7 +200,7 @@ def test_resources_follow_the_rules(
         "workspaces": 1,
         "onlineEndpoints": 6,
         "deployments": 7,  # ab-endpoint has two versions
-        "autoscalesettings": 1,
+        "autoscalesettings": 3,  # fraud-aks; ab-endpoint's versions keep v1's default autoscale
         "codes": 7,  # existing containers of the code versions: one per distinct code
         "environments": 4,  # ab-endpoint's versions and recs-aks-token register none
         "versions": 11,  # existing here: the assets module creates them

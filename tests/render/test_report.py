@@ -114,8 +114,8 @@ def test_each_finding_once_with_its_services(tmp_path: Path) -> None:
     # when they name two fields (two versions).
     section = markdown.split("### `ab-endpoint`", 1)[1].split("\n### ", 1)[0]
     assert "- Also (see Findings): `changed-default`, `new-keys`" in section
-    assert section.count("no usable replica count") == 1
-    assert "(`versions.versiona.numReplicas`, `versions.versionb.numReplicas`)" in section
+    assert section.count("neither numReplicas nor autoScaler.autoscaleEnabled") == 1
+    assert "(`versions.versiona.autoScaler`, `versions.versionb.autoScaler`)" in section
     # Every distinct message of the plan is in the report exactly once.
     messages = {d.message for o in plan.outcomes for d in o.diagnostics}
     for message in messages:
@@ -169,7 +169,10 @@ def test_summary_stays_short_for_any_size(make_snapshot: SnapshotFactory, tmp_pa
             aks(f"aks-{i:03d}", containerResourceRequirements={"cpu": 40 + i % 30, "memoryInGB": 8})
         )
     # Not migrated, each for its own reason.
-    services += [aci(f"bad-{i:03d}", containerResourceRequirements={"cpu": 1}) for i in range(40)]
+    services += [
+        aci(f"bad-{i:03d}", containerResourceRequirements={"cpu": 1, "memoryInGB": 0})
+        for i in range(40)
+    ]
     services += [aci(f"img-{i:03d}", imageId=f"img:{i}") for i in range(20)]
     result = generate(Options(input=make_snapshot(services), out=tmp_path / "out"))
     summary = (tmp_path / "out/SUMMARY.md").read_text(encoding="utf-8")

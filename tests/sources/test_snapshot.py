@@ -39,7 +39,7 @@ def test_bare_list_without_workspace_flags_names_the_flags(tmp_path: Path) -> No
     ("content", "message"),
     [
         ("{not json", r"invalid JSON at line 1 column 2"),
-        ('"a string"', r"expected \{\"workspace\""),
+        ('"a string"', r"a JSON string, not v1 services; expected a snapshot"),
         ('{"services": {}}', r"field 'services': expected a list"),
         ('{"workspace": [], "services": []}', r"field 'workspace': expected an object"),
     ],
@@ -80,9 +80,26 @@ def test_non_realtime_services_are_skipped(make_snapshot: SnapshotFactory) -> No
     iot = {"name": "edge", "computeType": "IOT"}
     snapshot = read_snapshot(make_snapshot([mir, iot, aks()]))
     assert [s.name for s in snapshot.services] == ["svc-aks"]
-    assert {s.name: s.reason for s in snapshot.skipped}[
-        "v2-blue"
-    ] == "already a v2 managed online deployment"
+    reasons = {s.name: (s.compute_type, s.reason) for s in snapshot.skipped}
+    assert reasons["v2-blue"] == (
+        "MIRAMLCOMPUTE",
+        "a v2 managed online deployment, which the v1 API lists too: already v2",
+    )
+    assert reasons["edge"] == ("IOT", "an IoT Edge module, not a real-time web service")
+    assert snapshot.diagnostics == []
+
+
+def test_unknown_compute_types_are_errors_in_their_own_spelling(
+    make_snapshot: SnapshotFactory,
+) -> None:
+    unknown = {"name": "odd", "computeType": "Unknown"}
+    snapshot = read_snapshot(make_snapshot([unknown, {"name": "nul", "computeType": None}]))
+    assert snapshot.services == [] and snapshot.skipped == []
+    found = {d.service: d for d in snapshot.diagnostics}
+    assert found["odd"].level is Level.ERROR and found["odd"].code == "unknown-compute-type"
+    assert "compute type 'Unknown' is not one gen-iac knows" in found["odd"].message
+    assert "UNKNOWN" not in found["odd"].line()
+    assert "compute type null" in found["nul"].message
 
 
 def test_services_without_name_or_not_objects_and_duplicates(

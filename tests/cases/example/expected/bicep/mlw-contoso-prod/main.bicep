@@ -55,7 +55,7 @@ module assets001 'modules/assets-001.bicep' = {
   }
 }
 
-// Endpoints ab-endpoint to sentiment-aci (6): 20 resources and modules.
+// Endpoints ab-endpoint to sentiment-aci (6): 22 resources and modules.
 module endpoints001 'modules/endpoints-001.bicep' = {
   name: '${uniqueString(workspace.id, location)}-endpoints-001'
   params: {

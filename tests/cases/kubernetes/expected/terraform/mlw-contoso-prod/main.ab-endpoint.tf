@@ -64,8 +64,15 @@ resource "azapi_resource" "deployment_ab_endpoint__versiona" {
         successThreshold = 1
         timeout          = "PT2S"
       }
+      requestSettings = {
+        requestTimeout = "PT1M"
+      }
       scaleSettings = {
-        scaleType = "Default"
+        maxInstances                = 10
+        minInstances                = 1
+        pollingInterval             = "PT1S"
+        scaleType                   = "TargetUtilization"
+        targetUtilizationPercentage = 70
       }
     }
     sku = {
@@ -85,6 +92,11 @@ resource "azapi_resource" "deployment_ab_endpoint__versiona" {
     create = "90m"
     delete = "60m"
     update = "90m"
+  }
+
+  lifecycle {
+    # After creation the instance count belongs to the cluster's TargetUtilization scale settings.
+    ignore_changes = [body.sku.capacity]
   }
 }
 
@@ -115,8 +127,15 @@ resource "azapi_resource" "deployment_ab_endpoint__versionb" {
         successThreshold = 1
         timeout          = "PT2S"
       }
+      requestSettings = {
+        requestTimeout = "PT1M"
+      }
       scaleSettings = {
-        scaleType = "Default"
+        maxInstances                = 10
+        minInstances                = 1
+        pollingInterval             = "PT1S"
+        scaleType                   = "TargetUtilization"
+        targetUtilizationPercentage = 70
       }
     }
     sku = {
@@ -136,6 +155,11 @@ resource "azapi_resource" "deployment_ab_endpoint__versionb" {
     create = "90m"
     delete = "60m"
     update = "90m"
+  }
+
+  lifecycle {
+    # After creation the instance count belongs to the cluster's TargetUtilization scale settings.
+    ignore_changes = [body.sku.capacity]
   }
 }
 

@@ -58,6 +58,9 @@ resource "azapi_resource" "deployment_ab_endpoint__versiona" {
         successThreshold = 1
         timeout          = "PT2S"
       }
+      requestSettings = {
+        requestTimeout = "PT1M"
+      }
     }
     sku = {
       capacity = 1
@@ -77,6 +80,77 @@ resource "azapi_resource" "deployment_ab_endpoint__versiona" {
     delete = "60m"
     update = "90m"
   }
+
+  lifecycle {
+    # After creation the instance count belongs to the autoscale setting autoscale_ab_endpoint__versiona.
+    ignore_changes = [body.sku.capacity]
+  }
+}
+
+resource "azapi_resource" "autoscale_ab_endpoint__versiona" {
+  type      = local.resource_types.insights_autoscalesettings
+  name      = "ab-endpoint-versiona-autoscale"
+  parent_id = local.resource_group_id
+  location  = local.location
+
+  body = {
+    properties = {
+      enabled = true
+      profiles = [
+        {
+          capacity = {
+            default = "1"
+            maximum = "10"
+            minimum = "1"
+          }
+          name = "default"
+          rules = [
+            {
+              metricTrigger = {
+                metricName        = "CpuUtilizationPercentage"
+                metricResourceUri = azapi_resource.deployment_ab_endpoint__versiona.id
+                operator          = "GreaterThan"
+                statistic         = "Average"
+                threshold         = 70
+                timeAggregation   = "Average"
+                timeGrain         = "PT1M"
+                timeWindow        = "PT5M"
+              }
+              scaleAction = {
+                cooldown  = "PT5M"
+                direction = "Increase"
+                type      = "ChangeCount"
+                value     = "1"
+              }
+            },
+            {
+              metricTrigger = {
+                metricName        = "CpuUtilizationPercentage"
+                metricResourceUri = azapi_resource.deployment_ab_endpoint__versiona.id
+                operator          = "LessThan"
+                statistic         = "Average"
+                threshold         = 35
+                timeAggregation   = "Average"
+                timeGrain         = "PT1M"
+                timeWindow        = "PT5M"
+              }
+              scaleAction = {
+                cooldown  = "PT5M"
+                direction = "Decrease"
+                type      = "ChangeCount"
+                value     = "1"
+              }
+            },
+          ]
+        },
+      ]
+      targetResourceUri = azapi_resource.deployment_ab_endpoint__versiona.id
+    }
+  }
+
+  response_export_values = []
+
+  tags = {}
 }
 
 resource "azapi_resource" "deployment_ab_endpoint__versionb" {
@@ -101,6 +175,9 @@ resource "azapi_resource" "deployment_ab_endpoint__versionb" {
         successThreshold = 1
         timeout          = "PT2S"
       }
+      requestSettings = {
+        requestTimeout = "PT1M"
+      }
     }
     sku = {
       capacity = 1
@@ -120,6 +197,77 @@ resource "azapi_resource" "deployment_ab_endpoint__versionb" {
     delete = "60m"
     update = "90m"
   }
+
+  lifecycle {
+    # After creation the instance count belongs to the autoscale setting autoscale_ab_endpoint__versionb.
+    ignore_changes = [body.sku.capacity]
+  }
+}
+
+resource "azapi_resource" "autoscale_ab_endpoint__versionb" {
+  type      = local.resource_types.insights_autoscalesettings
+  name      = "ab-endpoint-versionb-autoscale"
+  parent_id = local.resource_group_id
+  location  = local.location
+
+  body = {
+    properties = {
+      enabled = true
+      profiles = [
+        {
+          capacity = {
+            default = "1"
+            maximum = "10"
+            minimum = "1"
+          }
+          name = "default"
+          rules = [
+            {
+              metricTrigger = {
+                metricName        = "CpuUtilizationPercentage"
+                metricResourceUri = azapi_resource.deployment_ab_endpoint__versionb.id
+                operator          = "GreaterThan"
+                statistic         = "Average"
+                threshold         = 70
+                timeAggregation   = "Average"
+                timeGrain         = "PT1M"
+                timeWindow        = "PT5M"
+              }
+              scaleAction = {
+                cooldown  = "PT5M"
+                direction = "Increase"
+                type      = "ChangeCount"
+                value     = "1"
+              }
+            },
+            {
+              metricTrigger = {
+                metricName        = "CpuUtilizationPercentage"
+                metricResourceUri = azapi_resource.deployment_ab_endpoint__versionb.id
+                operator          = "LessThan"
+                statistic         = "Average"
+                threshold         = 35
+                timeAggregation   = "Average"
+                timeGrain         = "PT1M"
+                timeWindow        = "PT5M"
+              }
+              scaleAction = {
+                cooldown  = "PT5M"
+                direction = "Decrease"
+                type      = "ChangeCount"
+                value     = "1"
+              }
+            },
+          ]
+        },
+      ]
+      targetResourceUri = azapi_resource.deployment_ab_endpoint__versionb.id
+    }
+  }
+
+  response_export_values = []
+
+  tags = {}
 }
 
 resource "azapi_update_resource" "traffic_ab_endpoint" {

@@ -220,8 +220,15 @@ resource deploymentAbEndpointVersiona 'Microsoft.MachineLearningServices/workspa
       successThreshold: 1
       timeout: 'PT2S'
     }
+    requestSettings: {
+      requestTimeout: 'PT1M'
+    }
     scaleSettings: {
-      scaleType: 'Default'
+      maxInstances: 10
+      minInstances: 1
+      pollingInterval: 'PT1S'
+      scaleType: 'TargetUtilization'
+      targetUtilizationPercentage: 70
     }
   }
 }
@@ -255,8 +262,15 @@ resource deploymentAbEndpointVersionb 'Microsoft.MachineLearningServices/workspa
       successThreshold: 1
       timeout: 'PT2S'
     }
+    requestSettings: {
+      requestTimeout: 'PT1M'
+    }
     scaleSettings: {
-      scaleType: 'Default'
+      maxInstances: 10
+      minInstances: 1
+      pollingInterval: 'PT1S'
+      scaleType: 'TargetUtilization'
+      targetUtilizationPercentage: 70
     }
   }
   dependsOn: [
