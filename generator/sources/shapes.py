@@ -93,8 +93,7 @@ def unrecognised(entry: dict[str, Any]) -> str:
     arm_type = entry.get("type")
     if isinstance(arm_type, str) and "/" in arm_type and not _arm_service_type(entry):
         return (
-            f"an ARM resource of type {_shown_type(arm_type)!r}"
-            f"{_what(arm_type)}, not a v1 service"
+            f"an ARM resource of type {_shown_type(arm_type)!r}{_what(arm_type)}, not a v1 service"
         )
     return (
         "no computeType, neither at the top level (the MMS form gen-iac export saves) nor "
@@ -122,8 +121,10 @@ def _kind(entry: Any, plural: bool) -> str:
     if isinstance(arm_type, str) and arm_type:
         words = _KNOWN_TYPES.get(arm_type.lower())
         if words:
-            return f"{words}{s} ({_shown_type(arm_type)})" if plural else (
-                f"a {words} ({_shown_type(arm_type)})"
+            return (
+                f"{words}{s} ({_shown_type(arm_type)})"
+                if plural
+                else (f"a {words} ({_shown_type(arm_type)})")
             )
         return f"{'' if plural else 'an '}ARM resource{s} of type {_shown_type(arm_type)!r}"
     return f"{'' if plural else 'an '}object{s} without a computeType"

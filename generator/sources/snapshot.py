@@ -223,7 +223,8 @@ def _load_json(path: Path) -> Any:
         ) from None
     except RecursionError:
         raise InputError(f"{path}: nested too deeply to be a snapshot") from None
-    check_depth(data, str(path))
+    if isinstance(data, (dict, list)):  # a bare scalar (`null`, `42`) has no depth to walk
+        check_depth(data, str(path))
     return data
 
 

@@ -365,3 +365,25 @@ def test_limits_reach_the_archive_and_single_scripts(tmp_path: Path) -> None:
     assert [f.code for f in findings] == ["unsafe-archive"]
     _, findings = code_bundle(request(script_asset("big.py")), folder, Limits(max_member_bytes=100))
     assert [(f.level, f.code) for f in findings] == [(Level.ERROR, "code-too-large")]
+
+
+def test_a_driver_alone_is_the_users_script(tmp_path: Path) -> None:
+    """`driverProgram: score.py` with that file as the only asset (as the ARM API's examples
+    show, without an asset id): the user's script, not a generated wrapper."""
+    folder = asset_dir(tmp_path, {"score.py": SOURCE["score.py"]}, driver=False)
+    req = ImageRequest(
+        driver_program="score.py",
+        assets=(
+            Asset("score.py", "application/x-python", "aml://artifact/LocalUpload/x/score.py"),
+        ),
+    )
+    found, findings = built(req, folder)
+    assert found.files == {"score.py": SOURCE["score.py"]} and findings == []
+    assert (found.scoring_script, found.rule) == (
+        "score.py",
+        "driverProgram, the user's own script (no generated wrapper)",
+    )
+    assert entry_script(req) == ("score.py", found.rule)
+    # The SDK's wrapper, named as tempfile names it, is dropped even when it is alone.
+    wrapper = ImageRequest(driver_program=DRIVER, assets=(Asset(DRIVER, "application/x-python"),))
+    assert code_bundle(wrapper, asset_dir(tmp_path / "w", {}))[0] is None

@@ -129,6 +129,14 @@ def test_unsupported_settings_are_reported(make_snapshot: SnapshotFactory) -> No
         ],
     )
     assert {"tls-custom-dns", "unhealthy", "encryption"} <= codes(outcome(p, "odd"))
+
+
+def test_a_transitioning_service_is_an_operation_in_flight(make_snapshot: SnapshotFactory) -> None:
+    p = plan(make_snapshot, [aci("busy", state="Transitioning")])
+    (found,) = [d for d in outcome(p, "busy").diagnostics if d.field == "state"]
+    assert found.code == "operation-in-flight"
+    assert "export again when it has ended" in found.message
+    assert "fail the same way" not in found.message
     assert "data-collection" in codes(outcome(p, "collect"))
 
 
