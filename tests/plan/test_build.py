@@ -129,6 +129,7 @@ def test_unsupported_settings_are_reported(make_snapshot: SnapshotFactory) -> No
         ],
     )
     assert {"tls-custom-dns", "unhealthy", "encryption"} <= codes(outcome(p, "odd"))
+    assert "data-collection" in codes(outcome(p, "collect"))
 
 
 def test_a_transitioning_service_is_an_operation_in_flight(make_snapshot: SnapshotFactory) -> None:
@@ -137,7 +138,6 @@ def test_a_transitioning_service_is_an_operation_in_flight(make_snapshot: Snapsh
     assert found.code == "operation-in-flight"
     assert "export again when it has ended" in found.message
     assert "fail the same way" not in found.message
-    assert "data-collection" in codes(outcome(p, "collect"))
 
 
 def test_references(make_snapshot: SnapshotFactory) -> None:
