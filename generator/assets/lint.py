@@ -252,8 +252,9 @@ class _Linter:
             self.add(
                 node.lineno,
                 "model-get-model-path",
-                f"{shown} needs azureml-core and the v1 model store; use os.path.join("
-                f'{MODEL_DIR}, "<relative path>") where <relative path> is the file or folder'
+                # The expression in backticks: the report shows it as one code span.
+                f"{shown} needs azureml-core and the v1 model store; use `os.path.join("
+                f'{MODEL_DIR}, "<relative path>")` where <relative path> is the file or folder'
                 f"{which} as registered (a v2 deployment mounts its one model there)",
             )
         elif owner in _RUN and attr == "get_context":

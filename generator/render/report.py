@@ -307,6 +307,7 @@ def report_view(
             }
         )
     t = totals(plan)
+    tf_dir = f"terraform/{ws.name}"
     warnings = [g for g in groups if g.level is Level.WARNING]
     adopted = adopted_resources(plan)
     return {
@@ -338,27 +339,21 @@ def report_view(
         "kubernetes_prerequisites": PREREQUISITES,
         "quota": quota,
         "usage_command": markdown.fenced([shlex.join(usage_command(ws))], "sh"),
-        "terraform_commands": markdown.fenced(
+        # Every block runs from the report's folder and leaves the shell there: Terraform
+        # with -chdir, Bicep in a subshell; `&&` stops at the first failure without shell
+        # options (`set -e` in a pasted block closes an interactive terminal).
+        "terraform_plan": markdown.fenced(
             [
-                shlex.join(["cd", f"terraform/{ws.name}"]),
-                "terraform init",
-                "terraform plan -out migration.tfplan",
-                "terraform apply migration.tfplan",
+                f"terraform -chdir={shlex.quote(tf_dir)} init &&",
+                f"terraform -chdir={shlex.quote(tf_dir)} plan -out {TERRAFORM_PLAN_FILE}",
             ],
             "sh",
         ),
-        "bicep_commands": markdown.fenced(
-            [
-                shlex.join(["cd", f"bicep/{ws.name}"]),
-                "set -euo pipefail",
-                "export GEN_IAC_NEW_ENDPOINTS='*'  # the first deployment only; unset afterwards",
-                'GEN_IAC_UPLOAD="$(./upload-bundles.sh --dry-run)"; export GEN_IAC_UPLOAD',
-                *_bicep_deploy(plan, "what-if"),
-                'GEN_IAC_UPLOAD="$(./upload-bundles.sh)"; export GEN_IAC_UPLOAD',
-                *_bicep_deploy(plan, "create"),
-            ],
-            "sh",
+        "terraform_apply": markdown.fenced(
+            [f"terraform -chdir={shlex.quote(tf_dir)} apply {TERRAFORM_PLAN_FILE}"], "sh"
         ),
+        "bicep_preview": _bicep_block(plan, "--dry-run", "what-if"),
+        "bicep_apply": _bicep_block(plan, "", "create"),
         "adopted": adopted,
         "limits": {
             "summary_kinds": SUMMARY_KINDS,
@@ -370,28 +365,41 @@ def report_view(
     }
 
 
-def _bicep_deploy(plan: MigrationPlan, verb: str) -> list[str]:
+TERRAFORM_PLAN_FILE = "migration.tfplan"
+
+
+def _bicep_block(plan: MigrationPlan, upload_flag: str, verb: str) -> markdown.Md:
+    """Upload (or its dry run) and one deployment verb, in a subshell of the bicep folder, so
+    the variables it exports end with it."""
     ws = plan.workspace
-    return [
-        shlex.join(
-            [
-                "az",
-                "deployment",
-                "group",
-                verb,
-                "--subscription",
-                ws.subscription_id,
-                "--resource-group",
-                ws.resource_group,
-                "--name",
-                f"gen-iac-{ws.name}",
-                "--template-file",
-                "main.bicep",
-                "--parameters",
-                "main.bicepparam",
-            ]
-        )
+    deploy = [
+        "az",
+        "deployment",
+        "group",
+        verb,
+        "--subscription",
+        ws.subscription_id,
+        "--resource-group",
+        ws.resource_group,
+        "--name",
+        f"gen-iac-{ws.name}",
+        "--template-file",
+        "main.bicep",
+        "--parameters",
+        "main.bicepparam",
     ]
+    upload = " ".join(["./upload-bundles.sh", upload_flag]).strip()
+    return markdown.fenced(
+        [
+            "(",
+            f"cd {shlex.quote(f'bicep/{ws.name}')} &&",
+            "export GEN_IAC_NEW_ENDPOINTS='*' &&",
+            f'GEN_IAC_UPLOAD="$({upload})" && export GEN_IAC_UPLOAD &&',
+            shlex.join(deploy),
+            ")",
+        ],
+        "sh",
+    )
 
 
 def _bundle_facts(plan: MigrationPlan) -> dict[tuple[str, str], tuple[bool, str | None]]:

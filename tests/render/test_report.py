@@ -89,7 +89,7 @@ def test_before_you_apply_for_each_target(tmp_path: Path) -> None:
     terraform = before.split("### Terraform", 1)[1].split("### Bicep", 1)[0]
     bicep = before.split("### Bicep", 1)[1]
     assert "`terraform/mlw-contoso-prod/inputs.auto.tfvars`" in terraform
-    assert "- `environment_ids` (" in terraform and "terraform apply" in terraform
+    assert "- `environment_ids` (" in terraform and " apply migration.tfplan" in terraform
     assert "`bicep/mlw-contoso-prod/inputs.json`" in bicep
     assert "- `environmentIds` (" in bicep and "upload-bundles.sh" in bicep
     assert "az deployment group create" in bicep
@@ -224,3 +224,48 @@ def test_shared_folders_are_named_once_with_their_users(
         "- `bundles/ws-test/environments/env-a-1/`: 3 deployments (`svc-a/blue`, `svc-b/blue`, "
         "`svc-c/blue`)\n"
     ) in markdown
+
+
+def _balanced(span: str) -> bool:
+    """Brackets and double quotes of a code span pair up (a span cut in two does not)."""
+    depth = {"(": 0, "[": 0, "{": 0}
+    closing = {")": "(", "]": "[", "}": "{"}
+    for c in span:
+        if c in depth:
+            depth[c] += 1
+        elif c in closing:
+            depth[closing[c]] -= 1
+            if depth[closing[c]] < 0:
+                return False
+    return all(v == 0 for v in depth.values()) and span.count('"') % 2 == 0
+
+
+def test_every_code_span_renders_whole_and_every_command_block_is_plain_shell(
+    tmp_path: Path,
+) -> None:
+    """As GitHub renders the report (markdown-it, CommonMark with tables): no stray backtick
+    in prose, no code span cut in two, and the shell blocks parse (`bash -n`) without shell
+    options that would close the terminal they are pasted into."""
+    import subprocess
+
+    from markdown_it import MarkdownIt
+
+    _, markdown, _ = _example(tmp_path)
+    tokens = MarkdownIt("commonmark", {"html": True}).enable("table").parse(markdown)
+    spans = []
+    for token in tokens:
+        for child in token.children or []:
+            if child.type == "code_inline":
+                spans.append(child.content)
+            elif child.type == "text":
+                assert "`" not in child.content, child.content
+    assert len(spans) > 100
+    assert [s for s in spans if not _balanced(s)] == []
+    assert 'os.path.join(os.environ["AZUREML_MODEL_DIR"], "<relative path>")' in spans
+    blocks = [t.content for t in tokens if t.type == "fence" and t.info == "sh"]
+    assert len(blocks) == 5  # quota usage, Terraform plan and apply, Bicep preview and deploy
+    for block in blocks:
+        assert "set -" not in block and "cd " not in block.split("(", 1)[0]
+        check = subprocess.run(["bash", "-n"], input=block, text=True, capture_output=True)
+        assert check.returncode == 0, (block, check.stderr)
+    assert "terraform -chdir=terraform/mlw-contoso-prod plan -out migration.tfplan" in markdown
