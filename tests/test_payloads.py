@@ -77,6 +77,8 @@ def test_arm_list_with_next_link_is_migrated_but_never_exits_0(
     markdown, data = report(tmp_path / "out")
     assert "- `later-pages-missing` (the workspace; field `nextLink`)" in markdown
     assert "services on later pages are not in this file" in markdown
+    summary = (tmp_path / "out/SUMMARY.md").read_text(encoding="utf-8")
+    assert "**Not all of the input was read** (`later-pages-missing`)" in summary
     assert [d["code"] for d in data["findings"] if d["level"] == "error"] == ["later-pages-missing"]
     # The ACI service moves from eastus2 to the workspace's region and loses its DNS label.
     assert "the v1 container ran in eastus2; the v2 endpoint runs in the workspace's" in markdown

@@ -320,6 +320,9 @@ def report_view(
         "version": __version__,
         "keys_file": keys_file,
         "groups": groups,
+        # Errors of the workspace, not of one service (a list's later pages missing): what
+        # the run could not read, said at the top of both reports.
+        "input_errors": [g for g in groups if g.level is Level.ERROR and g.services == ("",)],
         "former_codes": FORMER_CODES,
         "ids": ids,
         "scope": scope,
