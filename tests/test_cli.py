@@ -76,7 +76,7 @@ def test_unreadable_input_is_exit_2_with_one_line_and_nothing_written(tmp_path: 
 def test_broken_service_names_file_service_and_field(
     make_snapshot: SnapshotFactory, tmp_path: Path
 ) -> None:
-    broken = aci("broken", containerResourceRequirements={"cpu": 1})
+    broken = aci("broken", containerResourceRequirements={"cpu": 1, "memoryInGB": 0})
     snapshot = make_snapshot([broken, aci("fine")])
     result = run("--input", str(snapshot), "--out", str(tmp_path / "o"), "--quiet")
     assert result.returncode == 1

@@ -140,6 +140,18 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
         if other is not None:
             diagnostics.append(other)
             continue
+        if raw.get("name") == "":  # named by its place: a "" service would be nobody's
+            diagnostics.append(
+                Diagnostic(
+                    f"#{index}",
+                    Level.ERROR,
+                    "invalid-field",
+                    "expected the service's name, got an empty string",
+                    field="name",
+                    file=file,
+                )
+            )
+            continue
         refused = _refuse_values(raw, index, file)
         if refused:
             diagnostics.extend(refused)

@@ -166,3 +166,12 @@ def test_export_errors_are_reported(tmp_path: Path) -> None:
     found = {(d.service, d.level, d.code) for d in snapshot.diagnostics}
     assert found == {("lost", Level.ERROR, "export-failed"), ("partial", Level.WARNING, "export-failed")}
     assert [s.name for s in snapshot.services] == ["partial"]
+
+
+def test_a_service_with_an_empty_name_is_named_by_its_place(
+    make_snapshot: SnapshotFactory,
+) -> None:
+    snapshot = read_snapshot(make_snapshot([aci(""), aci("fine")]))
+    assert [s.name for s in snapshot.services] == ["fine"]
+    (error,) = snapshot.diagnostics
+    assert (error.service, error.level, error.field) == ("#0", Level.ERROR, "name")
