@@ -391,7 +391,8 @@ def _bicep_block(plan: MigrationPlan, upload_flag: str, verb: str) -> markdown.M
         "--parameters",
         "main.bicepparam",
     ]
-    upload = " ".join(["./upload-bundles.sh", upload_flag]).strip()
+    # `bash`: a file written into --out carries no executable bit (as the pipelines call it).
+    upload = " ".join(["bash upload-bundles.sh", upload_flag]).strip()
     return markdown.fenced(
         [
             "(",

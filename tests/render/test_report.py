@@ -269,3 +269,6 @@ def test_every_code_span_renders_whole_and_every_command_block_is_plain_shell(
         check = subprocess.run(["bash", "-n"], input=block, text=True, capture_output=True)
         assert check.returncode == 0, (block, check.stderr)
     assert "terraform -chdir=terraform/mlw-contoso-prod plan -out migration.tfplan" in markdown
+    # Generated files carry no executable bit: the script is run through bash.
+    assert 'GEN_IAC_UPLOAD="$(bash upload-bundles.sh --dry-run)"' in markdown
+    assert "./upload-bundles.sh" not in markdown
