@@ -272,3 +272,16 @@ def test_every_code_span_renders_whole_and_every_command_block_is_plain_shell(
     # Generated files carry no executable bit: the script is run through bash.
     assert 'GEN_IAC_UPLOAD="$(bash upload-bundles.sh --dry-run)"' in markdown
     assert "./upload-bundles.sh" not in markdown
+
+
+def test_a_renamed_finding_code_keeps_its_former_code_for_one_release(
+    make_snapshot: SnapshotFactory, tmp_path: Path
+) -> None:
+    big = aci("big", containerResourceRequirements={"cpu": 8, "memoryInGB": 32})
+    generate(Options(input=make_snapshot([big, aci("small")]), out=tmp_path))
+    report = json.loads((tmp_path / "migration.json").read_text(encoding="utf-8"))
+    (finding,) = [f for f in report["findings"] if f["code"] == "size-beyond-guide-table"]
+    assert finding["formerCode"] == "sku-outside-seed"
+    assert all("formerCode" not in f for f in report["findings"] if f is not finding)
+    markdown = (tmp_path / "MIGRATION.md").read_text(encoding="utf-8")
+    assert "`size-beyond-guide-table` (formerly `sku-outside-seed`)" in markdown
