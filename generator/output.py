@@ -52,7 +52,7 @@ from typing import Any
 
 from generator.diagnostics import InputError
 from generator.files import GEN_IAC, PERSON, RenderedFile
-from generator.places import unsafe_place
+from generator.places import checkout_root, unsafe_place
 
 MANIFEST = ".gen-iac-manifest.json"
 JOURNAL = ".gen-iac-journal.json"
@@ -297,22 +297,31 @@ def _locked(out: Path, exclusive: bool) -> Iterator[None]:
 
 
 @contextmanager
-def claim(out: Path, *, write: bool, protected: Iterable[Path] = (),
-          inside: Iterable[Path] = ()) -> Iterator[None]:
+def claim(out: Path, *, write: bool, snapshot: Path | None = None) -> Iterator[None]:
     """The first thing a run does, before any planning: refuse an unsafe `--out` (the
-    file-system root, the home folder, `protected` folders, inside a folder the run reads, a
-    non-empty folder gen-iac never wrote), create it when writing, and hold the lock (a
+    file-system root, the home folder, gen-iac's own checkout, inside the snapshot folder,
+    a non-empty folder gen-iac never wrote), create it when writing, and hold the lock (a
     shared one for --check) until the run ends. `write_tree`/`check_tree` are then called
     with `locked=True`."""
     if "\x00" in str(out):
         raise OutputError(f"{str(out)!r}: not a usable folder name")
-    problem = unsafe_place(out, marker=MANIFEST, protected=protected, inside=inside)
+    inside = [snapshot] if snapshot is not None and snapshot.is_dir() else []
+    problem = unsafe_place(out, marker=MANIFEST, protected=[checkout_root()], inside=inside)
     if problem:
         raise OutputError(problem)
+    made = [p for p in (out, *out.parents) if not os.path.lexists(p)] if write else []
     if write:
         _prepare_out(out)
-    with _locked(out, exclusive=write):
-        yield
+    try:
+        with _locked(out, exclusive=write):
+            yield
+    except BaseException:  # nothing written: the folders this run made go again
+        for folder in made:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+        raise
 
 
 def recover(out: Path) -> list[str]:
@@ -347,16 +356,12 @@ def _trusted_journal(out: Path) -> tuple[str, list[list[str]]]:
         raise ValueError("not a regular file")
     staging, ops = _journal_fields(json.loads(_read_regular(journal).decode("utf-8")))
     try:
-        folder = os.lstat(out / staging)
+        proven = stat.S_ISDIR(os.lstat(out / staging).st_mode)
         twin = os.lstat(out / staging / "journal")
+        proven = proven and (twin.st_dev, twin.st_ino) == (own.st_dev, own.st_ino)
     except OSError:
-        folder = twin = None
-    if (
-        folder is None
-        or twin is None
-        or not stat.S_ISDIR(folder.st_mode)
-        or (twin.st_dev, twin.st_ino) != (own.st_dev, own.st_ino)
-    ):
+        proven = False
+    if not proven:
         raise ValueError(
             "not written by a run on this machine: a journal from a repository is never "
             "followed; if a run was interrupted here, gen-iac --force rewrites gen-iac's files"
@@ -504,8 +509,8 @@ def write_tree(
         committed = True
     except OSError as exc:
         raise OutputError(f"{out}: cannot write: {_why(exc)}; nothing was changed") from None
-    finally:
-        if not committed:
+    finally:  # also on Ctrl-C; once the journal exists, the staged files are the next run's
+        if not committed and not os.path.lexists(out / JOURNAL):
             shutil.rmtree(staging, ignore_errors=True)
     try:
         if ops:

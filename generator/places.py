@@ -13,6 +13,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from generator.diagnostics import InputError
+
+
+def checkout_root() -> Path:
+    """The folder holding gen-iac's own source tree (its repository root when it runs from
+    a checkout, site-packages when installed): never an output folder."""
+    return Path(__file__).resolve().parent.parent
+
+
+def example_snapshot() -> Path:
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "examples" / "snapshot", package.parent / "examples" / "snapshot"):
+        if candidate.is_dir():
+            return candidate
+    raise InputError("the example snapshot is missing from this installation; pass --input")
+
 
 def unsafe_place(
     out: Path,
