@@ -496,12 +496,9 @@ def write_tree(
     except OSError as exc:
         raise OutputError(f"{out}: cannot complete an interrupted run: {_why(exc)}") from None
     staging = out / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
-    try:
-        os.mkdir(staging, 0o700)
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot write: {_why(exc)}") from None
     committed = False
     try:
+        os.mkdir(staging, 0o700)
         result, ops = _stage(out, staging, files, force)
         result.warnings[:0] = warnings
         if ops:
@@ -679,26 +676,22 @@ def _person(
 ) -> _Entry:
     """A person's file: written when absent, else theirs. Whether they edited it is never
     decided from the manifest (a committed hash could say "unedited" of any file): a change
-    of gen-iac's content is merged in when the file can merge, else the file is kept."""
-    fresh = _Entry(r_hash, r_hash, PERSON)
+    of gen-iac's content is merged in when the file can merge, else the file is kept. Its
+    entry records only what gen-iac rendered (to see that content change next time)."""
+    entry = _Entry(r_hash, r_hash, PERSON)
     if state == "absent":
         stage(path, rendered, f.secret)
-        return fresh
-    if disk == rendered:
+    elif disk == rendered or (disk is not None and before is not None and before.rendered == r_hash):
         result.unchanged.append(path)
-        return fresh
-    kept = _Entry(before.sha256 if before else r_hash, r_hash, PERSON)
-    source_changed = before is None or before.rendered != r_hash
-    if not source_changed or disk is None:
-        (result.unchanged if disk is not None else result.kept).append(path)
-        return kept
-    if f.merge is not None:
+    elif disk is None or f.merge is None:
+        result.kept.append(path)
+    else:
         try:
             merged = f.merge(disk)
         except Exception as exc:  # a person's file we cannot read: keep it, say so
             result.warnings.append(f"{path}: kept as it is; cannot merge gen-iac's changes ({exc})")
             result.kept.append(path)
-            return kept
+            return entry
         if merged == disk:
             result.unchanged.append(path)
         else:
@@ -706,9 +699,7 @@ def _person(
             report = getattr(f.merge, "report", None)  # the renderer says what it changed
             if callable(report):
                 result.merges.extend(report(path, disk))
-        return kept
-    result.kept.append(path)
-    return kept
+    return entry
 
 
 class _Allowed:
