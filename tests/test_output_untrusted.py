@@ -350,3 +350,28 @@ def test_check_never_prints_keys(tmp_path: Path) -> None:
     (tmp_path / keys.path).unlink()
     result = check_tree(tmp_path, [*FILES, changed])  # a key file gen-iac would write
     assert result.drift and "s3cr3t" not in "\n".join(result.lines(tmp_path))
+
+
+def test_without_hard_links_a_run_still_writes_but_its_journal_is_never_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file-system call is the test double (a file system without hard links cannot be
+    mounted here): the run is committed and completed; a journal it would leave behind after
+    a crash cannot be proven, so the next run ignores it rather than trust it."""
+    import errno
+
+    def no_links(src: object, dst: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    result = write_tree(tmp_path, [RenderedFile("terraform/a.tf", "a\n")])
+    assert result.written == ["terraform/a.tf"] and not (tmp_path / JOURNAL).exists()
+    monkeypatch.undo()
+    text = journal(STAGING, [["put", "0", "terraform/b.tf", sha(b"b\n")]])
+    (tmp_path / STAGING).mkdir()
+    (tmp_path / STAGING / "0").write_bytes(b"b\n")
+    (tmp_path / STAGING / "journal").write_bytes(text)
+    (tmp_path / JOURNAL).write_bytes(text)  # a copy, as the fallback writes it
+    warnings = recover(tmp_path)
+    assert not (tmp_path / "terraform/b.tf").exists()
+    assert len(warnings) == 1 and "--force" in warnings[0]
