@@ -184,7 +184,7 @@ def _kept(result: GenerateResult) -> list[str]:
     kinds = (
         (w.edited, "file(s) gen-iac owns that a person edited (--force discards the edits)"),
         (w.kept, "of your file(s) whose content in the snapshot changed (yours stay)"),
-        (w.kept_edited, "edited file(s) gen-iac no longer writes (left in place)"),
+        (w.kept_edited, "file(s) gen-iac no longer writes, left in place (edited, or yours)"),
     )
     out: list[str] = []
     for paths, what in kinds:

@@ -97,7 +97,7 @@ class WriteResult:
     written: list[str] = field(default_factory=list)  # new or changed (merged included)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # obsolete, unedited: removed
-    kept_edited: list[str] = field(default_factory=list)  # obsolete, but edited: left in place
+    kept_edited: list[str] = field(default_factory=list)  # obsolete, edited or a person's: left
     edited: list[str] = field(default_factory=list)  # gen-iac's files a person edited: kept
     kept: list[str] = field(default_factory=list)  # a person's files kept though ours changed
     warnings: list[str] = field(default_factory=list)  # e.g. unsafe manifest entries ignored

@@ -53,6 +53,21 @@ def start(snapshot: Path, out: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def wait_for(process: subprocess.Popen[bytes], out: Path, moment: float | str) -> None:
+    """Sleep `moment` seconds, or until the staging folder or the journal (the commit point)
+    appears in `out`."""
+    if isinstance(moment, float):
+        time.sleep(moment)
+        return
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        if moment == "journal" and (out / JOURNAL).exists():
+            return
+        if moment == "staging" and any(p.name.startswith(STAGING_PREFIX) for p in out.iterdir()):
+            return
+        time.sleep(0.0005)
+
+
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     base = tmp_path_factory.mktemp("interrupt")
@@ -87,18 +102,7 @@ def test_sigkill_at_any_moment_leaves_old_or_new_and_a_rerun_gives_the_fresh_tre
         out = base / f"kill{number}"
         shutil.copytree(base / "old", out)
         process = start(new_in, out)
-        if isinstance(moment, float):
-            time.sleep(moment)
-        else:  # the moment the staging folder or the journal (the commit point) appears
-            deadline = time.monotonic() + 60
-            while process.poll() is None and time.monotonic() < deadline:
-                if moment == "journal" and (out / JOURNAL).exists():
-                    break
-                if moment == "staging" and any(
-                    p.name.startswith(STAGING_PREFIX) for p in out.iterdir()
-                ):
-                    break
-                time.sleep(0.0005)
+        wait_for(process, out, moment)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         if (out / JOURNAL).exists():
@@ -157,18 +161,7 @@ def test_ctrl_c_at_any_moment_is_one_line_exit_130_and_old_or_new(
         out = base / f"sigint{number}"
         shutil.copytree(base / "old", out)
         process = start(new_in, out)
-        if isinstance(moment, float):
-            time.sleep(moment)
-        else:
-            deadline = time.monotonic() + 60
-            while process.poll() is None and time.monotonic() < deadline:
-                if moment == "journal" and (out / JOURNAL).exists():
-                    break
-                if moment == "staging" and any(
-                    p.name.startswith(STAGING_PREFIX) for p in out.iterdir()
-                ):
-                    break
-                time.sleep(0.0005)
+        wait_for(process, out, moment)
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=60)
         err = process.stderr.read().decode() if process.stderr else ""
