@@ -358,6 +358,8 @@ def _generate_from_workspace(args: argparse.Namespace) -> int:
             with_keys=args.write_keys,
             quiet=args.quiet,
         )
+        if status == EXIT_INTERRUPTED:
+            return status
         if status == EXIT_USAGE or not (snapshot / "snapshot.json").exists():
             return EXIT_USAGE
         args.input = snapshot

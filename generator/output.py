@@ -597,6 +597,10 @@ def _stage(
     dels: list[list[str]] = []
     allowed = _Allowed(entries)
     for path in sorted(set(old) - set(entries)):
+        if not allowed.generated(path):  # not even read: gen-iac removes nothing there
+            if os.path.lexists(out / path):
+                result.kept_edited.append(path)
+            continue
         if tree.parent_state(path):
             result.warnings.append(f"{MANIFEST}: entry {path!r} is under a link or a file; ignored")
             continue
@@ -606,7 +610,6 @@ def _stage(
         # Only a file of gen-iac's (by the manifest), where gen-iac writes, and as written.
         if (
             old[path].owner == GEN_IAC
-            and allowed.generated(path)
             and not allowed.allowed(path)
             and state == "file"
             and disk is not None
