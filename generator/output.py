@@ -306,7 +306,9 @@ def claim(out: Path, *, write: bool, snapshot: Path | None = None) -> Iterator[N
     if "\x00" in str(out):
         raise OutputError(f"{str(out)!r}: not a usable folder name")
     inside = [snapshot] if snapshot is not None and snapshot.is_dir() else []
-    problem = unsafe_place(out, marker=MANIFEST, protected=[checkout_root()], inside=inside)
+    problem = unsafe_place(
+        out, marker=MANIFEST, protected={checkout_root(): "gen-iac's own checkout"}, inside=inside
+    )
     if problem:
         raise OutputError(problem)
     made = [p for p in (out, *out.parents) if not os.path.lexists(p)] if write else []

@@ -34,22 +34,26 @@ def unsafe_place(
     out: Path,
     *,
     marker: str,
-    protected: Iterable[Path] = (),
+    protected: dict[Path, str] | None = None,
     inside: Iterable[Path] = (),
     what: str = "--out",
+    example: str = "out",
 ) -> str | None:
-    """Why `out` must not be written, as one line, or None when it may."""
+    """Why `out` must not be written, as one line, or None when it may. `protected`: more
+    folders `out` must not be, each with what it is ("gen-iac's own checkout")."""
     try:
         resolved = out.resolve()
-        guarded = {Path(resolved.anchor), Path.home().resolve()}
-        guarded.update(p.resolve() for p in protected)
+        guarded = {Path(resolved.anchor): "the file-system root"}
+        guarded.setdefault(Path.home().resolve(), "the home folder")
+        for folder, label in (protected or {}).items():
+            guarded.setdefault(folder.resolve(), label)
         readers = [p.resolve() for p in inside]
     except (OSError, RuntimeError, ValueError) as exc:
         return f"{what} {out}: cannot resolve the path ({exc})"
     if resolved in guarded:
         return (
-            f"{what} {out} is the file-system root, the home folder or another folder gen-iac "
-            "must not fill; name a new folder, e.g. --out out"
+            f"{what} {out} is {guarded[resolved]}, which gen-iac must not fill; name a new "
+            f"folder, e.g. {what} {example}"
         )
     for folder in readers:
         if resolved == folder or folder in resolved.parents:

@@ -237,7 +237,7 @@ def test_unsafe_out_folders_are_refused_at_once_with_one_line(tmp_path: Path) ->
     cases = {
         "/": "file-system root",
         str(home): "home folder",
-        str(ROOT): "file-system root, the home folder or another folder",  # the checkout
+        str(ROOT): "gen-iac's own checkout",
         str(snapshot / "out"): "which this command reads",
         str(snapshot): "which this command reads",
         str(theirs): "non-empty folder without .gen-iac-manifest.json",

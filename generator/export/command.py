@@ -418,7 +418,9 @@ def check_out(out: Path) -> str | None:
         cwd = Path.cwd()
     except OSError as exc:
         return f"--out {out}: cannot resolve the path ({exc})"
-    problem = unsafe_place(out, marker="snapshot.json", protected=[cwd, *cwd.parents])
+    protected = dict.fromkeys(cwd.parents, "a parent of the current folder")
+    protected[cwd] = "the current folder"
+    problem = unsafe_place(out, marker="snapshot.json", protected=protected, example="snapshot")
     if problem:
         return problem
     parent = out.resolve().parent
