@@ -871,35 +871,32 @@ def _unexpected(out: Path, tree: _Tree, paths: set[str], old: dict[str, _Entry])
     aside. Listed without a diff (an obsolete file may hold keys)."""
     allowed = _Allowed(paths)
     found: list[Drift] = []
-    folders = [name for name in sorted(allowed.roots) if os.path.lexists(out / name)]
-    while folders:
-        folder = folders.pop()
+    pending = [name for name in sorted(allowed.roots) if os.path.lexists(out / name)]
+    while pending:
+        path = pending.pop()
+        kind = allowed.kind(path)
         try:
-            mode = os.lstat(out / folder).st_mode
+            mode = os.lstat(out / path).st_mode
         except OSError:
             continue
-        kind = allowed.kind(folder)
+        if path in paths or (kind == "file" and stat.S_ISREG(mode)):
+            continue  # judged above, or a tool's file
         if stat.S_ISLNK(mode):
-            found.append(Drift(folder, "link"))
-            continue
-        if stat.S_ISDIR(mode):
+            found.append(Drift(path, "link"))
+        elif stat.S_ISDIR(mode):
             if kind == "folder":
                 continue
             try:
-                with os.scandir(out / folder) as entries:
-                    folders.extend(f"{folder}/{e.name}" for e in entries)
+                with os.scandir(out / path) as entries:
+                    pending.extend(f"{path}/{e.name}" for e in entries)
             except OSError:
-                found.append(Drift(folder, "added"))
-            continue
-        if folder in paths or kind == "file":
-            continue
-        entry = old.get(folder)
-        if entry is None:
-            found.append(Drift(folder, "added"))
-        elif entry.owner == GEN_IAC and _hash(tree.read(folder)[1] or b"") == entry.sha256:
-            found.append(Drift(folder, "obsolete"))
+                found.append(Drift(path, "added"))
+        elif path not in old:
+            found.append(Drift(path, "added"))
+        elif old[path].owner == GEN_IAC and _hash(tree.read(path)[1] or b"") == old[path].sha256:
+            found.append(Drift(path, "obsolete"))
         else:
-            found.append(Drift(folder, "unused"))
+            found.append(Drift(path, "unused"))
     return found
 
 
