@@ -53,19 +53,27 @@ def start(snapshot: Path, out: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def wait_for(process: subprocess.Popen[bytes], out: Path, moment: float | str) -> None:
-    """Sleep `moment` seconds, or until the staging folder or the journal (the commit point)
-    appears in `out`."""
+def signal_at(
+    old: Path, out: Path, snapshot: Path, moment: float | str, signum: int
+) -> subprocess.Popen[bytes]:
+    """A copy of the `old` tree at `out`, a run into it, and `signum` sent `moment` seconds
+    after its start, or when the staging folder or the journal (the commit point) appears."""
+    shutil.copytree(old, out)
+    process = start(snapshot, out)
     if isinstance(moment, float):
         time.sleep(moment)
-        return
-    deadline = time.monotonic() + 60
-    while process.poll() is None and time.monotonic() < deadline:
-        if moment == "journal" and (out / JOURNAL).exists():
-            return
-        if moment == "staging" and any(p.name.startswith(STAGING_PREFIX) for p in out.iterdir()):
-            return
-        time.sleep(0.0005)
+    else:
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if moment == "journal" and (out / JOURNAL).exists():
+                break
+            if moment == "staging" and any(
+                p.name.startswith(STAGING_PREFIX) for p in out.iterdir()
+            ):
+                break
+            time.sleep(0.0005)
+    process.send_signal(signum)
+    return process
 
 
 @pytest.fixture(scope="module")
@@ -100,10 +108,7 @@ def test_sigkill_at_any_moment_leaves_old_or_new_and_a_rerun_gives_the_fresh_tre
     moments += ["staging", "journal", "journal", "journal"]
     for number, moment in enumerate(moments):
         out = base / f"kill{number}"
-        shutil.copytree(base / "old", out)
-        process = start(new_in, out)
-        wait_for(process, out, moment)
-        process.send_signal(signal.SIGKILL)
+        process = signal_at(base / "old", out, new_in, moment, signal.SIGKILL)
         process.wait(timeout=30)
         if (out / JOURNAL).exists():
             seen["journal"] += 1  # committed, not all moved in: the next run completes it
@@ -159,10 +164,7 @@ def test_ctrl_c_at_any_moment_is_one_line_exit_130_and_old_or_new(
     interrupted = 0
     for number, moment in enumerate(moments):
         out = base / f"sigint{number}"
-        shutil.copytree(base / "old", out)
-        process = start(new_in, out)
-        wait_for(process, out, moment)
-        process.send_signal(signal.SIGINT)
+        process = signal_at(base / "old", out, new_in, moment, signal.SIGINT)
         code = process.wait(timeout=60)
         err = process.stderr.read().decode() if process.stderr else ""
         if code == 0:  # finished before the signal arrived
