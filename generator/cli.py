@@ -9,6 +9,8 @@ renderers, azureml-core for `export`) are imported only once a command runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -221,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:  # Ctrl-C anywhere: one line; the output is old or new, whole
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to change
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C cannot cut the line
         _say(
             "gen-iac: interrupted; the output folder holds its old files or all the new ones, "
             "never a mix (the next run completes a move that was under way)"
