@@ -338,9 +338,8 @@ def recover(out: Path) -> list[str]:
             warnings.append(f"{journal}: journal of an interrupted run ignored and removed ({exc})")
         else:
             _roll_forward(out, staging, ops, warnings)
-        os.unlink(journal)
-    with os.scandir(out) as entries:
-        stale = [e for e in entries if e.name.startswith(STAGING_PREFIX)]
+    with os.scandir(out) as entries:  # gen-iac's names: whatever stands there goes
+        stale = [e for e in entries if e.name.startswith(STAGING_PREFIX) or e.name == JOURNAL]
     for entry in stale:
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path)

@@ -165,6 +165,21 @@ def test_a_garbage_journal_is_one_warning(tmp_path: Path, text: bytes) -> None:
     assert not (tmp_path / JOURNAL).exists()
 
 
+def test_a_journal_committed_as_a_folder_or_a_link_is_removed_not_followed(
+    tmp_path: Path,
+) -> None:
+    outside = tmp_path.parent / "outside-journal"
+    outside.write_text(journal(STAGING, [["put", "0", "a.tf", sha(b"a")]]).decode())
+    for kind in ("folder", "link"):
+        if kind == "folder":
+            (tmp_path / JOURNAL / "x").mkdir(parents=True)
+        else:
+            (tmp_path / JOURNAL).symlink_to(outside)
+        assert len(recover(tmp_path)) == 1
+        assert not os.path.lexists(tmp_path / JOURNAL) and outside.is_file()
+        assert write_tree(tmp_path, [RenderedFile("terraform/a.tf", "a\n")]).warnings == []
+
+
 # --- 2. a committed manifest -----------------------------------------------------------------
 
 
