@@ -278,10 +278,11 @@ def test_a_renamed_finding_code_keeps_its_former_code_for_one_release(
     make_snapshot: SnapshotFactory, tmp_path: Path
 ) -> None:
     big = aci("big", containerResourceRequirements={"cpu": 8, "memoryInGB": 32})
-    generate(Options(input=make_snapshot([big, aci("small")]), out=tmp_path))
-    report = json.loads((tmp_path / "migration.json").read_text(encoding="utf-8"))
+    out = tmp_path / "out"
+    generate(Options(input=make_snapshot([big, aci("small")]), out=out))
+    report = json.loads((out / "migration.json").read_text(encoding="utf-8"))
     (finding,) = [f for f in report["findings"] if f["code"] == "size-beyond-guide-table"]
     assert finding["formerCode"] == "sku-outside-seed"
     assert all("formerCode" not in f for f in report["findings"] if f is not finding)
-    markdown = (tmp_path / "MIGRATION.md").read_text(encoding="utf-8")
+    markdown = (out / "MIGRATION.md").read_text(encoding="utf-8")
     assert "`size-beyond-guide-table` (formerly `sku-outside-seed`)" in markdown
