@@ -23,3 +23,19 @@ class RenderedFile:
     @property
     def content(self) -> bytes:
         return self.data if self.data is not None else self.text.encode("utf-8")
+
+
+class UnreadableFile(Exception):
+    """A person's file a merge must read but cannot (not UTF-8, not HCL or JSON of the
+    expected shape): the run stops (exit 2) naming `file:line:column: what`, since merging
+    into a file gen-iac cannot read could only guess and a silent skip would hide it."""
+
+    def __init__(self, line: int, column: int, what: str) -> None:
+        super().__init__(f"{line}:{column}: {what}")
+        self.line = line
+        self.column = column
+        self.what = what
+
+    def at(self, path: str) -> str:
+        """The one line for the console: `path:line:column: what`."""
+        return f"{path}:{self.line}:{self.column}: {self.what}; fix the file (or delete it to start again) and run gen-iac again"

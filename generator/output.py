@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.diagnostics import InputError
-from generator.files import GEN_IAC, PERSON, RenderedFile
+from generator.files import GEN_IAC, PERSON, RenderedFile, UnreadableFile
 
 MANIFEST = ".gen-iac-manifest.json"
 JOURNAL = ".gen-iac-journal.json"
@@ -466,7 +466,10 @@ def _stage(
         r_hash = _hash(rendered)
         before = old.get(path)
         if f.owner == PERSON:
-            entry = _person(f, path, rendered, r_hash, state, disk, before, result, stage)
+            try:
+                entry = _person(f, path, rendered, r_hash, state, disk, before, result, stage)
+            except UnreadableFile as exc:  # a person's file a merge cannot read: stop (exit 2)
+                raise OutputError(exc.at(str(out / path))) from None
         else:
             entry = _generated(f, path, rendered, r_hash, state, disk, before, force, result, stage)
         entries[path] = entry
@@ -562,6 +565,8 @@ def _person(
     if f.merge is not None:
         try:
             merged = f.merge(disk)
+        except UnreadableFile:
+            raise
         except Exception as exc:  # a person's file we cannot read: keep it, say so
             result.warnings.append(f"{path}: kept as it is; cannot merge gen-iac's changes ({exc})")
             result.kept.append(path)
