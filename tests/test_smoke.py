@@ -289,7 +289,7 @@ def test_interpreter_without_the_server_is_exit_2(
     [
         ("no-folder", "bundle folder not found"),
         ("no-manifest", "bundles.json not found"),
-        ("bad-json", "not valid JSON"),
+        ("bad-json", "invalid JSON"),
         ("no-code-entry", "no code entry for 'test-blue'"),
         ("no-scoring-script", "scoringScript of 'test-blue' is missing"),
         ("script-outside-code", "must be a path inside"),
