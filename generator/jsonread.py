@@ -156,7 +156,7 @@ def _position(text: str, offset: int) -> tuple[int, int]:
 def _find_duplicate(text: str) -> tuple[int, int, str]:
     """(line, column, key) of the first repeated key, by the pure-Python scanner with an
     object reader that records where each key starts (run only after a duplicate was seen)."""
-    ws = json.decoder.WHITESPACE.match
+    ws = json.decoder.WHITESPACE.match  # type: ignore[attr-defined]
     found: list[tuple[int, str]] = []
 
     def parse_object(state: tuple[str, int], strict: bool, scan: Any, *_: Any) -> Any:
@@ -167,7 +167,7 @@ def _find_duplicate(text: str) -> tuple[int, int, str]:
             return {}, end + 1
         while True:
             start = end
-            key, end = json.decoder.scanstring(s, end + 1, strict)
+            key, end = json.decoder.scanstring(s, end + 1, strict)  # type: ignore[attr-defined]
             if key in keys and not found:
                 found.append((start, key))
             keys.add(key)

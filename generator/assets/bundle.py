@@ -20,7 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.assets.archive import DEFAULT_LIMITS, ArchiveError, Limits, is_archive_name, unpack
+from generator.assets.archive import (
+    DEFAULT_LIMITS,
+    ArchiveError,
+    Limits,
+    is_archive_name,
+    unpack_with_notes,
+)
 from generator.diagnostics import Finding, Level
 from generator.sources.legacy import Asset, ImageRequest
 
@@ -129,13 +135,14 @@ def code_bundle(
     absent = [a.id for a in assets if not _asset_file(asset_dir, a)]
     if asset_dir is None or absent:
         return None, [_missing_code(absent, asset_dir, code_dir)]
+    notes: list[Finding] = []
     try:
-        files = _layout(request, assets, asset_dir, limits)
+        files = _layout(request, assets, asset_dir, limits, notes)
     except _CodeError as exc:
         return None, [exc.finding]
     script, rule, findings = _choose_script(request, files)
     bundle = CodeBundle(files, script, rule, content_version(files))
-    return bundle, _driver_findings(request) + findings
+    return bundle, _driver_findings(request) + notes + findings
 
 
 class _CodeError(Exception):
@@ -147,11 +154,15 @@ class _CodeError(Exception):
 
 
 def _layout(
-    request: ImageRequest, assets: Sequence[Asset], asset_dir: Path, limits: Limits
+    request: ImageRequest,
+    assets: Sequence[Asset],
+    asset_dir: Path,
+    limits: Limits,
+    notes: list[Finding],
 ) -> dict[str, bytes]:
     """The code folder: one source archive minus its top folder, or the files side by side."""
     if len(assets) == 1 and is_source_archive(assets[0]):
-        files = _read_archive(request, assets[0], asset_dir, limits)
+        files = _read_archive(request, assets[0], asset_dir, limits, notes)
         source = _environment_variables(request).get("AZUREML_SOURCE_DIRECTORY")
         # `source_directory='.'` packs the folder's contents at the archive root ("./score.py").
         return files if _is_dot(source) else _strip_top_folder(files)
@@ -160,7 +171,7 @@ def _layout(
     folders: set[str] = set()  # every folder some merged file sits in
     for asset in assets:
         if is_source_archive(asset):
-            found = _read_archive(request, asset, asset_dir, limits)
+            found = _read_archive(request, asset, asset_dir, limits, notes)
         else:
             found = {asset.id: _read(request, asset, asset_dir, limits.max_member_bytes)}
         for path, data in found.items():
@@ -174,15 +185,26 @@ def _layout(
 
 
 def _read_archive(
-    request: ImageRequest, asset: Asset, asset_dir: Path, limits: Limits
+    request: ImageRequest, asset: Asset, asset_dir: Path, limits: Limits, notes: list[Finding]
 ) -> dict[str, bytes]:
     data = _read(request, asset, asset_dir, limits.max_archive_bytes)
     try:
-        return unpack(data, asset.id, limits)
+        files, left_out = unpack_with_notes(data, asset.id, limits)
     except ArchiveError as exc:
         raise _CodeError(
             Finding(Level.ERROR, "unsafe-archive", str(exc), _asset_field(request, asset))
         ) from None
+    del data  # the archive's bytes are not needed past here
+    notes.extend(
+        Finding(
+            Level.WARNING,
+            "archive-member-left-out",
+            f"archive {asset.id!r}: {note}",
+            _asset_field(request, asset),
+        )
+        for note in left_out
+    )
+    return files
 
 
 def _read(request: ImageRequest, asset: Asset, asset_dir: Path, cap: int) -> bytes:

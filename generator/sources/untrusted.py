@@ -137,7 +137,7 @@ def bad_values(raw: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
 def digits(value: int) -> int:
     """How many decimal digits an integer has, without str() (refused past 4300 digits)."""
     count = max(1, int(abs(value).bit_length() * 0.30102999566398))
-    return count + (abs(value) >= 10**count)
+    return count + int(abs(value) >= 10**count)
 
 
 def safe_component(name: str) -> bool:

@@ -492,7 +492,7 @@ def test_traffic_merge_keeps_the_persons_split(example_plan: MigrationPlan) -> N
     with pytest.raises(UnreadableFile, match="2:3: duplicate key 'traffic'"):
         traffic.merge(b'{"traffic": {},\n  "traffic": {}, "mirrorTraffic": {}}')
     # A dark launch written as 0.0 stays dark; a BOM is read; the person's own keys stay.
-    disk["traffic"]["sentiment-aci"] = {"blue": 0.0}
+    disk["traffic"]["sentiment-aci"] = {"blue": 0.0}  # type: ignore[dict-item]
     bom = b"\xef\xbb\xbf" + json.dumps({**disk, "$comment": {"why": "ours"}}).encode()
     merged = traffic.merge(bom)
     assert _traffic(merged)["traffic"]["sentiment-aci"] == {"blue": 0}
