@@ -148,3 +148,13 @@ def test_overrides_with_huge_numbers_deep_nesting_or_duplicates_are_one_line(
         assert code == 2, (name, out)
         assert str(path) in out, (name, out)
     assert "instance_count" in out and "twice" in out
+
+
+def test_a_duplicate_key_in_keys_json_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = '{"good": {"primaryKey": "a", "secondaryKey": "b"},\n "good": {"primaryKey": "c"}}'
+    code, out = _run(_write(tmp_path / "s", _doc(aci("good")), keys), tmp_path / "out", capsys)
+    assert code == 2
+    assert "keys.json:2:2: duplicate key 'good'" in out
+    assert "secondaryKey" not in out and '"a"' not in out  # never a key's value
