@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 GEN_IAC = "gen-iac"  # rewritten on every run; a person's edit is kept and reported
 PERSON = "person"  # written once; a person owns it after the first run (day 2)
+
+# Names Windows reserves whatever the extension or case (a checkout there fails on them).
+_WINDOWS_RESERVED = re.compile(
+    r"(?i)(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3])(\..*)?"
+)
+
+
+def path_component(name: str) -> str:
+    """A name (workspace, endpoint, archive member) as one component of an output path: a
+    Windows-reserved name (`con`, `nul.txt`, `LPT1`...) gets `_` after its base name (`con_`,
+    `nul_.txt`); any other name is returned as is. Every renderer and the archive reader use
+    this one rule, so references between generated files agree."""
+    if not _WINDOWS_RESERVED.fullmatch(name.rstrip(" .")):
+        return name
+    base, dot, rest = name.partition(".")
+    return f"{base}_{dot}{rest}"
 
 
 @dataclass(frozen=True)

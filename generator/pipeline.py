@@ -131,7 +131,7 @@ def render(
             keys_file = (
                 keys_files[0]
                 if len(keys_files) == 1
-                else f"terraform/{plan.workspace.name}/<endpoint>/{KEYS_FILE}"
+                else f"terraform/{plan.workspace.folder}/<endpoint>/{KEYS_FILE}"
             )
         from generator.render.imports import render_imports
 

@@ -32,6 +32,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from typing import IO, NoReturn
 
+from generator.files import path_component
+
 MiB = 1024 * 1024
 MAX_FILES = 10_000  # members of any kind: files, folders and links
 MAX_TOTAL_BYTES = 256 * MiB  # all files together, link copies included
@@ -65,8 +67,6 @@ METADATA_FOLDERS = frozenset(
         ".sl",
     }
 )
-# Names Windows reserves whatever the extension or case: never a bundle file's name as is.
-_WINDOWS_RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?")
 
 # Bytes an archive may carry beyond its file contents: tar headers, pax records and padding.
 _MEMBER_OVERHEAD = 4096
@@ -173,15 +173,6 @@ def snapshot_budget(budget: SnapshotBudget | None = None) -> Iterator[SnapshotBu
         yield budget
     finally:
         _BUDGET.reset(token)
-
-
-def windows_safe(name: str) -> str:
-    """A path component Windows can hold: a reserved name (`con`, `nul.txt`, `LPT1`...) gets
-    `_` after its base name (`con_`, `nul_.txt`); any other name is returned as is."""
-    if not _WINDOWS_RESERVED.fullmatch(name.rstrip(" .")):
-        return name
-    base, dot, rest = name.partition(".")
-    return f"{base}_{dot}{rest}"
 
 
 def is_archive_name(name: str) -> bool:
@@ -488,7 +479,7 @@ class _Collector:
         """The path with Windows-reserved components made safe (noted)."""
         if path is None:
             return None
-        safe = "/".join(windows_safe(part) for part in path.split("/"))
+        safe = "/".join(path_component(part) for part in path.split("/"))
         if safe != path:
             self.notes.append(
                 f"renamed {path!r} to {safe!r}: Windows reserves that name (imports of it "
@@ -576,7 +567,7 @@ class _Collector:
         claimed = self._claim(raw, path, "a link")
         if self.twin(raw, claimed):
             return
-        self.links[claimed] = "/".join(windows_safe(part) for part in target.split("/"))
+        self.links[claimed] = "/".join(path_component(part) for part in target.split("/"))
 
     def add_dir(self, raw: str, path: str | None) -> None:
         if self.skipped(raw, path):

@@ -302,9 +302,9 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
     ws = plan.workspace
     symbols = Symbols(plan)
     # Modules sit one folder down: bundles are two levels up from main.bicep, three from them.
-    encoder = Encoder(symbols, f"../../../bundles/{ws.name}")
+    encoder = Encoder(symbols, f"../../../bundles/{ws.folder}")
     env = environment(encoder)
-    base = f"bicep/{ws.name}"
+    base = f"bicep/{ws.folder}"
     outcomes = {o.endpoint: o for o in plan.outcomes if o.endpoint}
     inputs = _inputs(plan)
     keys = _keys(plan)
@@ -340,7 +340,7 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
             "script": UPLOAD_SCRIPT,
             "value": enc.Raw(f"json(readEnvironmentVariable({enc.string(UPLOAD_ENV)}))"),
         },
-        "bundles": shlex.quote(f"../../bundles/{ws.name}"),
+        "bundles": shlex.quote(f"../../bundles/{ws.folder}"),
         "new_endpoints": {"param": NEW_ENDPOINTS_PARAM, "env": NEW_ENDPOINTS_ENV},
         "traffic_file": TRAFFIC_FILE,
         "inputs_file": INPUTS_FILE,

@@ -219,8 +219,8 @@ def module_endpoints(plan: MigrationPlan, layout: str) -> dict[str, tuple[Endpoi
     The assets a module registers are those its endpoints' deployments use."""
     ws = plan.workspace
     if layout == "workspace":
-        return {f"terraform/{ws.name}": ws.endpoints}
-    return {f"terraform/{ws.name}/{e.name}": (e,) for e in ws.endpoints}
+        return {f"terraform/{ws.folder}": ws.endpoints}
+    return {f"terraform/{ws.folder}/{e.folder}": (e,) for e in ws.endpoints}
 
 
 def _render_module(
@@ -603,13 +603,13 @@ def render_assets(
             for folder, seed in seeds.items()
         }
     context = {
-        "workspace": ws.name,
-        "bundles": hcl.Raw(f'"${{path.module}}/{up}bundles/{hcl.escape(ws.name)}"'),
+        "workspace": ws.folder,
+        "bundles": hcl.Raw(f'"${{path.module}}/{up}bundles/{hcl.escape(ws.folder)}"'),
         "blob_root": f"{BLOB_ROOT}/{scope}" if scope else BLOB_ROOT,
         "subscription_id": ws.subscription_id,
         "resource_group": ws.resource_group,
         "seeds": seeds,
-        "assets": [_asset_context(a, ws.name) for a in assets],
+        "assets": [_asset_context(a, ws.folder) for a in assets],
     }
     return RenderedFile(
         f"{base}/{ASSETS_FILE}", env.get_template(f"{ASSETS_FILE}.j2").render(context)

@@ -21,9 +21,9 @@ from generator.assets.archive import (
     snapshot_budget,
     unpack,
     unpack_with_notes,
-    windows_safe,
 )
 from generator.cli import main
+from generator.files import path_component
 from tests.assets.test_archive import member, tar, zip_of
 from tests.conftest import WORKSPACE, aci
 
@@ -70,8 +70,8 @@ def test_nfc_nfd_and_case_twins_are_one_name_and_reported() -> None:
         ("nullable.py", "nullable.py"),
     ],
 )
-def test_windows_reserved_names_are_made_safe(name: str, safe: str) -> None:
-    assert windows_safe(name) == safe
+def test_windows_reserved_names_are_made_safe_in_one_place(name: str, safe: str) -> None:
+    assert path_component(name) == safe
 
 
 def test_a_reserved_member_name_is_renamed_and_reported() -> None:
@@ -202,3 +202,39 @@ def test_a_bomb_snapshot_stops_at_the_snapshot_limit_with_flat_memory(tmp_path: 
     # Two 200 MiB bombs kept (under the 512 MiB limit), one read in flight: ~730 MiB measured;
     # without the snapshot limit it grew with every service (2.4 GB for this snapshot).
     assert peak_mib < 1000, peak_mib
+
+
+def test_reserved_workspace_and_endpoint_names_never_become_folders_as_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    snapshot = tmp_path / "snap"
+    snapshot.mkdir()
+    services = [_service_with_archive(snapshot, "nul", tar(member("src/score.py", b"ok")))]
+    workspace = {**WORKSPACE, "name": "con"}
+    (snapshot / "snapshot.json").write_text(
+        json.dumps({"workspace": workspace, "services": services})
+    )
+    out = tmp_path / "out"
+    args = [
+        "--input",
+        str(snapshot),
+        "--out",
+        str(out),
+        "--target",
+        "terraform",
+        "--target",
+        "bicep",
+    ]
+    assert main([*args, "--layout", "endpoint"]) in (0, 1)
+    capsys.readouterr()
+    parts = {p for path in out.rglob("*") for p in path.relative_to(out).parts}
+    assert not {p for p in parts if path_component(p) != p}
+    assert (out / "terraform" / "con_" / "nul_" / "main.nul.tf").is_file()
+    assert (out / "bundles" / "con_" / "code" / "nul-blue" / "score.py").is_file()
+    # References between generated files use the same folder names.
+    assets = (out / "terraform" / "con_" / "nul_" / "assets.tf").read_text()
+    assert "bundles/con_" in assets and 'bundles/con"' not in assets
+    bicep_assets = (out / "bicep" / "con_" / "modules" / "assets-001.bicep").read_text()
+    assert "'../../../bundles/con_/environments/" in bicep_assets
+    report = (out / "MIGRATION.md").read_text()
+    assert "`terraform/con_/`" in report and "`terraform/con/`" not in report
