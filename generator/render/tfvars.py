@@ -23,6 +23,7 @@ from generator.render import hcl
 
 BOM = "\ufeff"
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+_LINE_REST = re.compile(r"[ \t\r]*(?:(?:#|//)[^\n]*)?(?:\n|\Z)")
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,16 @@ class Document:
         return len(self.text) if found < 0 else found
 
     def starts_line(self, offset: int) -> bool:
-        return not self.text[self.line_start(offset) : offset].strip()
+        """Only blanks precede on the line (looked at back to the first other character, so
+        many entries on one long line stay linear)."""
+        text = self.text
+        while offset > 0 and text[offset - 1] in " \t\r":
+            offset -= 1
+        return offset == 0 or text[offset - 1] == "\n"
 
     def ends_line(self, offset: int) -> bool:
         """Only blanks or a `#`/`//` comment follow on the line."""
-        rest = self.text[offset : self.line_end(offset)].strip()
-        return not rest or rest.startswith(("#", "//"))
+        return _LINE_REST.match(self.text, offset) is not None
 
     def indent(self, offset: int) -> str:
         start = self.line_start(offset)
