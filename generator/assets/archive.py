@@ -201,13 +201,20 @@ def unpack_with_notes(
         raise ArchiveError(
             f"archive {name!r} is {len(data):,} bytes, over the {limits.max_archive_bytes:,}-byte limit"
         )
-    if data.startswith(_ZIP_MAGICS):
-        found = _unpack_zip(data, name, limits)
-    elif data.startswith(_GZIP_MAGIC):
-        found = _unpack_tar(_Gunzip(data, name, limits), name, limits, "tar.gz")
-    else:
-        found = _unpack_tar(io.BytesIO(data), name, limits, "tar")
-    return found.result(), found.notes
+    budget = _BUDGET.get()
+    spent = (budget.bytes, budget.files) if budget else (0, 0)
+    try:
+        if data.startswith(_ZIP_MAGICS):
+            found = _unpack_zip(data, name, limits)
+        elif data.startswith(_GZIP_MAGIC):
+            found = _unpack_tar(_Gunzip(data, name, limits), name, limits, "tar.gz")
+        else:
+            found = _unpack_tar(io.BytesIO(data), name, limits, "tar")
+        return found.result(), found.notes
+    except ArchiveError:
+        if budget:  # a refused archive keeps nothing, so it spends nothing of the snapshot's
+            budget.bytes, budget.files = spent
+        raise
 
 
 class _Gunzip:

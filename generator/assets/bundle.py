@@ -16,6 +16,7 @@ one, so both agree.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +170,7 @@ def _layout(
     # Several assets (older SDKs): v1 put each one in the app folder, archives unpacked whole.
     merged: dict[str, bytes] = {}
     folders: set[str] = set()  # every folder some merged file sits in
+    names: set[str] = set()  # the same on macOS and Windows: NFC, case folded
     for asset in assets:
         if is_source_archive(asset):
             found = _read_archive(request, asset, asset_dir, limits, notes)
@@ -176,9 +178,11 @@ def _layout(
             found = {asset.id: _read(request, asset, asset_dir, limits.max_member_bytes)}
         for path, data in found.items():
             parents = _parents(path)
-            if path in merged or path in folders or any(p in merged for p in parents):
+            name = unicodedata.normalize("NFC", path).casefold()
+            if name in names or path in folders or any(p in merged for p in parents):
                 raise _CodeError(_conflict(request, asset, path))
             merged[path] = data
+            names.add(name)
             folders.update(parents)
     _check_totals(request, merged, limits)
     return {path: merged[path] for path in sorted(merged)}

@@ -101,6 +101,10 @@ def test_the_snapshot_budget_spans_archives() -> None:
         unpack(tar(member("a", b"1"), member("b", b"2")), "first.tar.gz")
         with pytest.raises(ArchiveError, match="past 3 files"):
             unpack(tar(member("c", b"3"), member("d", b"4")), "second.tar.gz")
+    with snapshot_budget(SnapshotBudget(max_bytes=10**6, max_files=100)) as budget:
+        with pytest.raises(ArchiveError, match="appears twice"):  # refused after one file
+            unpack(tar(member("a", b"1"), member("a", b"2")), "bad.tar.gz")
+        assert (budget.bytes, budget.files) == (0, 0)  # a refused archive spends nothing
     unpack(one, "outside.tar.gz")  # no budget outside a run
 
 
