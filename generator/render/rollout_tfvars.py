@@ -13,6 +13,8 @@ report. Pure functions over bytes.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -153,8 +155,12 @@ def _merge_object(
     # it, else after their last one, else before the closing brace.
     groups: dict[int, list[str]] = {}
     run_of: dict[int, list[Element]] = {}
+    # The first entry (in file order) whose key sorts after a name is where the running
+    # maximum of the keys first passes it: a binary search, however the file is ordered.
+    highest = list(itertools.accumulate((e.key for e in lined), max))
     for name in new:
-        anchor = next((e for e in lined if e.key > name), None)
+        index = bisect.bisect_right(highest, name)
+        anchor = lined[index] if index < len(lined) else None
         if anchor is not None:
             at, run = doc.line_start(anchor.start), runs.get(anchor.start, [])
         elif lined:
