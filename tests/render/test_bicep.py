@@ -17,7 +17,8 @@ from generator.plan.model import ML_API_VERSION, MigrationPlan
 from generator.render.bicep import render_bicep
 from tests.conftest import EXAMPLE, WORKSPACE, SnapshotFactory
 from tests.render.test_cross_target import CASES, generate_case
-from tests.support.bicep import Evaluator, bodies, input_values, parse, parse_text
+from tests.support.az import LiveDeployment, LiveEndpoint
+from tests.support.bicep import Evaluator, bodies, deployed, input_values, parse, parse_text
 
 WS = "mlw-contoso-prod"
 LOWER_CAMEL = re.compile(r"^[a-z][A-Za-z0-9]*$")
@@ -228,7 +229,7 @@ def test_main_calls_one_module_per_batch(main: dict[str, Any]) -> None:
         "environmentIds",
         "location",
         "mirrorTraffic",
-        "newEndpoints",
+        "live",
         "traffic",
         "workspaceName",
     }
@@ -268,9 +269,10 @@ def test_traffic_modules(batch: dict[str, Any], module_dir: Path) -> None:
 
 
 def test_first_deployment_puts_endpoints_without_traffic(module_dir: Path) -> None:
-    """GEN_IAC_NEW_ENDPOINTS=* (the first deployment): no deployment exists yet, so the
-    endpoints' own PUT carries no traffic; the traffic step sets it afterwards."""
-    found = bodies(module_dir, new_endpoints="*")
+    """An empty workspace (the first deployment, found so by upload-bundles.sh): no deployment
+    exists yet, so the endpoints' own PUT carries no traffic; the traffic step sets it
+    afterwards."""
+    found = bodies(module_dir)
     endpoints = [k for k in found if k.startswith("endpoint:")]
     assert len(endpoints) == 6
     for key in endpoints:
@@ -278,28 +280,36 @@ def test_first_deployment_puts_endpoints_without_traffic(module_dir: Path) -> No
         assert "mirrorTraffic" not in found[key]["properties"], key
 
 
-def test_redeploy_puts_endpoints_with_their_live_traffic(module_dir: Path, tmp_path: Path) -> None:
-    """A redeploy (GEN_IAC_NEW_ENDPOINTS unset): every PUT of every endpoint carries the
-    traffic from traffic.json, so no moment has 0 %; deployments at 0 are left out (absent
-    means 0, and a deployment new in this run does not exist yet)."""
-    found = bodies(module_dir, new_endpoints=None)
+def test_redeploy_puts_endpoints_with_the_traffic_they_have(
+    module_dir: Path, tmp_path: Path
+) -> None:
+    """A redeploy, with no setting to remember: upload-bundles.sh finds the endpoints in ARM,
+    and every endpoint's own PUT carries the traffic it has, so no moment has 0 %. A changed
+    split in traffic.json goes out only in the traffic step, after the deployments it names
+    are updated; the endpoint's first PUT keeps the live one."""
+    live = deployed(module_dir)
+    found = bodies(module_dir, workspace=live)
     assert found["endpoint:ab-endpoint"]["properties"]["traffic"] == {
         "versiona": 60,
         "versionb": 40,
     }
-    assert found["endpoint:ab-endpoint"]["properties"]["mirrorTraffic"] == {}
+    assert found["endpoint:ab-endpoint"]["properties"]["mirrorTraffic"] == {
+        "versiona": 0,
+        "versionb": 0,
+    }
     for name in ("churn-aci", "fraud-aks", "ocr-aci-private", "recs-aks-token", "sentiment-aci"):
         assert found[f"endpoint:{name}"]["properties"]["traffic"] == {"blue": 100}, name
         assert "mirrorTraffic" not in found[f"endpoint:{name}"]["properties"], name
     # The same bodies as the first deployment otherwise.
-    first = bodies(module_dir, new_endpoints="*")
+    first = bodies(module_dir)
     for key, body in first.items():
         if key.startswith("endpoint:"):
             redeployed = found[key]["properties"]
             assert {k: v for k, v in redeployed.items() if "raffic" not in k} == body["properties"]
         else:
             assert found[key] == body, key
-    # A changed split and a mirror reach the endpoint's own PUT, zeros left out.
+    # A changed split and a mirror: the endpoint's own PUT keeps what is live, the traffic
+    # step (which depends on every deployment of the endpoint) sends the new split.
     copy = tmp_path / "out"
     shutil.copytree(module_dir.parent.parent, copy)
     changed = copy / "bicep" / WS
@@ -313,15 +323,44 @@ def test_redeploy_puts_endpoints_with_their_live_traffic(module_dir: Path, tmp_p
         '"ab-endpoint": {"versiona": 0, "versionb": 20}',
     )
     path.write_text(text, encoding="utf-8")
-    again = bodies(changed, new_endpoints=None)
-    assert again["endpoint:ab-endpoint"]["properties"]["traffic"] == {"versiona": 100}
-    assert again["endpoint:ab-endpoint"]["properties"]["mirrorTraffic"] == {"versionb": 20}
+    again = bodies(changed, workspace=live)
+    assert again["endpoint:ab-endpoint"]["properties"]["traffic"] == {"versiona": 60, "versionb": 40}
+    assert again["endpoint:ab-endpoint"]["properties"]["mirrorTraffic"] == {
+        "versiona": 0,
+        "versionb": 0,
+    }
     assert again["traffic:ab-endpoint"]["properties"]["traffic"] == {"versiona": 100, "versionb": 0}
-    # Endpoints new in this run (a re-run that added them) are PUT without traffic.
-    some = bodies(module_dir, new_endpoints="churn-aci,fraud-aks")
-    assert "traffic" not in some["endpoint:churn-aci"]["properties"]
-    assert "traffic" not in some["endpoint:fraud-aks"]["properties"]
-    assert some["endpoint:sentiment-aci"]["properties"]["traffic"] == {"blue": 100}
+    assert again["traffic:ab-endpoint"]["properties"]["mirrorTraffic"] == {
+        "versiona": 0,
+        "versionb": 20,
+    }
+    step = parse(changed / "modules" / "endpoints-001.bicep")["modules"]["trafficAbEndpoint"]
+    assert {str(d) for d in step["config"]["dependsOn"]} == {
+        "deploymentAbEndpointVersiona",
+        "deploymentAbEndpointVersionb",
+    }
+    # Endpoints that do not exist yet (a re-run added them) are PUT without traffic.
+    some = replace(live, endpoints=[e for e in live.endpoints if e.name == "sentiment-aci"])
+    partly = bodies(module_dir, workspace=some)
+    assert "traffic" not in partly["endpoint:churn-aci"]["properties"]
+    assert "traffic" not in partly["endpoint:fraud-aks"]["properties"]
+    assert partly["endpoint:sentiment-aci"]["properties"]["traffic"] == {"blue": 100}
+
+
+def test_autoscaled_capacity_is_kept(module_dir: Path) -> None:
+    """autoscale owns sku.capacity: a deployment that exists is PUT with the instance count it
+    has (read from ARM by upload-bundles.sh), not the generated one; a new one starts at the
+    generated count; a deployment without autoscale keeps the generated count."""
+    first = bodies(module_dir)
+    assert first["deployment:fraud-aks/blue"]["sku"]["capacity"] == 2
+    live = deployed(module_dir, capacity={"fraud-aks/blue": 7, "churn-aci/blue": 5})
+    found = bodies(module_dir, workspace=live)
+    assert found["deployment:fraud-aks/blue"]["sku"] == {
+        **first["deployment:fraud-aks/blue"]["sku"],
+        "capacity": 7,
+    }
+    # churn-aci has no autoscale setting: its count is the person's, from the template.
+    assert found["deployment:churn-aci/blue"]["sku"] == first["deployment:churn-aci/blue"]["sku"]
 
 
 def test_sibling_deployments_form_a_chain(batch: dict[str, Any], module_dir: Path) -> None:
@@ -412,11 +451,11 @@ def test_inputs_merge_keeps_what_a_person_filled_in(example_plan: MigrationPlan)
 def test_a_batch_deploys_on_its_own_with_the_same_bodies(module_dir: Path) -> None:
     """modules/endpoints-NNN.bicepparam deploys one batch alone (workspaces too large for one
     deployment of main.bicep) from the same values: the same bodies as through main.bicep."""
-    for new_endpoints in ("*", None):
-        through_main = bodies(module_dir, new_endpoints=new_endpoints)
+    for live in (None, deployed(module_dir, capacity={"fraud-aks/blue": 5})):
+        through_main = bodies(module_dir, workspace=live)
         alone = {}
         for template in ("modules/assets-001.bicep", "modules/endpoints-001.bicep"):
-            alone.update(bodies(module_dir, new_endpoints=new_endpoints, template=template))
+            alone.update(bodies(module_dir, workspace=live, template=template))
         assert alone == through_main
 
 
@@ -492,7 +531,7 @@ def test_bicepparam(module_dir: Path) -> None:
         "workspaceName",
         "datastoreName",
         "assetVersions",  # both from what upload-bundles.sh prints
-        "newEndpoints",
+        "live",  # and this
         "traffic",
         "mirrorTraffic",
         "environmentIds",  # ab-endpoint's versions record no environment
@@ -610,25 +649,27 @@ def test_keys_param_is_secure_and_never_output(keyed_out: Path) -> None:
             assert "test-primary" not in json.dumps(body), key  # keys only at creation
 
 
-def test_keys_only_when_sent(keyed_out: Path) -> None:
-    """A later deployment needs no secret (GEN_IAC_ENDPOINT_KEYS unset reads as `{}`) and
-    sends no keys, so a rotation made since is never reverted; keys given for one service
-    reach that endpoint alone."""
+def test_keys_only_at_creation(keyed_out: Path) -> None:
+    """Keys go to an endpoint that does not exist yet, never again: with the keys still set
+    (a pipeline secret), a redeploy sends none, so a rotation made since is never reverted;
+    an endpoint added later gets its keys when it is created. Unset, nothing needs a secret."""
     module_dir = keyed_out / "bicep" / WORKSPACE["name"]
-    values = {k: v for k, v in input_values(module_dir).items() if k != "endpointKeys"}
-    later = bodies(module_dir, values, new_endpoints=None)
+    values = input_values(module_dir)
+    live = deployed(module_dir, values)
+    later = bodies(module_dir, values, workspace=live)
     assert not [k for k in later if k.startswith("endpoint-secrets:")]
     assert later["endpoint:svc-a"]["properties"]["traffic"] == {"blue": 100}
-    one = {
-        **values,
-        "endpointKeys": {"svc-b": {"primaryKey": "p-b", "secondaryKey": "s-b"}},
-    }
-    alone = bodies(module_dir, one, new_endpoints=None, template="modules/endpoints-001.bicep")
-    reset = bodies(module_dir, one, new_endpoints=None)
+    unset = {k: v for k, v in values.items() if k != "endpointKeys"}
+    assert not [k for k in bodies(module_dir, unset) if k.startswith("endpoint-secrets:")]
+    # svc-b is new in this deployment (a re-run added it): it alone is sent its keys.
+    some = replace(live, endpoints=[e for e in live.endpoints if e.name != "svc-b"])
+    alone = bodies(module_dir, values, workspace=some, template="modules/endpoints-001.bicep")
+    added = bodies(module_dir, values, workspace=some)
     # The batch deployed on its own sends the same, keys included (assets aside: their module).
-    assert alone == {k: v for k, v in reset.items() if not k.startswith(("code:", "environment:"))}
-    assert [k for k in reset if k.startswith("endpoint-secrets:")] == ["endpoint-secrets:svc-b"]
-    assert reset["endpoint-secrets:svc-b"]["properties"]["keys"] == {
-        "primaryKey": "p-b",
-        "secondaryKey": "s-b",
+    assert alone == {k: v for k, v in added.items() if not k.startswith(("code:", "environment:"))}
+    assert [k for k in added if k.startswith("endpoint-secrets:")] == ["endpoint-secrets:svc-b"]
+    assert added["endpoint-secrets:svc-b"]["properties"]["keys"] == {
+        "primaryKey": "test-primary-svc-b",
+        "secondaryKey": "test-secondary-svc-b",
     }
+    assert "traffic" not in added["endpoint:svc-b"]["properties"]
