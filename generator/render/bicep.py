@@ -343,7 +343,9 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
         "bundles": shlex.quote(f"../../bundles/{ws.name}"),
         "live": {
             "param": LIVE_PARAM,
-            "value": enc.Raw(f"json(readEnvironmentVariable({enc.string(UPLOAD_ENV)})).{LIVE_PARAM}"),
+            "value": enc.Raw(
+                f"json(readEnvironmentVariable({enc.string(UPLOAD_ENV)})).{LIVE_PARAM}"
+            ),
         },
         "declared": _declared(plan),
         "traffic_file": TRAFFIC_FILE,

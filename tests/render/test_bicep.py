@@ -17,8 +17,9 @@ from generator.plan.model import ML_API_VERSION, MigrationPlan
 from generator.render.bicep import render_bicep
 from tests.conftest import EXAMPLE, WORKSPACE, SnapshotFactory
 from tests.render.test_cross_target import CASES, generate_case
-from tests.support.az import LiveDeployment, LiveEndpoint
+from tests.support.az import LiveDeployment, LiveEndpoint, Workspace
 from tests.support.bicep import Evaluator, bodies, deployed, input_values, parse, parse_text
+from tests.support.upload import empty_workspace, run_upload
 
 WS = "mlw-contoso-prod"
 LOWER_CAMEL = re.compile(r"^[a-z][A-Za-z0-9]*$")
@@ -324,7 +325,10 @@ def test_redeploy_puts_endpoints_with_the_traffic_they_have(
     )
     path.write_text(text, encoding="utf-8")
     again = bodies(changed, workspace=live)
-    assert again["endpoint:ab-endpoint"]["properties"]["traffic"] == {"versiona": 60, "versionb": 40}
+    assert again["endpoint:ab-endpoint"]["properties"]["traffic"] == {
+        "versiona": 60,
+        "versionb": 40,
+    }
     assert again["endpoint:ab-endpoint"]["properties"]["mirrorTraffic"] == {
         "versiona": 0,
         "versionb": 0,
@@ -673,3 +677,169 @@ def test_keys_only_at_creation(keyed_out: Path) -> None:
         "secondaryKey": "test-secondary-svc-b",
     }
     assert "traffic" not in added["endpoint:svc-b"]["properties"]
+
+
+# ---- upload-bundles.sh: what exists in the workspace, read from ARM (az stood in for) ----
+
+
+def _live(module_dir: Path, *endpoints: LiveEndpoint, page_size: int = 100) -> Workspace:
+    return replace(empty_workspace(module_dir), endpoints=list(endpoints), page_size=page_size)
+
+
+def test_the_script_reads_every_page_and_reports_undeclared_endpoints(module_dir: Path) -> None:
+    """Endpoints come from every page of ARM's list (az rest does not follow nextLink); the
+    declared ones that exist are handed over with their traffic, autoscaled deployments with
+    their instance count; an endpoint the templates do not declare is named on stderr and
+    left out (nothing deletes it)."""
+    live = _live(
+        module_dir,
+        LiveEndpoint("churn-aci", {"blue": 100}, deployments=[LiveDeployment("blue", 3)]),
+        LiveEndpoint("hand-made", {"default": 100}, deployments=[LiveDeployment("default")]),
+        LiveEndpoint(
+            "ab-endpoint",
+            {"versiona": 70, "versionb": 30},
+            {"versionb": 10},
+            [LiveDeployment("versiona"), LiveDeployment("versionb")],
+        ),
+        LiveEndpoint("fraud-aks", {"blue": 100}, deployments=[LiveDeployment("blue", 6)]),
+        page_size=2,
+    )
+    run = run_upload(module_dir, "--dry-run", workspace=live)
+    assert run.returncode == 0, run.stderr
+    assert run.answer["live"] == {
+        "endpoints": {
+            "churn-aci": {"traffic": {"blue": 100}},
+            "ab-endpoint": {
+                "traffic": {"versiona": 70, "versionb": 30},
+                "mirrorTraffic": {"versionb": 10},
+            },
+            "fraud-aks": {"traffic": {"blue": 100}},
+        },
+        # Only fraud-aks/blue has an autoscale setting: churn-aci's count is the template's.
+        "capacity": {"fraud-aks/blue": 6},
+    }
+    listed = [u for u in run.urls if "/onlineEndpoints?" in u]
+    assert any(u.endswith("&$skipToken=1") for u in listed)  # the second page was read
+    assert [u for u in run.urls if "/deployments?" in u] == [
+        f"{live.id}/onlineEndpoints/fraud-aks/deployments?api-version={ML_API_VERSION}"
+    ] * 2  # its rows, then its nextLink
+    lines = run.stderr.splitlines()
+    assert [ln for ln in lines if "hand-made" in ln] == [
+        "upload-bundles: endpoint hand-made is in the workspace but not in these templates: "
+        "left as it is"
+    ]
+    assert "1 endpoint(s) not in these templates; nothing deletes them" in run.stderr
+    assert not [c for c in run.calls if c[0] != "rest" or c[2] != "get"]  # reads only
+
+
+@pytest.mark.parametrize(
+    ("traffic", "mirror", "says"),
+    [
+        ({"versiona": 50, "versionb": 0, "canary": 50}, {}, "has 50 % of its traffic"),
+        ({"versiona": 100, "canary": 0}, {"canary": 20}, "has 20 % of its mirror-traffic"),
+    ],
+)
+def test_the_script_refuses_to_drain_an_undeclared_deployment_unasked(
+    module_dir: Path, traffic: dict[str, int], mirror: dict[str, int], says: str
+) -> None:
+    """Deletes drain first: a deployment the templates do not declare (made by hand, or
+    retired from them) that still has traffic would lose it in the traffic step without
+    anyone choosing so. The script stops before anything is deployed, in one line."""
+    deployments = [LiveDeployment(n) for n in ("versiona", "versionb", "canary")]
+    live = _live(module_dir, LiveEndpoint("ab-endpoint", traffic, mirror, deployments))
+    run = run_upload(module_dir, "--dry-run", workspace=live)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.splitlines() == [
+        f"upload-bundles: endpoint ab-endpoint: deployment canary is not in these templates but "
+        f"{says}: move it first (az ml online-endpoint update --name ab-endpoint "
+        f"--{says.rsplit(' ', 1)[1]} ...), then deploy"
+    ]
+    # Drained (0 %), it is left alone and out of what the deployment is handed.
+    drained = _live(
+        module_dir,
+        LiveEndpoint("ab-endpoint", {"versiona": 100, "versionb": 0, "canary": 0}, {}, deployments),
+    )
+    ok = run_upload(module_dir, "--dry-run", workspace=drained)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.answer["live"] == {
+        "capacity": {},
+        "endpoints": {"ab-endpoint": {"traffic": {"versiona": 100, "versionb": 0}}},
+    }
+
+
+def test_the_script_stops_on_a_failed_or_strange_answer(module_dir: Path) -> None:
+    """A listing cut short would make live endpoints look new (PUT without traffic): any
+    failed GET stops the script with nothing on stdout. Names and numbers from ARM are checked
+    before they reach the JSON or a message."""
+    endpoints = [LiveEndpoint(f"e{n}", {"blue": 100}) for n in range(3)]
+    second_page = f"{empty_workspace(module_dir).id}/onlineEndpoints?api-version={ML_API_VERSION}"
+    throttled = replace(_live(module_dir, *endpoints, page_size=2), failing={second_page})
+    run = run_upload(module_dir, "--dry-run", workspace=throttled)
+    assert run.returncode != 0 and run.stdout == ""
+    assert "throttled" in run.stderr
+    hostile = _live(module_dir, LiveEndpoint("x$(touch pwned)", {"blue": 100}))
+    run = run_upload(module_dir, "--dry-run", workspace=hostile)
+    assert run.returncode == 1 and run.stdout == "" and not (module_dir / "pwned").exists()
+    assert run.stderr == "upload-bundles: unexpected endpoint name in ARM's answer\n"
+    strange = _live(module_dir, LiveEndpoint("churn-aci", {'blue","x': 100}))
+    run = run_upload(module_dir, "--dry-run", workspace=strange)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr == "upload-bundles: endpoint churn-aci: unexpected traffic in ARM's answer\n"
+    zero_padded = _live(
+        module_dir,
+        LiveEndpoint("fraud-aks", {"blue": 100}, deployments=[LiveDeployment("blue", -1)]),
+    )
+    run = run_upload(module_dir, "--dry-run", workspace=zero_padded)
+    assert run.returncode == 1 and "unexpected instance count of blue" in run.stderr
+
+
+def test_a_new_deployment_beside_the_old_gets_traffic_through_traffic_json(
+    module_dir: Path, tmp_path: Path
+) -> None:
+    """What Azure refuses in place becomes a deployment beside the old one: the endpoint keeps
+    its live split while the new deployment is created, and traffic moves to it only through
+    traffic.json (at 0 % until a person moves it), in the traffic step after it exists."""
+    copy = tmp_path / "out"
+    shutil.copytree(module_dir.parent.parent, copy)
+    changed = copy / "bicep" / WS
+    path = changed / "traffic.json"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace(
+            '"ab-endpoint": {"versiona": 60, "versionb": 40}',
+            '"ab-endpoint": {"versiona": 100, "versionb": 0}',
+        ),
+        encoding="utf-8",
+    )
+    # versiona is live with all the traffic; versionb is new in the templates.
+    old = _live(
+        changed, LiveEndpoint("ab-endpoint", {"versiona": 100}, {}, [LiveDeployment("versiona")])
+    )
+    found = bodies(changed, workspace=old)
+    assert found["endpoint:ab-endpoint"]["properties"]["traffic"] == {"versiona": 100}
+    assert "deployment:ab-endpoint/versionb" in found
+    assert found["traffic:ab-endpoint"]["properties"]["traffic"] == {"versiona": 100, "versionb": 0}
+    # Once it runs, the person moves the traffic in traffic.json; the endpoint's own PUT
+    # still carries the live split, the traffic step the new one.
+    path.write_text(
+        text.replace(
+            '"ab-endpoint": {"versiona": 60, "versionb": 40}',
+            '"ab-endpoint": {"versiona": 0, "versionb": 100}',
+        ),
+        encoding="utf-8",
+    )
+    both = _live(
+        changed,
+        LiveEndpoint(
+            "ab-endpoint",
+            {"versiona": 100, "versionb": 0},
+            {},
+            [LiveDeployment("versiona"), LiveDeployment("versionb")],
+        ),
+    )
+    moved = bodies(changed, workspace=both)
+    assert moved["endpoint:ab-endpoint"]["properties"]["traffic"] == {
+        "versiona": 100,
+        "versionb": 0,
+    }
+    assert moved["traffic:ab-endpoint"]["properties"]["traffic"] == {"versiona": 0, "versionb": 100}

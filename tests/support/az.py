@@ -210,7 +210,9 @@ _SYSTEM_DATA = {
 }
 
 
-def install(bin_dir: Path, workspace: Workspace, log: Path, fail_upload: bool = False) -> dict[str, str]:
+def install(
+    bin_dir: Path, workspace: Workspace, log: Path, fail_upload: bool = False
+) -> dict[str, str]:
     """Writes bin/az and its answers; returns the environment the script runs with."""
     az = bin_dir / "az"
     az.write_text(f"#!{sys.executable}\n{PROGRAM}", encoding="utf-8")

@@ -74,7 +74,9 @@ def run_upload(
     state = workspace or empty_workspace(module_dir)
     if datastore_row is not None:
         fields = datastore_row.split("\t")
-        state = replace(state, datastore=(fields[0], fields[1], fields[2]) if len(fields) == 3 else None)
+        state = replace(
+            state, datastore=(fields[0], fields[1], fields[2]) if len(fields) == 3 else None
+        )
     with tempfile.TemporaryDirectory() as tmp:
         bin_dir = Path(tmp) / "bin"
         bin_dir.mkdir()

@@ -226,7 +226,7 @@ while IFS=$'\t' read -r endpoint traffic mirror <&3; do
       *) continue ;;
     esac
     case "$count" in
-      "" | 0* | *[!0-9]*) fail "endpoint $endpoint: unexpected instance count of $deployment in ARM's answer" ;;
+      "" | 0?* | *[!0-9]*) fail "endpoint $endpoint: unexpected instance count of $deployment in ARM's answer" ;;
     esac
     capacity+="${capacity:+,}\"$endpoint/$deployment\":$count"
   done 4<"$scratch/deployments"
