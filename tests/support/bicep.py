@@ -562,6 +562,8 @@ def deploy(
                 ident = f"{rg_id}/providers/{kind}/{body['name']}"
             names[symbol] = {**body, "id": ident, "name": body["name"]}
             if spec["existing"] and kind.endswith("/datastores"):
+                if body["name"] != DATASTORE["name"]:  # ARM: NotFound
+                    raise ValueError(f"no datastore {body['name']!r} in the workspace")
                 names[symbol]["properties"] = {k: v for k, v in DATASTORE.items() if k != "name"}
             del pending[symbol]
             progressed = True
