@@ -131,18 +131,25 @@ declared() {
   esac
 }
 
-# rows URL QUERY: the tab-separated rows QUERY picks from every page of an ARM list (az rest
-# does not follow nextLink). A failed request stops the script: a listing cut short would
-# make live endpoints look new.
+# rows URL QUERY: the tab-separated rows QUERY picks from every page of an ARM list, one GET
+# a page (az rest does not follow nextLink): each answer ends with the row "@next<TAB>link",
+# which no name can start. A failed request stops the script: a listing cut short would make
+# live endpoints look new.
+# shellcheck disable=SC2016 # a JMESPath literal in backquotes, not a command substitution
+next_row='[[`"@next"`, nextLink]]'
 rows() {
-  local url="$1" next
+  local url="$1" line
   while [ -n "$url" ]; do
-    az rest --method get --url "$url" --query "$2" --output tsv </dev/null
-    next="$(az rest --method get --url "$url" --query nextLink --output tsv </dev/null)"
-    case "$next" in
-      https://*) url="$next" ;;
-      *) url="" ;;
-    esac
+    az rest --method get --url "$url" --query "[$2, $next_row][]" --output tsv \
+      </dev/null >"$scratch/page"
+    url=""
+    while IFS= read -r line; do
+      case "$line" in
+        "@next"$'\t'https://*) url="${line#*$'\t'}" ;;
+        "@next"$'\t'*) ;;
+        *) printf '%s\n' "$line" ;;
+      esac
+    done <"$scratch/page"
   done
 }
 
