@@ -750,11 +750,11 @@ def test_the_script_refuses_to_drain_an_undeclared_deployment_unasked(
     live = _live(module_dir, LiveEndpoint("ab-endpoint", traffic, mirror, deployments))
     run = run_upload(module_dir, "--dry-run", workspace=live)
     assert run.returncode == 1 and run.stdout == ""
-    assert run.stderr.splitlines() == [
+    assert run.stderr.splitlines()[-1] == (
         f"upload-bundles: endpoint ab-endpoint: deployment canary is not in these templates but "
         f"{says}: move it first (az ml online-endpoint update --name ab-endpoint "
         f"--{says.rsplit(' ', 1)[1]} ...), then deploy"
-    ]
+    )
     # Drained (0 %), it is left alone and out of what the deployment is handed.
     drained = _live(
         module_dir,
@@ -762,6 +762,11 @@ def test_the_script_refuses_to_drain_an_undeclared_deployment_unasked(
     )
     ok = run_upload(module_dir, "--dry-run", workspace=drained)
     assert ok.returncode == 0, ok.stderr
+    assert ok.stderr.splitlines() == [
+        "upload-bundles: endpoint ab-endpoint: deployment canary is not in these templates and "
+        "has no traffic: left as it is (az ml online-deployment delete --endpoint-name "
+        "ab-endpoint --name canary deletes it)"
+    ]
     assert ok.answer["live"] == {
         "capacity": {},
         "endpoints": {"ab-endpoint": {"traffic": {"versiona": 100, "versionb": 0}}},

@@ -197,6 +197,8 @@ checked() {
       *)
         if [ "$percent" != 0 ]; then
           fail "endpoint $1: deployment $deployment is not in these templates but has $percent % of its $2: move it first (az ml online-endpoint update --name $1 --$2 ...), then deploy"
+        elif [ "$2" = traffic ]; then
+          echo "upload-bundles: endpoint $1: deployment $deployment is not in these templates and has no traffic: left as it is (az ml online-deployment delete --endpoint-name $1 --name $deployment deletes it)" >&2
         fi
         ;;
     esac
