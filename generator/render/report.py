@@ -307,7 +307,7 @@ def report_view(
             }
         )
     t = totals(plan)
-    tf_dir = f"terraform/{ws.name}"
+    tf_dir = f"terraform/{ws.folder}"
     warnings = [g for g in groups if g.level is Level.WARNING]
     adopted = adopted_resources(plan)
     return {
@@ -396,8 +396,7 @@ def _bicep_block(plan: MigrationPlan, upload_flag: str, verb: str) -> markdown.M
     return markdown.fenced(
         [
             "(",
-            f"cd {shlex.quote(f'bicep/{ws.name}')} &&",
-            "export GEN_IAC_NEW_ENDPOINTS='*' &&",
+            f"cd {shlex.quote(f'bicep/{ws.folder}')} &&",
             f'GEN_IAC_UPLOAD="$({upload})" && export GEN_IAC_UPLOAD &&',
             shlex.join(deploy),
             ")",
