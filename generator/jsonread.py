@@ -113,6 +113,8 @@ def loads(data: bytes | str, file: str, *, max_depth: int = MAX_DEPTH) -> Any:
 
 
 def _too_deep(value: Any, max_depth: int) -> bool:
+    if type(value) not in (dict, list):  # a bare null, number or string has no depth
+        return False
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()

@@ -144,6 +144,7 @@ def test_mms_and_arm_forms_of_one_service_give_the_same_tree(
             "an ARM resource of type 'Microsoft.Web/sites', not v1 services",
         ),
         ("null", "an empty document"),
+        ("42", "a JSON number, not v1 services"),
     ],
 )
 def test_input_that_is_not_v1_services_is_one_line_exit_2(

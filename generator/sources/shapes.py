@@ -110,7 +110,8 @@ def looks_like(data: Any) -> str:
         return f"a list of {kind}"
     if isinstance(data, dict):
         return _kind(data, plural=False)
-    return f"a JSON {type(data).__name__.replace('str', 'string')}"
+    kinds = {bool: "true or false", int: "number", float: "number", str: "string"}
+    return f"a JSON {kinds.get(type(data), type(data).__name__)}"
 
 
 def _kind(entry: Any, plural: bool) -> str:
