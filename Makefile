@@ -33,9 +33,11 @@ run: $(RUN_STAMP)
 	@echo "  source $(VENV)/bin/activate && gen-iac --help"
 	@echo "  (or without activating: $(BIN)/gen-iac --help)"
 
-# The whole suite, as CI runs it (hclfmt is built from Debian's HCL sources first).
+# The whole suite, as CI runs it (hclfmt is built from Debian's HCL sources first, actionlint
+# from its Go module).
 test: $(TEST_STAMP)
 	scripts/install-hclfmt.sh
+	scripts/install-actionlint.sh
 	$(BIN)/ruff check generator tests scripts
 	$(BIN)/mypy
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/python -m pytest -q

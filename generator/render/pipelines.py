@@ -359,12 +359,12 @@ def ado_steps() -> dict[str, Any]:
         script = 'bash "$GEN_IAC_SCRIPTS/as-data.sh" bash "$GEN_IAC_SCRIPTS/deployment-logs.sh"'
         return "\n".join(
             [
-                lines(16, "- checkout: self", '  persistCredentials: "false"'),
+                lines(18, "- checkout: self", '  persistCredentials: "false"'),
                 azure_cli(
                     "GEN_IAC_SERVICE_CONNECTION",
                     "Container logs of every deployment",
                     script + (f' "{endpoint}"' if endpoint else ""),
-                    16,
+                    18,
                 ),
             ]
         )

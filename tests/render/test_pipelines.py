@@ -203,6 +203,45 @@ def test_pipelines_validate_against_the_published_schemas(
 
 
 @pytest.mark.parametrize("which", ["example", "keyed", "bicep", "endpoint"])
+def test_zizmor_actionlint_and_yamllint_find_nothing(
+    which: str,
+    example: tuple[Path, MigrationPlan],
+    keyed: tuple[Path, MigrationPlan],
+    bicep_only: tuple[Path, MigrationPlan],
+    tmp_path: Path,
+) -> None:
+    """zizmor (offline): no finding of medium severity or higher, none suppressed in the files;
+    actionlint (with shellcheck on PATH for every `run:`); yamllint's relaxed rules."""
+    root = {"example": example[0], "keyed": keyed[0], "bicep": bicep_only[0]}.get(
+        which
+    ) or endpoint_layout(tmp_path, example[1])
+    workflows = [str(p) for p in sorted((root / "github").glob("*.yml"))]
+    assert workflows
+    for path in workflows:
+        assert "zizmor: ignore" not in Path(path).read_text(encoding="utf-8")
+    zizmor = subprocess.run(
+        [tool("zizmor"), "--offline", "--min-severity", "medium", "--format", "plain", *workflows],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert zizmor.returncode == 0, zizmor.stdout[-4000:] + zizmor.stderr[-2000:]
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}  # actionlint runs shellcheck
+    actionlint = subprocess.run(
+        [tool("actionlint"), *workflows], capture_output=True, text=True, check=False, env=env
+    )
+    assert actionlint.returncode == 0, actionlint.stdout[-4000:] + actionlint.stderr[-2000:]
+    yamllint = subprocess.run(
+        [tool("yamllint"), "--strict", "-d", "{extends: relaxed, rules: {line-length: disable}}"]
+        + [str(p) for p in sorted(root.glob("*/*.yml"))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert yamllint.returncode == 0, yamllint.stdout[-4000:]
+
+
+@pytest.mark.parametrize("which", ["example", "keyed", "bicep", "endpoint"])
 def test_every_shell_step_and_script_passes_shellcheck(
     which: str,
     example: tuple[Path, MigrationPlan],
