@@ -246,13 +246,13 @@ def github_steps() -> dict[str, Any]:
     def step(*lines: str) -> str:
         return "\n".join(f"      {line}" for line in lines)
 
-    def upload(name: str, path: str, days: int) -> str:
+    def upload(name: str, path: str, days: int, hidden: bool = False) -> str:
         return step(
             f"- uses: {uses('upload-artifact')}",
             "  with:",
             f"    name: {name}",
             f"    path: {path}",
-            "    include-hidden-files: true  # the provider lock file is a dot file",
+            *(["    include-hidden-files: true  # .terraform.lock.hcl"] if hidden else []),
             f"    retention-days: {days}",
         )
 
@@ -383,6 +383,11 @@ def ado_steps() -> dict[str, Any]:
             "          vmImage: ${{ variables.GEN_IAC_VM_IMAGE }}",
             "        steps:",
             checkout,
+            step(
+                '- script: mkdir -p "$AGENT_TEMPDIRECTORY/models" && '
+                'echo "no model downloaded" > "$AGENT_TEMPDIRECTORY/models/README.txt"',
+                "  displayName: An empty model folder until the download",
+            ),
             azure_cli(
                 "GEN_IAC_READ_SERVICE_CONNECTION",
                 "Download the models (a model that cannot be had is reported)",
@@ -390,6 +395,9 @@ def ado_steps() -> dict[str, Any]:
                 '"$AGENT_TEMPDIRECTORY/models"',
                 10,
             ),
+            # No sign-in (a service connection not set up yet): every model is reported
+            # missing and its smoke test skipped, nothing fails.
+            step("  continueOnError: true"),
             step("- publish: $(Agent.TempDirectory)/models", "  artifact: models"),
         ]
     )
