@@ -49,6 +49,8 @@ PYTHON_VERSION = "3.12"
 # The Terraform both platforms install (the modules need >= 1.11); Azure Pipelines checks the
 # download against HashiCorp's SHA256SUMS.
 TERRAFORM_VERSION = "1.11.4"
+# The Bicep CLI az compiles with (`az bicep install --version`), the newest Azure/bicep release.
+BICEP_VERSION = "v0.46.1"
 # GitHub Actions by full commit SHA (a tag can be moved), the release in the comment. Read from
 # the actions' own repositories (`git rev-parse TAG^{commit}`).
 ACTIONS = {
@@ -365,6 +367,7 @@ def render_pipelines(
         },
         "python_version": PYTHON_VERSION,
         "terraform_version": TERRAFORM_VERSION,
+        "bicep_version": BICEP_VERSION,
         "targets": list(targets),
         "systems": list(systems),
         "scripts": SCRIPTS,
@@ -418,6 +421,8 @@ def render_pipelines(
     ]
     if keyed:
         names.append("stand-in-keys.sh")
+    if "bicep" in targets:
+        names += ["install-bicep.sh", "wait-deployment.sh"]
     if "terraform" in targets:
         names += ["terraform-apply.sh", "terraform-init.sh", "terraform-plan.sh"]
         if "azure-devops" in systems:

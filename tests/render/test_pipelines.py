@@ -172,6 +172,7 @@ def test_files_and_places(example: tuple[Path, MigrationPlan]) -> None:
         "scripts/az-login.sh",
         "scripts/deployment-logs.sh",
         "scripts/download-models.sh",
+        "scripts/install-bicep.sh",
         "scripts/install-gen-iac.sh",
         "scripts/install-terraform.sh",
         "scripts/job-summary.sh",
@@ -181,6 +182,7 @@ def test_files_and_places(example: tuple[Path, MigrationPlan]) -> None:
         "scripts/terraform-init.sh",
         "scripts/terraform-plan.sh",
         "scripts/verify-endpoints.sh",
+        "scripts/wait-deployment.sh",
     ]
     readme = (root / "README.md").read_text()
     assert ".github/workflows/" in readme

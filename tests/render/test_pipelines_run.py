@@ -467,6 +467,87 @@ def test_az_signs_in_again_with_a_fresh_oidc_token(scripts: Path, tmp_path: Path
     assert done.returncode == 1 and "id-token: write" in done.stderr
 
 
+def test_az_signs_in_again_on_azure_pipelines_through_the_service_connection(
+    scripts: Path, tmp_path: Path
+) -> None:
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    calls = tmp_path / "calls"
+    write_stub(
+        stubs / "curl",
+        f'printf "curl %s\\n" "$*" >> {calls}\necho \'{{"oidcToken": "ado-tok"}}\'\n',
+    )
+    write_stub(stubs / "az", f'printf "az %s\\n" "$*" >> {calls}\n')
+    env = clean_env(
+        PATH=f"{stubs}:/usr/bin:/bin",
+        SYSTEM_OIDCREQUESTURI="https://dev.azure.com/contoso/p1/_apis/oidctoken/",
+        SYSTEM_ACCESSTOKEN="sys",
+        GEN_IAC_CONNECTION_ID="sc-1",
+        ARM_CLIENT_ID="cid",
+        ARM_TENANT_ID="tid",
+        ARM_SUBSCRIPTION_ID="sub",
+    )
+    done = run(["bash", str(scripts / "az-login.sh")], env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "##vso[task.setsecret]ado-tok\n"
+    curl, login, account = calls.read_text().splitlines()
+    assert curl.startswith("curl --silent --show-error --fail --retry 3 --request POST ")
+    assert curl.endswith(
+        "https://dev.azure.com/contoso/p1/_apis/oidctoken?api-version=7.1&serviceConnectionId=sc-1"
+    )
+    assert login == (
+        "az login --service-principal --username cid --tenant tid --federated-token ado-tok "
+        "--allow-no-subscriptions --output none"
+    )
+    del env["GEN_IAC_CONNECTION_ID"]
+    done = run(["bash", str(scripts / "az-login.sh")], env=env)
+    assert done.returncode == 1 and "set the service connection ID in settings.yml" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("states", "status"), [("Running Running Succeeded", 0), ("Running Failed", 1)]
+)
+def test_a_long_deployment_is_followed_with_fresh_sign_ins(
+    tmp_path: Path, states: str, status: int
+) -> None:
+    root, _ = generated(tmp_path / "gen", targets=("bicep",))
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    calls = tmp_path / "calls"
+    queue = tmp_path / "states"
+    queue.write_text("\n".join(states.split()) + "\n")
+    # az deployment group show answers the next state; every call is recorded.
+    write_stub(
+        stubs / "az",
+        f'printf "az %s\\n" "$*" >> {calls}\n'
+        'case "$*" in *"deployment group show"*)\n'
+        f"  head -n 1 {queue}; sed -i 1d {queue} ;;\nesac\n",
+    )
+    write_stub(stubs / "curl", 'echo \'{"value": "tok"}\'\n')
+    env = clean_env(
+        PATH=f"{stubs}:/usr/bin:/bin",
+        GITHUB_ACTIONS="true",
+        ACTIONS_ID_TOKEN_REQUEST_URL="https://t/x?a=1",
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN="r",
+        ARM_CLIENT_ID="cid",
+        ARM_TENANT_ID="tid",
+        ARM_SUBSCRIPTION_ID="sub",
+        GEN_IAC_RESOURCE_GROUP="rg",
+        GEN_IAC_RELOGIN_MINUTES="0",
+        GEN_IAC_POLL_SECONDS="0",
+    )
+    done = run(["bash", str(root / "scripts" / "wait-deployment.sh"), "gen-iac-ws"], env=env)
+    assert done.returncode == status, done.stdout + done.stderr
+    made = calls.read_text().splitlines()
+    shows = [c for c in made if "deployment group show" in c]
+    assert len(shows) == len(states.split())
+    # Signed in again before every look at the deployment.
+    assert len([c for c in made if c.startswith("az login ")]) == len(shows)
+    if status:
+        assert "wait-deployment: gen-iac-ws: Failed" in done.stderr
+        assert any("deployment operation group list" in c for c in made)
+
+
 def test_models_are_downloaded_and_a_missing_one_is_reported(tmp_path: Path) -> None:
     root, _ = generated(tmp_path / "gen")
     stubs = tmp_path / "bin"
