@@ -499,6 +499,7 @@ def test_az_signs_in_again_on_azure_pipelines_through_the_service_connection(
         "az login --service-principal --username cid --tenant tid --federated-token ado-tok "
         "--allow-no-subscriptions --output none"
     )
+    assert account == "az account set --subscription sub"
     del env["GEN_IAC_CONNECTION_ID"]
     done = run(["bash", str(scripts / "az-login.sh")], env=env)
     assert done.returncode == 1 and "set the service connection ID in settings.yml" in done.stderr
