@@ -158,6 +158,19 @@ def endpoint_layout(tmp_path: Path, plan: MigrationPlan) -> Path:
     return tmp_path / "pipelines"
 
 
+def chosen(
+    which: str,
+    example: tuple[Path, MigrationPlan],
+    keyed: tuple[Path, MigrationPlan],
+    bicep_only: tuple[Path, MigrationPlan],
+    tmp_path: Path,
+) -> Path:
+    """The pipelines folder of a parametrized case: a fixture's, or `--layout endpoint`'s."""
+    if which == "endpoint":
+        return endpoint_layout(tmp_path, example[1])
+    return {"example": example, "keyed": keyed, "bicep": bicep_only}[which][0]
+
+
 def test_files_and_places(example: tuple[Path, MigrationPlan]) -> None:
     root, _ = example
     names = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
@@ -197,9 +210,7 @@ def test_pipelines_validate_against_the_published_schemas(
     bicep_only: tuple[Path, MigrationPlan],
     tmp_path: Path,
 ) -> None:
-    root = {"example": example[0], "keyed": keyed[0], "bicep": bicep_only[0]}.get(
-        which
-    ) or endpoint_layout(tmp_path, example[1])
+    root = chosen(which, example, keyed, bicep_only, tmp_path)
     schema_check(sorted((root / "github").glob("*.yml")), "vendor.github-workflows")
     schema_check(sorted((root / "azure-devops").glob("gen-iac-*.yml")), "vendor.azure-pipelines")
 
@@ -214,9 +225,7 @@ def test_zizmor_actionlint_and_yamllint_find_nothing(
 ) -> None:
     """zizmor (offline): no finding of medium severity or higher, none suppressed in the files;
     actionlint (with shellcheck on PATH for every `run:`); yamllint's relaxed rules."""
-    root = {"example": example[0], "keyed": keyed[0], "bicep": bicep_only[0]}.get(
-        which
-    ) or endpoint_layout(tmp_path, example[1])
+    root = chosen(which, example, keyed, bicep_only, tmp_path)
     workflows = [str(p) for p in sorted((root / "github").glob("*.yml"))]
     assert workflows
     for path in workflows:
@@ -251,9 +260,7 @@ def test_every_shell_step_and_script_passes_shellcheck(
     bicep_only: tuple[Path, MigrationPlan],
     tmp_path: Path,
 ) -> None:
-    root = {"example": example[0], "keyed": keyed[0], "bicep": bicep_only[0]}.get(
-        which
-    ) or endpoint_layout(tmp_path, example[1])
+    root = chosen(which, example, keyed, bicep_only, tmp_path)
     paths = sorted((root / "scripts").glob("*.sh"))
     steps = tmp_path / "steps"
     steps.mkdir()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import replace
@@ -437,14 +438,20 @@ def test_the_environment_gate_is_checked_through_the_platform_api(
     )
 
 
-def test_az_signs_in_again_with_a_fresh_oidc_token(scripts: Path, tmp_path: Path) -> None:
+def sign_in_stubs(tmp_path: Path, reply: dict[str, str]) -> tuple[Path, Path]:
+    """`curl` answering the platform's OIDC token request with `reply`, and `az`; both record
+    their arguments in the calls file."""
     stubs = tmp_path / "bin"
     stubs.mkdir()
     calls = tmp_path / "calls"
-    write_stub(
-        stubs / "curl", f'printf "curl %s\\n" "$*" >> {calls}\necho \'{{"value": "id-tok"}}\'\n'
-    )
+    answer = shlex.quote(json.dumps(reply))
+    write_stub(stubs / "curl", f'printf "curl %s\\n" "$*" >> {calls}\necho {answer}\n')
     write_stub(stubs / "az", f'printf "az %s\\n" "$*" >> {calls}\n')
+    return stubs, calls
+
+
+def test_az_signs_in_again_with_a_fresh_oidc_token(scripts: Path, tmp_path: Path) -> None:
+    stubs, calls = sign_in_stubs(tmp_path, {"value": "id-tok"})
     env = clean_env(
         PATH=f"{stubs}:/usr/bin:/bin",
         GITHUB_ACTIONS="true",
@@ -470,14 +477,7 @@ def test_az_signs_in_again_with_a_fresh_oidc_token(scripts: Path, tmp_path: Path
 def test_az_signs_in_again_on_azure_pipelines_through_the_service_connection(
     scripts: Path, tmp_path: Path
 ) -> None:
-    stubs = tmp_path / "bin"
-    stubs.mkdir()
-    calls = tmp_path / "calls"
-    write_stub(
-        stubs / "curl",
-        f'printf "curl %s\\n" "$*" >> {calls}\necho \'{{"oidcToken": "ado-tok"}}\'\n',
-    )
-    write_stub(stubs / "az", f'printf "az %s\\n" "$*" >> {calls}\n')
+    stubs, calls = sign_in_stubs(tmp_path, {"oidcToken": "ado-tok"})
     env = clean_env(
         PATH=f"{stubs}:/usr/bin:/bin",
         SYSTEM_OIDCREQUESTURI="https://dev.azure.com/contoso/p1/_apis/oidctoken/",

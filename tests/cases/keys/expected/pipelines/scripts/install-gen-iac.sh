@@ -20,7 +20,7 @@ if [ -z "$spec" ]; then
   exit 1
 fi
 case "$spec" in
-  *" @ "* | *.whl | ./* | /*) ;;
+  *@* | git+* | *.whl | ./* | /*) ;;
   *)
     if [ -z "${PIP_INDEX_URL:-}" ]; then
       echo "install-gen-iac: GEN_IAC_INSTALL names no URL or wheel: set PIP_INDEX_URL to the index you trust, or give 'gen-iac @ git+https://...@<commit>' or a wheel path; see pipelines/README.md" >&2
