@@ -734,14 +734,16 @@ def test_the_script_reads_every_page_and_reports_undeclared_endpoints(module_dir
             },
             "fraud-aks": {"traffic": {"blue": 100}},
         },
-        # Only fraud-aks/blue has an autoscale setting: churn-aci's count is the template's.
-        "capacity": {"fraud-aks/blue": 6},
+        # fraud-aks/blue and ab-endpoint's versions (no replica count: v1 autoscaled them)
+        # have autoscale settings; churn-aci's count is the template's.
+        "capacity": {"ab-endpoint/versiona": 1, "ab-endpoint/versionb": 1, "fraud-aks/blue": 6},
     }
     listed = [u for u in run.urls if "/onlineEndpoints?" in u]
     assert any(u.endswith("&$skipToken=1") for u in listed)  # the second page was read
     assert len(listed) == 2  # one GET a page
-    assert [u for u in run.urls if "/deployments?" in u] == [
-        f"{live.id}/onlineEndpoints/fraud-aks/deployments?api-version={ML_API_VERSION}"
+    assert sorted(u for u in run.urls if "/deployments?" in u) == [
+        f"{live.id}/onlineEndpoints/{name}/deployments?api-version={ML_API_VERSION}"
+        for name in ("ab-endpoint", "fraud-aks")
     ]
     lines = run.stderr.splitlines()
     assert [ln for ln in lines if "hand-made" in ln] == [
@@ -787,7 +789,7 @@ def test_the_script_refuses_to_drain_an_undeclared_deployment_unasked(
         "ab-endpoint --name canary deletes it)"
     ]
     assert ok.answer["live"] == {
-        "capacity": {},
+        "capacity": {"ab-endpoint/versiona": 1, "ab-endpoint/versionb": 1},
         "endpoints": {"ab-endpoint": {"traffic": {"versiona": 100, "versionb": 0}}},
     }
 
