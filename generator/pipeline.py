@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from generator.diagnostics import InputError
@@ -47,10 +48,16 @@ class Options:
 
 @dataclass(frozen=True)
 class GenerateResult:
-    plan: MigrationPlan
+    # The plan, or how to make it: an up-to-date --check answered from its record
+    # (generator.incremental) plans only when asked.
+    source: MigrationPlan | Callable[[], MigrationPlan]
     written: WriteResult  # empty for --check
     out: Path
     check: CheckResult | None = None  # set for --check
+
+    @cached_property
+    def plan(self) -> MigrationPlan:
+        return self.source if isinstance(self.source, MigrationPlan) else self.source()
 
     @property
     def not_migrated(self) -> tuple[ServiceOutcome, ...]:
@@ -184,6 +191,33 @@ def command_flags(options: Options) -> list[tuple[str, str]]:
     return found
 
 
+def _input_name(options: Options, path: Path) -> str:
+    return shown(str(path) if options.input and not path.is_absolute() else path.name)
+
+
+def _check(options: Options, path: Path) -> GenerateResult:
+    """--check; one that finds `--out` up to date is recorded outside it, and the next with
+    the same input and the same `--out` is answered from the record."""
+    from generator import incremental
+
+    inputs = [path] + ([options.overrides_file] if options.overrides_file else [])
+    settings = repr(options)
+    memo = incremental.check_memo(inputs, settings, options.out)
+    started, before = 0, None
+    if memo is not None:
+        recalled = incremental.recall(memo, options.out)
+        if recalled is not None:
+            return GenerateResult(
+                lambda: plan_from(options, path)[0], WriteResult(), options.out, recalled
+            )
+        started, before = incremental.now_ns(), incremental.snapshot_out(options.out)
+    plan, keys = plan_from(options, path)
+    result = check_tree(options.out, render(plan, options, keys, _input_name(options, path)))
+    if memo is not None:
+        incremental.remember(memo, options.out, before, started, result, inputs, settings)
+    return GenerateResult(plan, WriteResult(), options.out, result)
+
+
 def generate(options: Options) -> GenerateResult:
     if not options.targets:
         raise InputError("no target given: use --target terraform or --target bicep")
@@ -194,11 +228,10 @@ def generate(options: Options) -> GenerateResult:
     gc.disable()
     try:
         path = options.input or example_snapshot()
-        plan, keys = plan_from(options, path)
-        input_name = shown(str(path) if options.input and not path.is_absolute() else path.name)
-        files = render(plan, options, keys, input_name)
         if options.check:
-            return GenerateResult(plan, WriteResult(), options.out, check_tree(options.out, files))
+            return _check(options, path)
+        plan, keys = plan_from(options, path)
+        files = render(plan, options, keys, _input_name(options, path))
         written = write_tree(options.out, files, options.force)
         return GenerateResult(plan, written, options.out)
     finally:
