@@ -78,14 +78,18 @@ def input_key(inputs: list[Path], settings: str) -> str:
 
 
 def _walk_content(root: Path) -> Iterator[tuple[str, str, bytes]]:
-    """(path relative to root, kind, content) of root and everything below it, one at a
-    time, links not followed (a link's content is its target)."""
-    stack = [(str(root), ".")]
+    """(path relative to root, kind, content) of root (its real path) and everything below
+    it, one at a time. A link below is not walked into, but its target's name and, when it
+    is a file, its bytes count: whatever a reader might follow is part of the key."""
+    stack = [(os.path.realpath(root), ".")]
     while stack:
         path, relative = stack.pop()
         info = os.lstat(path)
         if stat.S_ISLNK(info.st_mode):
             yield relative, "link", os.fsencode(os.readlink(path))
+            if os.path.isfile(path):
+                with open(path, "rb") as handle:
+                    yield relative, "link-file", handle.read()
         elif stat.S_ISDIR(info.st_mode):
             yield relative, "dir", b""
             names = sorted(os.listdir(path), reverse=True)
@@ -157,7 +161,7 @@ def recall(memo: CheckMemo, out: Path) -> CheckResult | None:
         return None
 
 
-def snapshot_out(out: Path) -> Listing | None:
+def listing_before(out: Path) -> Listing | None:
     """The listing of `out` before a check, None when there is no folder to list."""
     try:
         return listing(out) if out.is_dir() else None

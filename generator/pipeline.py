@@ -210,7 +210,7 @@ def _check(options: Options, path: Path) -> GenerateResult:
             return GenerateResult(
                 lambda: plan_from(options, path)[0], WriteResult(), options.out, recalled
             )
-        started, before = incremental.now_ns(), incremental.snapshot_out(options.out)
+        started, before = incremental.now_ns(), incremental.listing_before(options.out)
     plan, keys = plan_from(options, path)
     result = check_tree(options.out, render(plan, options, keys, _input_name(options, path)))
     if memo is not None:

@@ -219,3 +219,21 @@ def test_compiled_templates_give_the_same_bytes_even_when_broken_or_unwritable(
             folder.chmod(0o700)
     for name in ("cold", "warm", "broken", "unwritable"):
         assert tree(tmp_path / name) == expected, name
+
+
+def test_a_snapshot_behind_a_link_is_keyed_by_its_content(
+    tmp_path: Path, make_snapshot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = make_snapshot([aci("svc-one", description="first")])
+    link = tmp_path / "linked"
+    link.symlink_to(real)
+    options = Options(input=link, out=tmp_path / "out")
+    generate(options)
+    time.sleep(SETTLE)
+    assert check(options).up_to_date
+    doc = json.loads((real / "snapshot.json").read_text())
+    doc["services"][0]["description"] = "changed"
+    (real / "snapshot.json").write_text(json.dumps(doc))
+    result = check(options)
+    assert "terraform/ws-test/main.svc-one.tf" in {d.path for d in result.drift}
+    assert result == uncached_check(options, monkeypatch)
