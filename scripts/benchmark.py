@@ -208,8 +208,9 @@ def day2(work: Path, count: int, layout: str, targets: list[str]) -> list[Usage]
     for _ in range(2):
         time.sleep(SETTLE)
         found.append(measure([*command, "--check"], env=env))
-    for old in (out, cache, snapshot):
-        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+    for folder in (out, cache):
+        shutil.rmtree(folder, ignore_errors=True)
+    snapshot.unlink()
     return found
 
 
