@@ -7,16 +7,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator.diagnostics import InputError
 from generator.files import RenderedFile
 from generator.output import CheckResult, WriteResult, check_tree, write_tree
-from generator.plan.adoption import adopt
-from generator.plan.build import build_plan
-from generator.plan.model import MigrationPlan, ServiceOutcome
 from generator.sources.overrides import Override, merge_flags, parse_field, read_overrides
-from generator.sources.snapshot import read_snapshot
 from generator.sources.untrusted import shown
+
+if TYPE_CHECKING:  # imported where planning starts: a recorded --check never plans
+    from generator.plan.model import MigrationPlan, ServiceOutcome
 
 # Choice flags: flag -> (Override field, value type, whether a bare VALUE applies to all).
 CHOICE_FLAGS: dict[str, tuple[str, type, bool]] = {
@@ -57,7 +57,7 @@ class GenerateResult:
 
     @cached_property
     def plan(self) -> MigrationPlan:
-        return self.source if isinstance(self.source, MigrationPlan) else self.source()
+        return self.source() if callable(self.source) else self.source
 
     @property
     def not_migrated(self) -> tuple[ServiceOutcome, ...]:
@@ -104,6 +104,10 @@ def parse_choices(flags: dict[str, list[str]]) -> tuple[Override, dict[str, Over
 def plan_from(
     options: Options, path: Path | None = None
 ) -> tuple[MigrationPlan, dict[str, tuple[str, str]]]:
+    from generator.plan.adoption import adopt
+    from generator.plan.build import build_plan
+    from generator.sources.snapshot import read_snapshot
+
     path = path or options.input or example_snapshot()
     overrides = merge_flags(read_overrides(options.overrides_file), options.service_overrides)
     flags = {k: v for k, v in options.workspace_flags.items() if v}
