@@ -3,10 +3,10 @@
 A check's answer is a function of what would be written (decided by the input, the options
 and gen-iac itself) and of the output folder's contents. When a check finds `--out` up to
 date, this module records both sides in the per-user cache (never in `--out`, which a pull
-request can commit): a hash of every input byte and of gen-iac's code, and every entry
-under `--out` with its lstat (device, inode, size, mode, mtime and ctime in ns). The next
-check with the same input and the very same entries answers "up to date" without planning
-or rendering.
+request can commit): a hash of every input byte and of gen-iac's code, and a hash of the
+listing of every entry under `--out` with its lstat (device, inode, size, mode, mtime and
+ctime in ns). The next check with the same input and the very same entries answers "up to
+date" without planning or rendering. The record holds paths and hashes, never content.
 
 Why a changed file cannot hide behind the record: its ctime changes on every write, rename
 or chmod and user space cannot set it back; an added or removed entry changes the listing.
@@ -150,7 +150,7 @@ def recall(memo: CheckMemo, out: Path) -> CheckResult | None:
         ):
             return None
         result = data["result"]
-        if data["listing"] != listing(out):
+        if data["listing"] != _digest(listing(out)):
             return None
         return CheckResult(
             unchanged=[str(p) for p in result["unchanged"]],
@@ -187,7 +187,7 @@ def remember(
         data = {
             "version": RECORD_VERSION,
             "key": memo.key,
-            "listing": before,
+            "listing": _digest(before),
             "result": {
                 "unchanged": result.unchanged,
                 "person": result.person,
@@ -201,6 +201,11 @@ def remember(
         os.replace(temp, memo.record)
     except OSError:
         return
+
+
+def _digest(entries: Listing) -> str:
+    text = json.dumps(entries, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _settled(entries: Listing, started_ns: int) -> bool:
