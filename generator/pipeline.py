@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from generator.diagnostics import InputError
 from generator.files import RenderedFile
-from generator.output import CheckResult, WriteResult, check_tree, write_tree
+from generator.output import CheckResult, WriteResult, check_tree, claim, write_tree
+from generator.places import example_snapshot
 from generator.sources.overrides import Override, merge_flags, parse_field, read_overrides
 from generator.sources.untrusted import shown
 
@@ -68,14 +69,6 @@ class GenerateResult:
         from generator.console import lines
 
         return lines(self, quiet=quiet, verbose=verbose)
-
-
-def example_snapshot() -> Path:
-    package = Path(__file__).resolve().parent
-    for candidate in (package / "examples" / "snapshot", package.parent / "examples" / "snapshot"):
-        if candidate.is_dir():
-            return candidate
-    raise InputError("the example snapshot is missing from this installation; pass --input")
 
 
 def parse_choices(flags: dict[str, list[str]]) -> tuple[Override, dict[str, Override]]:
@@ -200,8 +193,9 @@ def _input_name(options: Options, path: Path) -> str:
 
 
 def _check(options: Options, path: Path) -> GenerateResult:
-    """--check; one that finds `--out` up to date is recorded outside it, and the next with
-    the same input and the same `--out` is answered from the record."""
+    """--check (the caller holds the claim on `--out`); one that finds `--out` up to date is
+    recorded outside it, and the next with the same input and the same `--out` is answered
+    from the record."""
     from generator import incremental
 
     inputs = [path] + ([options.overrides_file] if options.overrides_file else [])
@@ -216,27 +210,38 @@ def _check(options: Options, path: Path) -> GenerateResult:
             )
         started, before = incremental.now_ns(), incremental.listing_before(options.out)
     plan, keys = plan_from(options, path)
-    result = check_tree(options.out, render(plan, options, keys, _input_name(options, path)))
+    files = render(plan, options, keys, _input_name(options, path))
+    result = check_tree(options.out, files, locked=True)
     if memo is not None:
         incremental.remember(memo, options.out, before, started, result, inputs, settings)
     return GenerateResult(plan, WriteResult(), options.out, result)
 
 
-def generate(options: Options) -> GenerateResult:
+def generate(options: Options, *, claimed: bool = False) -> GenerateResult:
+    """Snapshot -> plan -> files -> `options.out`. `claimed`: the caller already holds
+    `claim(options.out, ...)` (the CLI takes it before importing the planner)."""
     if not options.targets:
         raise InputError("no target given: use --target terraform or --target bicep")
+    path = options.input or example_snapshot()
+    if claimed:
+        return _generate(options, path)
+    # First thing: an unsafe --out is refused and the lock taken, before any planning.
+    with claim(options.out, write=not options.check, snapshot=path):
+        return _generate(options, path)
+
+
+def _generate(options: Options, path: Path) -> GenerateResult:
     # A run builds a large plan that lives to the end, then many short-lived strings: the
     # cyclic collector only rescanned them (a third of a 10,000-service run, for no memory
     # back), so it is paused for the run.
     paused = gc.isenabled()
     gc.disable()
     try:
-        path = options.input or example_snapshot()
         if options.check:
             return _check(options, path)
         plan, keys = plan_from(options, path)
         files = render(plan, options, keys, _input_name(options, path))
-        written = write_tree(options.out, files, options.force)
+        written = write_tree(options.out, files, options.force, locked=True)
         return GenerateResult(plan, written, options.out)
     finally:
         if paused:

@@ -63,8 +63,8 @@ version_at_least() { # "1.11.4" "1.11" -> true when $1 >= $2
 
 # Build a Go module's main package at a version into $3 (module zips leave out nested modules,
 # so the build runs in a writable copy of the module, as `go build` in its own checkout would).
-go_build() { # module version output [package]
-  local module=$1 version=$2 output=$3 package=${4:-.} work dir status=0
+go_build() { # module version output [package [ldflags]]
+  local module=$1 version=$2 output=$3 package=${4:-.} ldflags=${5:-} work dir status=0
   work=$(mktemp -d)
   dir=$(cd "$work" && go mod download -json "$module@$version" 2>/dev/null |
     "$python" -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or d.get("Error",""))')
@@ -74,7 +74,7 @@ go_build() { # module version output [package]
     return 2
   fi
   cp -r "$dir" "$work/src" && chmod -R u+w "$work/src"
-  (cd "$work/src" && CGO_ENABLED=0 go build -trimpath -o "$output.tmp" "$package") &&
+  (cd "$work/src" && CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$output.tmp" "$package") &&
     mv "$output.tmp" "$output" || status=$?
   rm -rf "$work"
   return $status
@@ -99,7 +99,9 @@ engine() {
     $status_only && { record "missing engine (not built yet)"; return 1; }
     say "engine: building OpenTofu $tofu_version from the Go module proxy (a few minutes)"
     mkdir -p "$(dirname "$built")"
-    go_build "$tofu_module" "$tofu_version" "$built" ./cmd/tofu || {
+    # dev=no: a release build reports its version without the -dev marker.
+    go_build "$tofu_module" "$tofu_version" "$built" ./cmd/tofu \
+      "-X $tofu_module/version.dev=no" || {
       record "missing engine: $tofu_module@$tofu_version could not be built"
       return 1
     }
@@ -133,11 +135,6 @@ provider() { # namespace name version module
   record "ok provider $name $version $built"
 }
 
-engine_ok=true
-engine || engine_ok=false
-provider azure azapi "$azapi_version" github.com/Azure/terraform-provider-azapi
-provider hashicorp azurerm "$azurerm_version" github.com/hashicorp/terraform-provider-azurerm
-
 # init finds providers in the mirror only: a missing one fails init instead of reaching a registry.
 cat >"$tools/terraform.rc" <<RC
 provider_installation {
@@ -147,6 +144,14 @@ provider_installation {
   }
 }
 RC
+# Our configuration, not the machine's (a missing ~/.terraformrc named by the environment makes
+# the engine print warnings, on stdout for OpenTofu).
+export TF_CLI_CONFIG_FILE=$tools/terraform.rc
+
+engine_ok=true
+engine || engine_ok=false
+provider azure azapi "$azapi_version" github.com/Azure/terraform-provider-azapi
+provider hashicorp azurerm "$azurerm_version" github.com/hashicorp/terraform-provider-azurerm
 
 if grep -q '^missing provider' "$status_file"; then
   say "providers missing (init/validate/plan of generated code cannot run):"

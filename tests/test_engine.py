@@ -20,6 +20,18 @@ from generator.pipeline import Options, generate
 from tests.conftest import EXAMPLE, ROOT
 
 MIN_ENGINE = (1, 11)
+# The toolchain's CLI configuration (its provider mirror): a missing ~/.terraformrc named by the
+# environment makes the engine print warnings, on stdout for OpenTofu.
+CLI_CONFIG = ROOT / ".tools/terraform.rc"
+
+
+def engine(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if CLI_CONFIG.exists():
+        env["TF_CLI_CONFIG_FILE"] = str(CLI_CONFIG)
+    else:
+        env.pop("TF_CLI_CONFIG_FILE", None)
+    return subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
 
 
 @pytest.fixture(scope="session")
@@ -53,17 +65,11 @@ def bulk_snapshot(directory: Path, copies: int) -> Path:
 
 
 def fmt_check(terraform: str, folder: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [terraform, "fmt", "-check", "-recursive", "-diff", "-no-color", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return engine(terraform, "fmt", "-check", "-recursive", "-diff", "-no-color", str(folder))
 
 
 def test_the_engine_is_recent_enough_for_write_only_arguments(terraform: str) -> None:
-    result = subprocess.run([terraform, "version", "-json"], capture_output=True, text=True)
-    version = json.loads(result.stdout)["terraform_version"]
+    version = json.loads(engine(terraform, "version", "-json").stdout)["terraform_version"]
     assert tuple(int(part) for part in version.split(".")[:2]) >= MIN_ENGINE, version
 
 
