@@ -171,16 +171,21 @@ def totals(plan: MigrationPlan) -> dict[str, Any]:
 def _environment() -> jinja2.Environment:
     import jinja2
 
-    from generator.render.templating import environment_class, templates_dir
+    from generator.render.templating import (
+        OPTIONS,
+        bytecode_cache,
+        environment_class,
+        templates_dir,
+    )
 
     env = environment_class()(
         loader=jinja2.FileSystemLoader(str(templates_dir() / "report")),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,  # Markdown is escaped by generator.render.markdown, see finalize
+        # Markdown is escaped by generator.render.markdown: autoescape off, see finalize.
         finalize=markdown.finalize,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
+        auto_reload=False,
+        bytecode_cache=bytecode_cache("markdown.finalize"),
+        **OPTIONS,
     )
     env.filters.update(
         code=markdown.code,
