@@ -16,6 +16,7 @@ from generator.plan.model import MigrationPlan, ServiceOutcome
 from generator.sources.overrides import Override, merge_flags, parse_field, read_overrides
 from generator.sources.snapshot import read_snapshot
 from generator.sources.untrusted import shown
+from generator.sources.verified import read_verified
 
 # Choice flags: flag -> (Override field, value type, whether a bare VALUE applies to all).
 CHOICE_FLAGS: dict[str, tuple[str, type, bool]] = {
@@ -138,7 +139,9 @@ def render(
         from generator.render.bicep import render_bicep
 
         yield from render_bicep(plan)
-    yield from render_report(plan, options.targets, input_name, keys_file)
+    # CUTOVER.md shows what the last `gen-iac verify` into this folder found.
+    verified = read_verified(options.out)
+    yield from render_report(plan, options.targets, input_name, keys_file, verified)
     if options.pipelines:
         from generator.render.pipelines import render_pipelines
 

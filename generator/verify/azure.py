@@ -1,0 +1,200 @@
+"""The v2 side's address and credential, from Azure Resource Manager.
+
+For each endpoint: GET the online endpoint (its `scoringUri` and `authMode`), then its key
+(`listKeys`), its AML token (`token`) or, for `AADToken`, an Entra token for Azure ML from
+azure-identity. The ARM bearer token comes from azure-identity's DefaultAzureCredential
+(az login, managed identity, workload identity, service principal variables), cached the way
+the export caches it. Every call is retried like the export's (connection errors, 408, 429,
+5xx, Retry-After) within the run's deadline; errors are one line without the answer's body.
+
+The ARM host follows `--cloud` (its table) or `--arm-endpoint` / GEN_IAC_ARM_ENDPOINT (a
+sovereign or private cloud; tests point it at a stand-in on loopback). A bearer token or key
+goes only over https, or plain http to a loopback address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from generator.export.client import LOGIN_HINT, TokenCache, TokenCredential, _error_detail
+from generator.export.redact import strip_queries
+from generator.export.retry import DeadlinePassed, GaveUp, RetryPolicy, with_retries
+from generator.verify.targets import Secret, Workspace, obj
+
+API_VERSION = "2025-12-01"  # the version the generated code uses
+ARM_TIMEOUT = (10.0, 60.0)
+ARM_VARIABLE = "GEN_IAC_ARM_ENDPOINT"
+CLOUD_VARIABLE = "AZUREML_CURRENT_CLOUD"  # azure-ai-ml's name for the same choice
+
+
+@dataclass(frozen=True)
+class Cloud:
+    arm: str  # Resource Manager, no trailing slash
+    arm_scope: str
+    ml_scope: str  # AADToken endpoints take an Entra token for this audience
+    login: str  # the Entra authority host azure-identity signs in at
+
+
+# azure-ai-ml's table (`_azure_environments.py`), the clouds Azure ML runs in.
+CLOUDS = {
+    "AzureCloud": Cloud(
+        "https://management.azure.com", "https://management.azure.com/.default",
+        "https://ml.azure.com/.default", "login.microsoftonline.com",
+    ),
+    "AzureChinaCloud": Cloud(
+        "https://management.chinacloudapi.cn", "https://management.chinacloudapi.cn/.default",
+        "https://ml.azure.cn/.default", "login.chinacloudapi.cn",
+    ),
+    "AzureUSGovernment": Cloud(
+        "https://management.usgovcloudapi.net", "https://management.usgovcloudapi.net/.default",
+        "https://ml.azure.us/.default", "login.microsoftonline.us",
+    ),
+}
+
+
+class AzureError(Exception):
+    """The v2 side cannot be reached for this endpoint; the message is one line, no secret."""
+
+
+@dataclass(frozen=True)
+class V2Access:
+    scoring_uri: str
+    auth_mode: str  # Key | AMLToken | AADToken
+    secret: Secret
+
+
+def loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def may_carry_secret(url: str) -> bool:
+    """https anywhere, plain http only to this machine."""
+    scheme = urlsplit(url).scheme.lower()
+    return bool(urlsplit(url).hostname) and (scheme == "https" or (scheme == "http" and loopback(url)))
+
+
+class Arm:
+    def __init__(
+        self,
+        base: str,
+        cloud: Cloud,
+        credential: TokenCredential | None,
+        policy: RetryPolicy,
+        session_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        self.base = base.rstrip("/")
+        self.cloud = cloud
+        self.tokens = TokenCache(credential)
+        self.policy = policy
+        self._session_factory = session_factory
+        self._session: Any = None
+
+    def access(self, ws: Workspace, endpoint: str) -> V2Access:
+        """The endpoint's scoring URI, auth mode and the credential its clients send."""
+        path = (
+            f"/subscriptions/{quote(ws.subscription, safe='')}"
+            f"/resourceGroups/{quote(ws.resource_group, safe='')}"
+            "/providers/Microsoft.MachineLearningServices"
+            f"/workspaces/{quote(ws.name, safe='')}/onlineEndpoints/{quote(endpoint, safe='')}"
+        )
+        what = f"reading online endpoint {endpoint!r}"
+        body = self._call("GET", path, what)
+        props = obj(body.get("properties"))
+        uri, mode = props.get("scoringUri"), props.get("authMode")
+        state = props.get("provisioningState")
+        if isinstance(state, str) and state not in ("Succeeded", "Updating"):
+            raise AzureError(f"{what}: its provisioningState is {state!r}, not Succeeded")
+        if not isinstance(uri, str) or not may_carry_secret(uri):
+            raise AzureError(
+                f"{what}: its scoringUri {strip_queries(str(uri))[:100]!r} is not an https URL"
+            )
+        if mode == "Key":
+            keys = self._call("POST", path + "/listKeys", f"listing the keys of {endpoint!r}")
+            secret = keys.get("primaryKey")
+        elif mode == "AMLToken":
+            token = self._call("POST", path + "/token", f"getting a token of {endpoint!r}")
+            secret = token.get("accessToken")
+        elif mode == "AADToken":
+            secret = self._token(self.cloud.ml_scope)
+        else:
+            raise AzureError(f"{what}: unknown authMode {str(mode)[:40]!r}")
+        if not isinstance(secret, str) or not secret:
+            raise AzureError(f"{what}: Azure returned no {mode} credential")
+        return V2Access(uri, str(mode), Secret(secret))
+
+    def _token(self, scope: str) -> str:
+        try:
+            return self.tokens.get((scope,))
+        except Exception as exc:
+            detail = strip_queries(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+            raise AzureError(
+                f"cannot get an Azure token ({detail[:200] or type(exc).__name__}); {LOGIN_HINT}"
+            ) from None
+
+    def _call(self, method: str, path: str, what: str) -> dict[str, Any]:
+        import requests
+
+        if self.tokens.credential is None:
+            self.tokens.credential = _default_credential(self.cloud)
+        token = self._token(self.cloud.arm_scope)
+        if self._session is None:
+            self._session = (self._session_factory or requests.Session)()
+        session = self._session
+
+        def attempt() -> Any:
+            return session.request(
+                method,
+                self.base + path,
+                params={"api-version": API_VERSION},
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                timeout=_timeout(self.policy, ARM_TIMEOUT),
+                allow_redirects=False,  # a redirect must not carry the token elsewhere
+            )
+
+        try:
+            response: Any = with_retries(
+                attempt, self.policy, what, (requests.ConnectionError, requests.Timeout)
+            )
+        except (GaveUp, DeadlinePassed) as exc:
+            raise AzureError(strip_queries(str(exc))) from None
+        if response.status_code == 404 and method == "GET":
+            raise AzureError(f"{what}: not found (HTTP 404): has the apply created it?")
+        if response.status_code >= 300:
+            raise AzureError(f"{what}: HTTP {response.status_code}{_error_detail(response)}")
+        try:
+            data = response.json()
+        except ValueError:
+            raise AzureError(f"{what}: the answer is not JSON") from None
+        if not isinstance(data, dict):
+            raise AzureError(f"{what}: the answer is not a JSON object")
+        return data
+
+
+def _timeout(policy: RetryPolicy, limits: tuple[float, float]) -> tuple[float, float]:
+    """A call never waits past the deadline."""
+    left = policy.deadline.remaining()
+    if left is None:
+        return limits
+    return (min(limits[0], max(left, 0.1)), min(limits[1], max(left, 0.1)))
+
+
+def _default_credential(cloud: Cloud) -> TokenCredential:
+    try:
+        from azure.identity import DefaultAzureCredential
+    except ImportError:
+        raise AzureError(
+            "gen-iac verify needs azure-identity for the v2 side; install it with "
+            "pip install 'gen-iac[verify]'"
+        ) from None
+    credential: TokenCredential = DefaultAzureCredential(authority=cloud.login)
+    return credential
