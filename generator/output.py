@@ -731,7 +731,7 @@ def write_beside(out: Path, files: Iterable[RenderedFile], completes: str) -> li
         old = _read_manifest(out, warnings)
         tree = _Tree(out)
         staging = out / f"{STAGING_PREFIX}{secrets.token_hex(6)}"
-        committed = False
+        keep = False
         try:
             os.mkdir(staging, 0o700)
             ops: list[list[str]] = []
@@ -765,13 +765,13 @@ def write_beside(out: Path, files: Iterable[RenderedFile], completes: str) -> li
                 ops.append(["put", "manifest", MANIFEST])
             if ops:
                 _commit(out, staging, ops)
-                committed = True  # from here on, the next run completes what this one began
+                keep = True  # committed: if moving in fails, the next run completes it
                 _roll_forward(out, staging.name, ops)
                 os.unlink(out / JOURNAL)
-            committed = False
+                keep = False
         except OSError as exc:
             raise OutputError(f"{out}: cannot write: {_why(exc)}") from None
         finally:
-            if not committed:
+            if not keep:
                 shutil.rmtree(staging, ignore_errors=True)
     return warnings

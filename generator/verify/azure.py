@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from generator.export.client import LOGIN_HINT, TokenCache, TokenCredential, _error_detail
+from generator.export.client import (
+    LOGIN_HINT,
+    CallFailed,
+    TokenCache,
+    TokenCredential,
+    _error_detail,
+    _json_object,
+)
 from generator.export.redact import strip_queries
 from generator.export.retry import DeadlinePassed, GaveUp, RetryPolicy, with_retries
 from generator.verify.targets import Secret, Workspace, obj
@@ -98,6 +105,12 @@ class Arm:
         self.policy = policy
         self._session_factory = session_factory
         self._session: Any = None
+        self._sign_in_error = ""
+
+    @property
+    def sign_in_error(self) -> str:
+        """Why no Azure token could be had ("" while none failed)."""
+        return self._sign_in_error
 
     def access(self, ws: Workspace, endpoint: str) -> V2Access:
         """The endpoint's scoring URI, auth mode and the credential its clients send."""
@@ -116,7 +129,8 @@ class Arm:
             raise AzureError(f"{what}: its provisioningState is {state!r}, not Succeeded")
         if not isinstance(uri, str) or not may_carry_secret(uri):
             raise AzureError(
-                f"{what}: its scoringUri {strip_queries(str(uri))[:100]!r} is not an https URL"
+                f"{what}: its scoringUri {strip_queries(str(uri))[:100]!r} is not an https URL, "
+                "and no key goes over plain http (a Kubernetes endpoint needs TLS on its ingress)"
             )
         if mode == "Key":
             keys = self._call("POST", path + "/listKeys", f"listing the keys of {endpoint!r}")
@@ -133,13 +147,16 @@ class Arm:
         return V2Access(uri, str(mode), Secret(secret))
 
     def _token(self, scope: str) -> str:
+        if self._sign_in_error:  # asked once: every credential source was tried already
+            raise AzureError(self._sign_in_error)
         try:
             return self.tokens.get((scope,))
         except Exception as exc:
             detail = strip_queries(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-            raise AzureError(
+            self._sign_in_error = (
                 f"cannot get an Azure token ({detail[:200] or type(exc).__name__}); {LOGIN_HINT}"
-            ) from None
+            )
+            raise AzureError(self._sign_in_error) from None
 
     def _call(self, method: str, path: str, what: str) -> dict[str, Any]:
         import requests
@@ -172,12 +189,9 @@ class Arm:
         if response.status_code >= 300:
             raise AzureError(f"{what}: HTTP {response.status_code}{_error_detail(response)}")
         try:
-            data = response.json()
-        except ValueError:
-            raise AzureError(f"{what}: the answer is not JSON") from None
-        if not isinstance(data, dict):
-            raise AzureError(f"{what}: the answer is not a JSON object")
-        return data
+            return _json_object(response, what)
+        except CallFailed as exc:
+            raise AzureError(str(exc)) from None
 
 
 def _timeout(policy: RetryPolicy, limits: tuple[float, float]) -> tuple[float, float]:

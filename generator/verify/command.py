@@ -4,7 +4,8 @@ status.
 Exit status: 0 every service agrees (with --v2-only: every request answered), 4 any service
 differs, is slower beyond --max-slowdown or fails (no key, no endpoint, an error answer, a
 timeout, the deadline), 2 bad usage (a bad flag, no generate output in --out, an unreadable
-snapshot, an unknown --service, an unusable --out), 130 interrupted (nothing written).
+snapshot, an unknown --service, an unusable --out, no Azure sign-in), 130 interrupted
+(nothing written).
 Importing this module imports neither requests nor azure-identity.
 """
 
@@ -51,8 +52,8 @@ Example:
 """
 
 EPILOG = """\
-exit status: 0 every service agrees, 4 any service differs, is slower or fails, 2 bad usage
-or no generate output in --out, 130 interrupted.
+exit status: 0 every service agrees, 4 any service differs, is slower or fails, 2 bad usage,
+no generate output in --out or no Azure sign-in (nothing written), 130 interrupted.
 """
 
 
@@ -162,6 +163,8 @@ def _verify(
     from generator.verify.azure import CLOUDS, Arm, AzureError, V2Access, may_carry_secret
     from generator.verify.targets import read_migration, snapshot_services, targets, v1_secret
 
+    if args.cloud not in CLOUDS:  # from AZUREML_CURRENT_CLOUD, which argparse does not check
+        raise InputError(f"cloud {args.cloud!r}: expected one of {', '.join(sorted(CLOUDS))}")
     arm_base = (args.arm_endpoint or CLOUDS[args.cloud].arm).rstrip("/")
     if not may_carry_secret(arm_base):
         raise InputError(f"--arm-endpoint {arm_base!r}: expected an https URL")
@@ -201,6 +204,8 @@ def _verify(
             try:
                 accesses[t.service] = access = arm.access(migration.workspace, t.endpoint)
             except AzureError as exc:
+                if arm.sign_in_error:  # no service can be verified: one line, exit 2
+                    raise InputError(arm.sign_in_error) from None
                 problem = str(exc)
         if problem:
             failed.append(runner.ServiceResult(t, "failed", problem=_one_line(problem)))

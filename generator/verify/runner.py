@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.console import fit
 from generator.export.progress import Progress
 from generator.export.redact import strip_queries
 from generator.export.retry import GaveUp, RetryPolicy, with_retries
@@ -305,7 +306,7 @@ def run(
                     exchanges = [e for e in pending[service] if e is not None]
                     result = judge(job.target, exchanges, settings, accesses.get(service))
                     results[service] = result
-                    progress.step(f"{service}: {result.status}")
+                    progress.step(fit(f"{service}: {result.status}"))
                 for job_, j, request in _take(queue, 1):
                     futures[pool.submit(exchange, job_, request, sender, settings)] = (job_, j)
     except BaseException:

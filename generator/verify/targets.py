@@ -290,7 +290,7 @@ def _requests(
                 expected = path.with_name(path.name[: -len(".json")] + EXPECTED_SUFFIX)
                 found.append(
                     Request(
-                        str(path),
+                        path.relative_to(requests_dir).as_posix(),  # no absolute path kept
                         _read_bytes(path),
                         _read_bytes(expected) if expected.is_file() else None,
                     )

@@ -302,3 +302,39 @@ def test_a_committed_bundle_link_is_not_followed(world: Sides, tmp_path: Path) -
         run.service()["problem"]
     )
     assert world.v2.seen == []
+
+
+def test_the_deadline_bounds_the_run(world: Sides) -> None:
+    world.v2.delay = 5.0
+
+    run = verify(world, "--deadline", "1", "--timeout", "30")
+
+    assert run.status == 4
+    error = run.service()["exchanges"][0]["error"]
+    assert "the verify deadline (--deadline 1 s) passed" in error
+
+
+def test_errors_are_one_line_without_secrets_or_queries() -> None:
+    from generator.verify.runner import redact
+    from generator.verify.targets import Secret
+
+    text = redact("POST https://x.example/score?sig=abc failed:\n key s3cr3t echoed",
+                  [Secret("s3cr3t")])
+    assert text == "POST https://x.example/score failed: key <redacted> echoed"
+    assert "s3cr3t" not in repr(Secret("s3cr3t")) and "s3cr3t" not in str(Secret("s3cr3t"))
+
+
+class _NoSignIn:
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        raise RuntimeError("DefaultAzureCredential failed to retrieve a token\nmore lines")
+
+
+def test_no_sign_in_is_one_line_and_exit_2(world: Sides) -> None:
+    err = io.StringIO()
+    status = main(["--out", str(world.out), "--arm-endpoint", world.arm.url, "--v2-only",
+                   "--service", "churn-aci"], credential=_NoSignIn(), stderr=err,
+                  stdout=io.StringIO(), env={})
+    assert status == 2
+    lines = [line for line in err.getvalue().splitlines() if "error" in line]
+    assert len(lines) == 1 and "cannot get an Azure token" in lines[0] and "az login" in lines[0]
+    assert not (world.out / "verify.json").exists()
