@@ -39,10 +39,9 @@ def cutover_view(migration: Mapping[str, Any], verified: Mapping[str, Verified])
     ws = _obj(migration.get("workspace"))
     workspace = {k: _str(ws.get(k)) for k in ("subscriptionId", "resourceGroup", "name", "location")}
     raw = migration.get("services")
-    raw = raw if isinstance(raw, list) else []
     services = [
-        _service(s, workspace, verified)
-        for s in raw
+        _service(s, verified)
+        for s in (raw if isinstance(raw, list) else [])
         if isinstance(s, dict) and s.get("status") == "migrated" and isinstance(s.get("service"), str)
     ]
     order = sorted(services, key=lambda s: (_RANK.get(s["status"], 2), s["name"]))
@@ -51,16 +50,23 @@ def cutover_view(migration: Mapping[str, Any], verified: Mapping[str, Verified])
         "services": services,
         "order": order,
         "verified": sum(s["status"] in ("agrees", "answers") for s in services),
+        "defaults": markdown.fenced(
+            [
+                shlex.join(["az", "account", "set", "--subscription", workspace["subscriptionId"]]),
+                shlex.join(["az", "configure", "--defaults",
+                            f"group={workspace['resourceGroup']}",
+                            f"workspace={workspace['name']}"]),
+            ],
+            "sh",
+        ),
         "verify_command": markdown.fenced(
-            ["gen-iac verify --out OUT --input SNAPSHOT   # v1 and v2 side by side",
-             "gen-iac verify --out OUT --v2-only          # once v1 is gone"], "sh"
+            ["gen-iac verify --out OUT --input SNAPSHOT  # v1 and v2 side by side",
+             "gen-iac verify --out OUT --v2-only         # once v1 is gone"], "sh"
         ),
     }
 
 
-def _service(
-    entry: Mapping[str, Any], ws: Mapping[str, str], verified: Mapping[str, Verified]
-) -> dict[str, Any]:
+def _service(entry: Mapping[str, Any], verified: Mapping[str, Verified]) -> dict[str, Any]:
     name = str(entry["service"])
     endpoint = _str(entry.get("endpoint"))
     auth = _obj(entry.get("auth"))
@@ -81,14 +87,20 @@ def _service(
     if status is not None and status.endpoint != endpoint:
         status = None  # verified on another endpoint: not this migration's
     variable = KEY_VARIABLE if v2_auth == "Key" else TOKEN_VARIABLE
+    v2_command = _credential_command(endpoint, v2_auth)
+    v1_secret = {"key": "<v1 key>", "token": "<v1 token>"}.get(v1_auth)
     return {
         "name": name,
         "endpoint": endpoint,
-        "kind": kind,
-        "compute_type": _str(entry.get("computeType")),
         "old_url": _str(entry.get("oldScoringUri")),
         "new_url": new_url,
-        "v1_auth": v1_auth,
+        "v1_header": f"Authorization: Bearer {v1_secret}" if v1_secret else "",
+        "v1_command": shlex.join(
+            ["az", "ml", "service", "get-keys" if v1_auth == "key" else "get-access-token",
+             "--name", name]
+        ) if v1_secret else "",
+        "v2_header": f"Authorization: Bearer ${variable}",
+        "v2_command": shlex.join(v2_command),
         "v2_auth": v2_auth,
         "keys_kept": auth.get("keysKept") is True,
         "deployments": deployments,
@@ -96,57 +108,37 @@ def _service(
         "can_mirror": kind == "Managed" and len(deployments) > 1,
         "status": status.status if status else None,
         "verified": status,
-        "v1_command": shlex.join(
-            ["az", "ml", "service", "get-keys" if v1_auth == "key" else "get-access-token",
-             "--name", name]
+        "curl": markdown.fenced(
+            [
+                f'{variable}="$({shlex.join(v2_command)})"',
+                f"curl --fail-with-body {shlex.quote(new_url)} "
+                f'-H "Authorization: Bearer ${variable}" '
+                f"-H 'Content-Type: application/json' -d @{REQUEST_FILE}",
+            ],
+            "sh",
         ),
-        "credential": markdown.fenced([shlex.join(_credential_command(ws, endpoint, v2_auth))], "sh"),
-        "variable": variable,
-        "curl": markdown.fenced(_curl(new_url, variable), "sh"),
-        "python": markdown.fenced(_python(new_url, variable), "python"),
+        "python": markdown.fenced(
+            [
+                "import os, pathlib, requests  # the request body as the v1 service took it:",
+                f"response = requests.post({new_url!r}, "
+                f"data=pathlib.Path({REQUEST_FILE!r}).read_bytes(), "
+                f'headers={{"Authorization": f"Bearer {{os.environ[{variable!r}]}}", '
+                '"Content-Type": "application/json"}, timeout=60)',
+                "print(response.status_code, response.text)",
+            ],
+            "python",
+        ),
     }
 
 
-def _credential_command(ws: Mapping[str, str], endpoint: str, v2_auth: str) -> list[str]:
+def _credential_command(endpoint: str, v2_auth: str) -> list[str]:
+    """The key or token of an endpoint, with the workspace as the CLI default."""
     if v2_auth == "AADToken":
         return ["az", "account", "get-access-token", "--resource", ML_RESOURCE,
                 "--query", "accessToken", "--output", "tsv"]
-    return [
-        "az", "ml", "online-endpoint", "get-credentials",
-        "--name", endpoint,
-        "--resource-group", ws["resourceGroup"],
-        "--workspace-name", ws["name"],
-        "--subscription", ws["subscriptionId"],
-        "--query", "primaryKey" if v2_auth == "Key" else "accessToken",
-        "--output", "tsv",
-    ]
-
-
-def _curl(url: str, variable: str) -> list[str]:
-    return [
-        f"curl --fail-with-body --request POST {shlex.quote(url)} \\",
-        f'  --header "Authorization: Bearer ${variable}" \\',
-        "  --header 'Content-Type: application/json' \\",
-        f"  --data @{REQUEST_FILE}",
-    ]
-
-
-def _python(url: str, variable: str) -> list[str]:
-    # One statement a line: the fence keeps no indentation.
-    return [
-        "import os",
-        "import pathlib",
-        "",
-        "import requests",
-        "",
-        f"url = {url!r}",
-        f'headers = {{"Authorization": f"Bearer {{os.environ[{variable!r}]}}", '
-        '"Content-Type": "application/json"}',
-        f"body = pathlib.Path({REQUEST_FILE!r}).read_bytes()",
-        "response = requests.post(url, data=body, headers=headers, timeout=60)",
-        "response.raise_for_status()",
-        "print(response.json())",
-    ]
+    query = "primaryKey" if v2_auth == "Key" else "accessToken"
+    return ["az", "ml", "online-endpoint", "get-credentials", "--name", endpoint,
+            "--query", query, "--output", "tsv"]
 
 
 def _obj(value: object) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def assert_cutover_inert(markdown: str, migrated: list[str]) -> list[Token]:
     tokens = _tokens(markdown)
     kinds = {t.type for t in tokens}
     assert not kinds & {"html_block", "html_inline", "link_open", "image", "blockquote_open",
-                        "hr", "lheading", "table_open"}, kinds
+                        "hr", "lheading"}, kinds
     # The one ordered list is the template's Order (four steps, in two lists around a fence).
     assert sum(t.type == "ordered_list_open" for t in tokens) == 2
     headings = [
@@ -50,9 +50,15 @@ def assert_cutover_inert(markdown: str, migrated: list[str]) -> list[Token]:
     ]
     assert all(len(h.children or []) == 1 and h.children[0].type == "code_inline"  # type: ignore[index]
                for h in services)
+    # One before/after table per service, each of three rows of three cells.
+    tables = [i for i, t in enumerate(tokens) if t.type == "table_open"]
+    assert len(tables) == len(migrated)
+    for start in tables:
+        end = next(j for j in range(start, len(tokens)) if tokens[j].type == "table_close")
+        assert sum(t.type == "tr_open" for t in tokens[start:end]) == 4
+        assert sum(t.type in ("td_open", "th_open") for t in tokens[start:end]) == 12
     fences = [t for t in tokens if t.type == "fence"]
-    assert {f.info for f in fences} <= {"sh", "python"}
-    assert len(fences) == 1 + 3 * len(migrated)
+    assert [f.info for f in fences] == ["sh", "sh"] + ["sh", "python"] * len(migrated)
     for fence in fences:
         if fence.info == "python":
             compile(fence.content, "<cutover example>", "exec")
@@ -72,20 +78,28 @@ def test_example_cutover_names_every_migrated_service(tmp_path: Path) -> None:
     assert_cutover_inert(markdown, migrated)
     # Reads well raw: no backslash escapes; the facts a client team needs.
     assert "\\_" not in markdown and "\\*" not in markdown
-    assert "- Old URL: `http://f1d3a9c2-7b4e-4d1a-9c3e-2b5a6d7e8f90.westeurope.azurecontainer.io/score`" in markdown
-    assert "- New URL: `https://churn-aci.westeurope.inference.ml.azure.com/score`" in markdown
+    churn = _section(markdown, "churn-aci")
+    assert (
+        "| URL | `http://f1d3a9c2-7b4e-4d1a-9c3e-2b5a6d7e8f90.westeurope.azurecontainer.io/score`"
+        " | `https://churn-aci.westeurope.inference.ml.azure.com/score` |"
+    ) in churn
+    assert "| auth header | `Authorization: Bearer <v1 key>` | `Authorization: Bearer $ENDPOINT_KEY` |" in churn
+    assert "az ml online-endpoint get-credentials --name churn-aci --query primaryKey" in churn
     # Token auth before and after; a service without auth gets a header now.
-    recs = markdown.split("## `recs-aks-token`")[1].split("\n## ")[0]
-    assert "`Authorization: Bearer <v1 token>`" in recs
-    assert "`Authorization: Bearer $ENDPOINT_TOKEN`, an AML token" in recs
-    assert "--query accessToken" in recs
-    sentiment = markdown.split("## `sentiment-aci`")[1].split("\n## ")[0]
-    assert "- Auth header before: none" in sentiment
+    recs = _section(markdown, "recs-aks-token")
+    assert "| auth header | `Authorization: Bearer <v1 token>` | `Authorization: Bearer $ENDPOINT_TOKEN` |" in recs
+    assert "--query accessToken" in recs and "refreshAfterTimeUtc" in recs
+    assert "| auth header | none | `Authorization: Bearer $ENDPOINT_KEY` |" in _section(
+        markdown, "sentiment-aci"
+    )
     # Mirroring first where the endpoint can mirror (several managed deployments).
-    ab = markdown.split("## `ab-endpoint`")[1].split("\n## ")[0]
-    assert "mirror before moving live traffic" in ab
+    assert "mirror before moving live traffic" in _section(markdown, "ab-endpoint")
     assert "mirror before" not in recs
     assert markdown.count("not verified yet") == 2 * len(migrated)
+
+
+def _section(markdown: str, service: str) -> str:
+    return markdown.split(f"## `{service}`")[1].split("\n## ")[0]
 
 
 def test_hostile_snapshot_strings_stay_text(tmp_path: Path) -> None:
@@ -117,10 +131,9 @@ def test_statuses_order_the_switch(tmp_path: Path) -> None:
     assert order[0] == "fraud-aks" and order[-1] == "churn-aci"
     assert view["verified"] == 1
     markdown = render_cutover(migration, verified).text
-    assert "- `fraud-aks`: agrees: 3 request(s) answered the same by v1 and v2 (verify of 2026-12-07)" in markdown
-    assert "- `churn-aci`: **failed** (verify of 2026-12-07): do not switch clients yet" in markdown
-    sentiment = markdown.split("## `sentiment-aci`")[1]
-    assert "- Verify: not verified yet" in sentiment
+    assert "- `fraud-aks`: agrees (3 request(s), verify of 2026-12-07)" in markdown
+    assert "- `churn-aci`: **failed** (verify of 2026-12-07): do not switch yet" in markdown
+    assert "Verify: not verified yet." in _section(markdown, "sentiment-aci")
 
 
 @pytest.mark.parametrize(

@@ -94,7 +94,7 @@ def test_equal_answers_agree_and_complete_cutover(world: Sides) -> None:
     assert any(c.endswith("/onlineEndpoints/churn-aci/listKeys") for c in world.arm.calls)
     assert "| `churn-aci` | `churn-aci` | agrees | 1/1 |" in run.text("VERIFY.md")
     cutover = run.text("CUTOVER.md")
-    assert "- Verify: agrees: 1 request(s) answered the same by v1 and v2" in cutover
+    assert "Verify: agrees (1 request(s), verify of " in cutover
     # A later generate (or --check) renders the same CUTOVER.md from verify.json.
     check = generate(Options(input=world.snapshot, out=world.out, targets=("terraform",),
                              check=True))
@@ -191,7 +191,7 @@ def test_v2_only_checks_answers_and_recorded_ones(world: Sides, tmp_path: Path) 
     assert run.service()["status"] == "answers"
     assert run.service()["v1"] is None
     assert world.v1.seen == []
-    assert "v2 answers: 1 request(s)" in run.text("CUTOVER.md")
+    assert "Verify: v2 answers (1 request(s), v2 only" in run.text("CUTOVER.md")
 
     recorded = tmp_path / "requests" / "churn-aci"
     recorded.mkdir(parents=True)
@@ -338,3 +338,41 @@ def test_no_sign_in_is_one_line_and_exit_2(world: Sides) -> None:
     lines = [line for line in err.getvalue().splitlines() if "error" in line]
     assert len(lines) == 1 and "cannot get an Azure token" in lines[0] and "az login" in lines[0]
     assert not (world.out / "verify.json").exists()
+
+
+def test_aad_token_endpoints_get_an_entra_token_for_azure_ml(world: Sides) -> None:
+    world.arm.endpoints["churn-aci"] = (world.v2.url, "AADToken")
+    world.v2.key = "armTOKEN-e2d4c6a8"  # the fake credential's token, whatever the scope
+    credential = FakeCredential()
+    try:
+        status = main(["--out", str(world.out), "--arm-endpoint", world.arm.url, "--v2-only",
+                       "--service", "churn-aci"], credential=credential, stdout=io.StringIO(),
+                      stderr=io.StringIO(), env={})
+    finally:
+        world.arm.endpoints["churn-aci"] = (world.v2.url, "Key")
+        world.v2.key = V2_KEY
+    assert status == 0
+    assert ("https://ml.azure.com/.default",) in credential.scopes
+    assert ("https://management.azure.com/.default",) in credential.scopes
+
+
+def test_a_committed_migration_json_cannot_redirect_the_v1_key(world: Sides) -> None:
+    path = world.out / "migration.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    (entry,) = [s for s in data["services"] if s["service"] == "churn-aci"]
+    entry["oldScoringUri"] = "http://attacker.example/steal"
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+    run = verify(world)  # --input: the v1 side comes from the snapshot
+
+    assert run.status == 0, run.stdout
+    assert run.service()["v1"]["url"] == world.v1.url
+    assert world.v1.seen[0]["Authorization"] == f"Bearer {V1_KEY}"
+
+    entry["deployments"][0]["bundle"] = "bundles/../../../etc"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    world.v1.seen.clear()
+    refused = verify(world)
+    assert refused.status == 4
+    assert "is not bundles/<workspace>/code/<key>" in refused.service()["problem"]
+    assert world.v1.seen == []
