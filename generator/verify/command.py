@@ -6,7 +6,7 @@ differs, is slower beyond --max-slowdown or fails (no key, no endpoint, an error
 timeout, the deadline), 2 bad usage (a bad flag, no generate output in --out, an unreadable
 snapshot, an unknown --service, an unusable --out, no Azure sign-in), 130 interrupted
 (nothing written).
-Importing this module imports neither requests nor azure-identity.
+Importing this module imports neither requests nor azure-identity (only the calls do).
 """
 
 from __future__ import annotations
@@ -25,7 +25,19 @@ from generator.diagnostics import InputError
 from generator.export.client import TokenCredential
 from generator.export.progress import Progress
 from generator.export.retry import Deadline, RetryPolicy
+from generator.verify import report, runner
+from generator.verify.azure import CLOUDS, Arm, AzureError, may_carry_secret
 from generator.verify.compare import Tolerance
+from generator.verify.runner import Job, ServiceResult, job_for
+from generator.verify.targets import (
+    Target,
+    V1Service,
+    Workspace,
+    read_migration,
+    snapshot_services,
+    targets,
+    v1_secret,
+)
 
 PROG = "gen-iac verify"
 EXIT_OK, EXIT_USAGE, EXIT_DIFFERS, EXIT_INTERRUPTED = 0, 2, 4, 130
@@ -76,7 +88,7 @@ def _positive(kind: type, low: float, high: float) -> Callable[[str], Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from generator.verify.azure import ARM_VARIABLE, CLOUD_VARIABLE, CLOUDS
+    from generator.verify.azure import ARM_VARIABLE, CLOUD_VARIABLE
 
     p = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -159,9 +171,6 @@ def _verify(
 ) -> int:
     from generator.output import write_beside
     from generator.render.cutover import CUTOVER
-    from generator.verify import report, runner
-    from generator.verify.azure import CLOUDS, Arm, AzureError, V2Access, may_carry_secret
-    from generator.verify.targets import read_migration, snapshot_services, targets, v1_secret
 
     if args.cloud not in CLOUDS:  # from AZUREML_CURRENT_CLOUD, which argparse does not check
         raise InputError(f"cloud {args.cloud!r}: expected one of {', '.join(sorted(CLOUDS))}")
@@ -188,46 +197,56 @@ def _verify(
         args.concurrency, args.max_slowdown,
     )
     arm = Arm(arm_base, CLOUDS[args.cloud], credential, policy)
-    jobs: list[runner.Job] = []
-    failed: list[runner.ServiceResult] = []
-    accesses: dict[str, V2Access] = {}
     progress.info(f"{len(chosen)} service(s) to verify"
                   + (" (v2 only)" if args.v2_only else " (v1 and v2)"))
-    for t in chosen:
-        problem = t.problem
-        secret = None
-        if not problem and not args.v2_only:
-            secret, problem = v1_secret(t, snapshot, env)
-            if not problem and not t.v1_url:
-                problem = "the v1 scoring URL is unknown (not in the snapshot)"
-        if not problem:
-            try:
-                accesses[t.service] = access = arm.access(migration.workspace, t.endpoint)
-            except AzureError as exc:
-                if arm.sign_in_error:  # no service can be verified: one line, exit 2
-                    raise InputError(arm.sign_in_error) from None
-                problem = str(exc)
-        if problem:
-            failed.append(runner.ServiceResult(t, "failed", problem=_one_line(problem)))
-            continue
-        jobs.append(runner.sides(t, secret, access, args.v2_only))
+    jobs, results = _jobs(chosen, arm, migration.workspace, snapshot, env, args.v2_only)
     progress.start(len(jobs))
     sender = runner.Sender(policy, args.timeout)
-    done = runner.run(jobs, failed, accesses, sender, settings, progress)
+    results.update(runner.run(jobs, sender, settings, progress))
     progress.finish()
-    by_name = {r.target.service: r for r in done}
-    results = [by_name[t.service] for t in chosen]
+    ordered = [results[t.service] for t in chosen]
     finished = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    written = report.files(results, settings, finished, migration.data)
+    written = report.files(ordered, settings, finished, migration.data)
     for warning in write_beside(args.out, written, CUTOVER):
         progress.info(f"warning: {_one_line(warning)}")
-    for line in report.console_lines(results):
+    for line in report.console_lines(ordered):
         print(line, file=stdout)
-    passed = all(r.status in runner.PASSING for r in results)
+    passed = all(r.status in runner.PASSING for r in ordered)
     if not args.quiet:
         verdict = "every service agrees" if passed else "differences or failures found"
         print(f"{PROG}: {verdict}; see {args.out / report.VERIFY_MD}", file=err)
     return EXIT_OK if passed else EXIT_DIFFERS
+
+
+def _jobs(
+    chosen: list[Target],
+    arm: Arm,
+    workspace: Workspace,
+    snapshot: Mapping[str, V1Service] | None,
+    env: Mapping[str, str],
+    v2_only: bool,
+) -> tuple[list[Job], dict[str, ServiceResult]]:
+    """What to send for each service (its keys and v2 address found), and the services that
+    already failed (no key, no endpoint...), by name. No Azure sign-in stops the run."""
+    jobs: list[Job] = []
+    failed: dict[str, ServiceResult] = {}
+    for t in chosen:
+        problem = t.problem
+        secret = None
+        if not problem and not v2_only:
+            secret, problem = v1_secret(t, snapshot, env)
+            if not problem and not t.v1_url:
+                problem = "the v1 scoring URL is unknown"
+        if not problem:
+            try:
+                jobs.append(job_for(t, secret, arm.access(workspace, t.endpoint), v2_only))
+                continue
+            except AzureError as exc:
+                if arm.sign_in_error:  # no service can be verified: one line, exit 2
+                    raise InputError(arm.sign_in_error) from None
+                problem = str(exc)
+        failed[t.service] = ServiceResult(t, "failed", problem=_one_line(problem))
+    return jobs, failed
 
 
 def _one_line(text: str) -> str:

@@ -38,8 +38,7 @@ from generator.verify.targets import Request, Secret, Target
 MAX_ANSWER_BYTES = 16 << 20
 SLOW_SLACK = 0.25  # seconds v2's p95 may exceed max_slowdown x v1's before it counts as slower
 DEPLOYMENT_HEADER = "azureml-model-deployment"
-STATUSES = ("agrees", "answers", "differs", "slower", "failed", "not-verified")
-PASSING = ("agrees", "answers")
+PASSING = ("agrees", "answers")  # the other statuses: differs, slower, failed
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ class Side:
 @dataclass(frozen=True)
 class ServiceResult:
     target: Target
-    status: str  # see STATUSES
+    status: str  # agrees | answers (v2 only) | differs | slower | failed
     exchanges: tuple[Exchange, ...] = ()
     problem: str = ""  # why the service could not be verified, or why it is slower
     v2_url: str | None = None
@@ -117,9 +116,10 @@ class Job:
     v1: Side | None
     v2: Side
     secrets: tuple[Secret, ...]
+    access: V2Access
 
 
-def sides(target: Target, v1_secret: Secret | None, access: V2Access, v2_only: bool) -> Job:
+def job_for(target: Target, v1_secret: Secret | None, access: V2Access, v2_only: bool) -> Job:
     """The two addresses and header sets of a service (the keys stay in the headers)."""
     base = {"Content-Type": "application/json", "Accept": "application/json"}
     v1 = None
@@ -132,7 +132,7 @@ def sides(target: Target, v1_secret: Secret | None, access: V2Access, v2_only: b
                   DEPLOYMENT_HEADER: target.deployment}
     v2 = Side(access.scoring_uri, v2_headers, access.secret)
     known = tuple(s for s in (v1_secret, access.secret) if s is not None)
-    return Job(target, v1, v2, known)
+    return Job(target, v1, v2, known, access)
 
 
 class Sender:
@@ -273,49 +273,43 @@ def judge(target: Target, exchanges: list[Exchange], settings: Settings,
     return ServiceResult(target, status, tuple(exchanges), problem, done.v2_url, done.v2_auth)
 
 
-def run(
-    jobs: list[Job],
-    failed: list[ServiceResult],
-    accesses: dict[str, V2Access],
-    sender: Sender,
-    settings: Settings,
-    progress: Progress,
-) -> list[ServiceResult]:
-    """Every job's requests through a bounded pool; results in the order of the targets."""
-    results: dict[str, ServiceResult] = {r.target.service: r for r in failed}
+def run(jobs: list[Job], sender: Sender, settings: Settings,
+        progress: Progress) -> dict[str, ServiceResult]:
+    """Every job's requests through a bounded pool; the results by service."""
+    results: dict[str, ServiceResult] = {}
     pending: dict[str, list[Exchange | None]] = {
         j.target.service: [None] * len(j.target.requests) for j in jobs
     }
-    left = {j.target.service: len(j.target.requests) for j in jobs}
-    work = [(j, i, r) for j in jobs for i, r in enumerate(j.target.requests)]
+    queue = iter([(j, i, r) for j in jobs for i, r in enumerate(j.target.requests)])
     pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="verify")
     futures: dict[Future[Exchange], tuple[Job, int]] = {}
-    try:
-        queue = iter(work)
-        # Submit lazily: a deadline or Ctrl-C stops what was never started.
-        for job, i, request in _take(queue, settings.concurrency * 2):
+
+    def submit(count: int) -> None:
+        # Lazily: a deadline or Ctrl-C stops what was never started.
+        for job, i, request in _take(queue, count):
             futures[pool.submit(exchange, job, request, sender, settings)] = (job, i)
+
+    try:
+        submit(settings.concurrency * 2)
         while futures:
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in done:
                 job, i = futures.pop(future)
                 service = job.target.service
-                pending[service][i] = future.result()
-                left[service] -= 1
-                if left[service] == 0:
-                    exchanges = [e for e in pending[service] if e is not None]
-                    result = judge(job.target, exchanges, settings, accesses.get(service))
+                slots = pending[service]
+                slots[i] = future.result()
+                if all(e is not None for e in slots):
+                    result = judge(job.target, [e for e in slots if e is not None], settings,
+                                   job.access)
                     results[service] = result
                     progress.step(fit(f"{service}: {result.status}"))
-                for job_, j, request in _take(queue, 1):
-                    futures[pool.submit(exchange, job_, request, sender, settings)] = (job_, j)
+                submit(1)
     except BaseException:
         sender.cancelled.set()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    order = [j.target.service for j in jobs] + [r.target.service for r in failed]
-    return [results[s] for s in order]
+    return results
 
 
 def _take(queue: Any, count: int) -> list[tuple[Job, int, Request]]:

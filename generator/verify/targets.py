@@ -183,7 +183,7 @@ def targets(
             f"--service {unknown[0]!r}: not a migrated service of {out / MIGRATION} "
             f"(migrated: {known})"
         )
-    chosen = [entries[n] for n in dict.fromkeys(names)] if names else list(migration.services)
+    chosen = [entries[n] for n in (dict.fromkeys(names) if names else entries)]  # each once
     return [
         _target(out, migration.workspace, entry, snapshot, requests_dir, max_requests)
         for entry in chosen

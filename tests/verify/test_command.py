@@ -376,3 +376,15 @@ def test_a_committed_migration_json_cannot_redirect_the_v1_key(world: Sides) -> 
     assert refused.status == 4
     assert "is not bundles/<workspace>/code/<key>" in refused.service()["problem"]
     assert world.v1.seen == []
+
+
+def test_the_command_starts_without_requests_or_azure() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, generator.cli, generator.verify.command\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('requests', 'azure')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
