@@ -25,7 +25,8 @@ ML_RESOURCE = "https://ml.azure.com"
 REQUEST_FILE = "request.json"
 KEY_VARIABLE = "ENDPOINT_KEY"
 TOKEN_VARIABLE = "ENDPOINT_TOKEN"
-_RANK = {"agrees": 0, "answers": 1, None: 2, "slower": 3, "differs": 4, "failed": 5}
+_RANK = {"agrees": 0, "answers": 1, None: 2, "no-request": 2, "slower": 3, "differs": 4,
+         "failed": 5}
 
 
 def render_cutover(migration: Mapping[str, Any], verified: Mapping[str, Verified]) -> RenderedFile:

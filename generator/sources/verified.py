@@ -21,7 +21,7 @@ from typing import Any
 from generator.sources.untrusted import safe_component, valid_text
 
 VERIFY_JSON = "verify.json"
-STATUSES = ("agrees", "answers", "differs", "slower", "failed")
+STATUSES = ("agrees", "answers", "differs", "slower", "failed", "no-request")
 MAX_BYTES = 32 << 20
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 

@@ -33,6 +33,7 @@ from generator.verify.targets import (
     Target,
     V1Service,
     Workspace,
+    no_request_hint,
     read_migration,
     snapshot_services,
     targets,
@@ -64,7 +65,8 @@ Example:
 """
 
 EPILOG = """\
-exit status: 0 every service agrees, 4 any service differs, is slower or fails, 2 bad usage,
+exit status: 0 every service agrees (one without a request to send is listed, not verified,
+and fails nothing), 4 any service differs, is slower or fails, 2 bad usage,
 no generate output in --out or no Azure sign-in (nothing written), 130 interrupted.
 """
 
@@ -211,10 +213,9 @@ def _verify(
         progress.info(f"warning: {_one_line(warning)}")
     for line in report.console_lines(ordered):
         print(line, file=stdout)
-    passed = all(r.status in runner.PASSING for r in ordered)
+    passed = report.passed(ordered)
     if not args.quiet:
-        verdict = "every service agrees" if passed else "differences or failures found"
-        print(f"{PROG}: {verdict}; see {args.out / report.VERIFY_MD}", file=err)
+        print(f"{PROG}: {report.verdict(ordered)}; see {args.out / report.VERIFY_MD}", file=err)
     return EXIT_OK if passed else EXIT_DIFFERS
 
 
@@ -229,8 +230,11 @@ def _jobs(
     """What to send for each service (its keys and v2 address found), and the services that
     already failed (no key, no endpoint...), by name. No Azure sign-in stops the run."""
     jobs: list[Job] = []
-    failed: dict[str, ServiceResult] = {}
+    failed: dict[str, ServiceResult] = {}  # and the ones without a request
     for t in chosen:
+        if not t.problem and not t.requests:
+            failed[t.service] = ServiceResult(t, runner.UNSENT, problem=no_request_hint(t))
+            continue
         problem = t.problem
         secret = None
         if not problem and not v2_only:

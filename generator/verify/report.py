@@ -16,10 +16,21 @@ from generator.console import fit
 from generator.export.redact import strip_queries
 from generator.files import RenderedFile
 from generator.sources.verified import VERIFY_JSON, parse_verified
-from generator.verify.runner import PASSING, ServiceResult, Settings
+from generator.verify.runner import PASSING, UNSENT, ServiceResult, Settings
 
 VERIFY_MD = "VERIFY.md"
 SHOWN_EXCHANGES = 5  # per service in VERIFY.md (all are in verify.json)
+
+
+def passed(results: list[ServiceResult]) -> bool:
+    """Every service agrees (or answers, v2 only), apart from those without a request."""
+    return all(r.status in PASSING or r.status == UNSENT for r in results)
+
+
+def verdict(results: list[ServiceResult]) -> str:
+    unsent = sum(r.status == UNSENT for r in results)
+    head = "every service agrees" if passed(results) else "differences or failures found"
+    return head + (f"; {unsent} service(s) not verified: no request to send" if unsent else "")
 
 
 def ms(seconds: float | None) -> int | None:
@@ -39,7 +50,7 @@ def verify_json(results: list[ServiceResult], settings: Settings, finished: str)
             "concurrency": settings.concurrency,
             "maxSlowdown": settings.max_slowdown,
         },
-        "passed": all(r.status in PASSING for r in results),
+        "passed": passed(results),
         "services": [_service(r, settings.v2_only) for r in results],
     }
 
@@ -106,7 +117,7 @@ def files(
         "finished": finished,
         "mode": data["mode"],
         "settings": settings,
-        "passed": data["passed"],
+        "verdict": verdict(results),
         "rows": [_row(r) for r in results],
         "details": [_detail(r) for r in results if r.status not in PASSING],
     }
@@ -159,12 +170,12 @@ def console_lines(results: list[ServiceResult]) -> list[str]:
     first problem. Every line fits a terminal."""
     rows = [_row(r) for r in results]
     width = min(32, max([len("service"), *(len(r["service"]) for r in rows)]))
-    head = f"{'service':<{width}}  {'status':<8}  {'agreed':>6}  {'v1 p50/p95':>16}  {'v2 p50/p95':>16}"
+    head = f"{'service':<{width}}  {'status':<10}  {'agreed':>6}  {'v1 p50/p95':>16}  {'v2 p50/p95':>16}"
     lines = [head]
     for row in rows:
         name = row["service"] if len(row["service"]) <= width else row["service"][: width - 1] + "…"
         line = (
-            f"{name:<{width}}  {row['status']:<8}  {row['requests']:>6}  {row['v1']:>16}  "
+            f"{name:<{width}}  {row['status']:<10}  {row['requests']:>6}  {row['v1']:>16}  "
             f"{row['v2']:>16}"
         )
         lines.append(fit(line))

@@ -38,7 +38,10 @@ from generator.verify.targets import Request, Secret, Target
 MAX_ANSWER_BYTES = 16 << 20
 SLOW_SLACK = 0.25  # seconds v2's p95 may exceed max_slowdown x v1's before it counts as slower
 DEPLOYMENT_HEADER = "azureml-model-deployment"
-PASSING = ("agrees", "answers")  # the other statuses: differs, slower, failed
+PASSING = ("agrees", "answers")  # the other statuses: differs, slower, failed, no-request
+# A service with no request to send is not verified, and says so everywhere, but fails no
+# run: a pipeline's check after every apply must not stay red until someone records requests.
+UNSENT = "no-request"
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class Side:
 @dataclass(frozen=True)
 class ServiceResult:
     target: Target
-    status: str  # agrees | answers (v2 only) | differs | slower | failed
+    status: str  # agrees | answers (v2 only) | differs | slower | failed | no-request
     exchanges: tuple[Exchange, ...] = ()
     problem: str = ""  # why the service could not be verified, or why it is slower
     v2_url: str | None = None

@@ -230,13 +230,14 @@ def _target(
         found = _requests(out, ws, deployment, service, requests_dir, max_requests)
     except UsageError as exc:
         return _problem(target, str(exc))
-    if not found:
-        return _problem(
-            target,
-            f"no request to send: the bundle has no {SAMPLE_REQUEST}; give recorded requests "
-            f"with --requests DIR (DIR/{service}/*.json)",
-        )
     return Target(**{**target.__dict__, "requests": tuple(found)})
+
+
+def no_request_hint(target: Target) -> str:
+    return (
+        f"no request to send: the bundle has no {SAMPLE_REQUEST}; add one, or give recorded "
+        f"requests with --requests DIR (DIR/{target.service}/*.json)"
+    )
 
 
 def _problem(target: Target, problem: str) -> Target:

@@ -388,3 +388,15 @@ def test_the_command_starts_without_requests_or_azure() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_service_without_a_request_is_listed_not_failed(world: Sides) -> None:
+    run = verify(world, "--v2-only", "--service", "churn-aci", "sentiment-aci")
+
+    assert run.status == 0, run.stdout + run.stderr
+    entry = run.service("sentiment-aci")
+    assert entry["status"] == "no-request"
+    assert "sample-request.json" in entry["problem"]
+    assert not any("sentiment-aci" in c for c in world.arm.calls)
+    assert "1 service(s) not verified: no request to send" in run.stderr
+    assert "`sentiment-aci`: not verified: verify had no request to send" in run.text("CUTOVER.md")
