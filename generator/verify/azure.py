@@ -15,7 +15,6 @@ goes only over https, or plain http to a loopback address.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -29,7 +28,7 @@ from generator.export.client import (
     _json_object,
 )
 from generator.export.redact import strip_queries
-from generator.export.retry import DeadlinePassed, GaveUp, RetryPolicy, with_retries
+from generator.export.retry import GaveUp, RetryPolicy, with_retries
 from generator.verify.targets import Secret, Workspace, obj
 
 API_VERSION = "2025-12-01"  # the version the generated code uses
@@ -97,13 +96,11 @@ class Arm:
         cloud: Cloud,
         credential: TokenCredential | None,
         policy: RetryPolicy,
-        session_factory: Callable[[], Any] | None = None,
     ) -> None:
         self.base = base.rstrip("/")
         self.cloud = cloud
         self.tokens = TokenCache(credential)
         self.policy = policy
-        self._session_factory = session_factory
         self._session: Any = None
         self._sign_in_error = ""
 
@@ -165,7 +162,7 @@ class Arm:
             self.tokens.credential = _default_credential(self.cloud)
         token = self._token(self.cloud.arm_scope)
         if self._session is None:
-            self._session = (self._session_factory or requests.Session)()
+            self._session = requests.Session()
         session = self._session
 
         def attempt() -> Any:
@@ -182,7 +179,7 @@ class Arm:
             response: Any = with_retries(
                 attempt, self.policy, what, (requests.ConnectionError, requests.Timeout)
             )
-        except (GaveUp, DeadlinePassed) as exc:
+        except GaveUp as exc:  # DeadlinePassed too
             raise AzureError(strip_queries(str(exc))) from None
         if response.status_code == 404 and method == "GET":
             raise AzureError(f"{what}: not found (HTTP 404): has the apply created it?")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,7 +87,6 @@ class Exchange:
 class Side:
     url: str
     headers: dict[str, str]
-    secret: Secret | None
 
     def __repr__(self) -> str:  # headers hold the key
         return f"Side({self.url!r}, <headers redacted>)"
@@ -130,10 +129,10 @@ def job_for(target: Target, v1_secret: Secret | None, access: V2Access, v2_only:
         v1_headers = dict(base)
         if v1_secret is not None:
             v1_headers["Authorization"] = f"Bearer {v1_secret.value}"
-        v1 = Side(target.v1_url, v1_headers, v1_secret)
+        v1 = Side(target.v1_url, v1_headers)
     v2_headers = {**base, "Authorization": f"Bearer {access.secret.value}",
                   DEPLOYMENT_HEADER: target.deployment}
-    v2 = Side(access.scoring_uri, v2_headers, access.secret)
+    v2 = Side(access.scoring_uri, v2_headers)
     known = tuple(s for s in (v1_secret, access.secret) if s is not None)
     return Job(target, v1, v2, known, access)
 
@@ -141,20 +140,18 @@ def job_for(target: Target, v1_secret: Secret | None, access: V2Access, v2_only:
 class Sender:
     """POSTs with retries, one requests session per thread."""
 
-    def __init__(self, policy: RetryPolicy, timeout: float,
-                 session_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(self, policy: RetryPolicy, timeout: float) -> None:
         self.policy = policy
         self.timeout = timeout
         self.cancelled = threading.Event()
         self._local = threading.local()
-        self._factory = session_factory
 
     def _session(self) -> Any:
         session = getattr(self._local, "session", None)
         if session is None:
             import requests
 
-            session = self._local.session = (self._factory or requests.Session)()
+            session = self._local.session = requests.Session()
         return session
 
     def post(self, side: Side, body: bytes, what: str, secrets: Iterable[Secret]) -> Call:

@@ -16,7 +16,7 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +214,7 @@ def _target(
     target = Target(
         service,
         endpoint if isinstance(endpoint, str) else "",
-        deployment["name"] if deployment else "",
+        str(deployment.get("name")) if deployment else "",
         v1_url,
         str(v1_auth),
         planned if isinstance(planned, str) else None,
@@ -230,7 +230,7 @@ def _target(
         found = _requests(out, ws, deployment, service, requests_dir, max_requests)
     except UsageError as exc:
         return _problem(target, str(exc))
-    return Target(**{**target.__dict__, "requests": tuple(found)})
+    return replace(target, requests=tuple(found))
 
 
 def no_request_hint(target: Target) -> str:
@@ -241,7 +241,7 @@ def no_request_hint(target: Target) -> str:
 
 
 def _problem(target: Target, problem: str) -> Target:
-    return Target(**{**target.__dict__, "problem": problem})
+    return replace(target, problem=problem)
 
 
 def _called_deployment(deployments: list[dict[str, Any]]) -> dict[str, Any] | None:
