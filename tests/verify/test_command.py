@@ -400,3 +400,18 @@ def test_a_service_without_a_request_is_listed_not_failed(world: Sides) -> None:
     assert not any("sentiment-aci" in c for c in world.arm.calls)
     assert "1 service(s) not verified: no request to send" in run.stderr
     assert "`sentiment-aci`: not verified: verify had no request to send" in run.text("CUTOVER.md")
+
+
+class _Interrupted:
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_is_one_line_and_130_with_nothing_written(world: Sides) -> None:
+    err = io.StringIO()
+    status = main(["--out", str(world.out), "--arm-endpoint", world.arm.url, "--v2-only",
+                   "--service", "churn-aci"], credential=_Interrupted(), stderr=err,
+                  stdout=io.StringIO(), env={})
+    assert status == 130
+    assert err.getvalue().splitlines()[-1] == "gen-iac verify: interrupted; nothing was written"
+    assert not (world.out / "verify.json").exists()
