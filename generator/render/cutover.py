@@ -107,6 +107,9 @@ def _service(entry: Mapping[str, Any], verified: Mapping[str, Verified]) -> dict
         "deployments": deployments,
         "dark": bool(deployments) and all(d["traffic"] == 0 for d in deployments),
         "can_mirror": kind == "Managed" and len(deployments) > 1,
+        "kubernetes": kind == "Kubernetes",
+        "url_command": shlex.join(["az", "ml", "online-endpoint", "show", "--name", endpoint,
+                                   "--query", "scoring_uri", "--output", "tsv"]),
         "status": status.status if status else None,
         "verified": status,
         "curl": markdown.fenced(
