@@ -963,11 +963,12 @@ def write_beside(out: Path, files: Iterable[RenderedFile], completes: str) -> li
                 fd = os.open(staging / str(number), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(f.content)
-                ops.append(["put", str(number), path])
-            if ops and completes in {p for _, _, p in ops}:
+                ops.append(["put", str(number), path, _hash(f.content)])
+            if completes in {op[2] for op in ops}:
+                manifest = _manifest_bytes(old)
                 with open(staging / "manifest", "xb") as handle:
-                    handle.write(_manifest_bytes(old))
-                ops.append(["put", "manifest", MANIFEST])
+                    handle.write(manifest)
+                ops.append(["put", "manifest", MANIFEST, _hash(manifest)])
             if ops:
                 _commit(out, staging, ops)
                 keep = True  # committed: if moving in fails, the next run completes it

@@ -65,3 +65,29 @@ def test_no_write_through_a_link_or_outside(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="not a safe relative path"):
         write_beside(tmp_path / "out", [RenderedFile("../x.json", "{}\n")], "CUTOVER.md")
     assert not (tmp_path / "x.json").exists()
+
+
+def test_a_write_interrupted_after_its_commit_is_completed_by_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator import output
+
+    _generate(tmp_path)
+    cutover = (tmp_path / "CUTOVER.md").read_text(encoding="utf-8") + "completed\n"
+    real = output._roll_forward
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise OSError(5, "killed while moving files in")
+
+    monkeypatch.setattr(output, "_roll_forward", killed)
+    with pytest.raises(OutputError):
+        write_beside(tmp_path, [RenderedFile("verify.json", "{}\n"),
+                                RenderedFile("CUTOVER.md", cutover)], "CUTOVER.md")
+    assert not (tmp_path / "verify.json").exists()
+    monkeypatch.setattr(output, "_roll_forward", real)
+
+    assert output.recover(tmp_path) == []
+    assert (tmp_path / "verify.json").read_text(encoding="utf-8") == "{}\n"
+    assert (tmp_path / "CUTOVER.md").read_text(encoding="utf-8") == cutover
+    files = json.loads((tmp_path / MANIFEST).read_text(encoding="utf-8"))["files"]
+    assert files["CUTOVER.md"] == hashlib.sha256(cutover.encode()).hexdigest()
