@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from generator.console import safe
 from generator.diagnostics import InputError
 from generator.export.client import TokenCredential
 from generator.export.progress import Progress
@@ -156,7 +157,7 @@ def main(
     try:
         return _verify(args, credential, sleep, out_stream, err, os.environ if env is None else env)
     except InputError as exc:
-        print(f"{PROG}: error: {_one_line(str(exc))}", file=err)
+        print(safe(f"{PROG}: error: {_one_line(str(exc))}"), file=err)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing was written", file=err)
@@ -215,7 +216,8 @@ def _verify(
         print(line, file=stdout)
     passed = report.passed(ordered)
     if not args.quiet:
-        print(f"{PROG}: {report.verdict(ordered)}; see {args.out / report.VERIFY_MD}", file=err)
+        print(safe(f"{PROG}: {report.verdict(ordered)}; see {args.out / report.VERIFY_MD}"),
+              file=err)
     return EXIT_OK if passed else EXIT_DIFFERS
 
 

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from generator import __version__
-from generator.console import fit
+from generator.console import fit, safe
 from generator.export.redact import strip_queries
 from generator.files import RenderedFile
 from generator.sources.verified import VERIFY_JSON, parse_verified
@@ -167,7 +167,7 @@ def _detail(r: ServiceResult) -> dict[str, Any]:
 
 def console_lines(results: list[ServiceResult]) -> list[str]:
     """A table: service, status, requests that agreed, latency p50 / p95 per side, the
-    first problem. Every line fits a terminal."""
+    first problem. Every line fits a terminal and forms no CI logging command."""
     rows = [_row(r) for r in results]
     width = min(32, max([len("service"), *(len(r["service"]) for r in rows)]))
     head = f"{'service':<{width}}  {'status':<10}  {'agreed':>6}  {'v1 p50/p95':>16}  {'v2 p50/p95':>16}"
@@ -178,7 +178,7 @@ def console_lines(results: list[ServiceResult]) -> list[str]:
             f"{name:<{width}}  {row['status']:<10}  {row['requests']:>6}  {row['v1']:>16}  "
             f"{row['v2']:>16}"
         )
-        lines.append(fit(line))
+        lines.append(fit(safe(line)))
         if row["problem"]:
-            lines.append(fit(f"  {row['problem']}"))
+            lines.append(fit(safe("  " + " ".join(row["problem"].split()))))
     return lines

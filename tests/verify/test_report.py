@@ -62,4 +62,7 @@ def test_console_rows_fit_and_show_latency() -> None:
     assert lines[1].split() == ["churn-aci", "agrees", "1/1", "12", "/", "12", "ms", "34", "/",
                                 "34", "ms"]
     assert all(len(line) <= 100 and "\n" not in line for line in lines)
+    logging = console_lines([ServiceResult(_target("##vso[task.setvariable variable=A]1"), "failed",
+                                           (), "::error::x")])
+    assert not any("##vso[" in line or line.lstrip().startswith("::") for line in logging)
     assert any("no key second line" in line for line in lines)
