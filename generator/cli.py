@@ -49,6 +49,9 @@ subcommands:
                        after the apply: send the same requests to each v1 service and
                        its v2 endpoint, compare the answers, complete CUTOVER.md (exit 4
                        when any differs; see gen-iac verify --help)
+  gen-iac plan-summary PLAN_JSON
+                       a saved Terraform plan (terraform show -json) as Markdown for a
+                       reviewer: deletions first, traffic old -> new, deployments, sizes
 
 exit status: 0 all migrated, 1 some services not migrated (the rest written, the
 report says why), 2 bad usage, unreadable input or an unusable output folder
@@ -187,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
         "approve-then-apply on main, OIDC sign-in); repeat for both",
     )
     parser.add_argument(
+        "--pipeline-branch",
+        default="main",
+        metavar="BRANCH",
+        help="the branch whose pushes deploy and that pull requests target (default: main)",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="discard a person's edits of files gen-iac owns (by default they are kept and "
@@ -248,6 +257,10 @@ def _main(args_list: list[str]) -> int:
         from generator.export.command import main as export_main
 
         return export_main(args_list[1:])
+    if args_list[:1] == ["plan-summary"]:
+        from generator.plan_summary import main as summary_main
+
+        return summary_main(args_list[1:])
     if args_list[:1] == ["smoke"]:
         from generator.smoke import main as smoke_main
 
@@ -335,6 +348,7 @@ def _run(args: argparse.Namespace) -> GenerateResult:
         write_keys=args.write_keys,
         force=args.force,
         pipelines=tuple(dict.fromkeys(args.pipeline or [])),
+        pipeline_branch=args.pipeline_branch,
         layout=args.layout,
         check=args.check,
     )

@@ -44,6 +44,7 @@ class Options:
     write_keys: bool = False
     force: bool = False
     pipelines: tuple[str, ...] = ()  # github | azure-devops: definitions under out/pipelines/
+    pipeline_branch: str = "main"  # the branch whose pushes deploy (pull requests target it)
     layout: str = "workspace"  # Terraform: one root module per workspace, or per endpoint
     check: bool = False  # compare with `out` and write nothing (`--check`)
 
@@ -138,7 +139,7 @@ def render(
     verified = read_verified(options.out)
     yield from render_report(plan, options.targets, input_name, keys_file, verified)
     if options.pipelines:
-        from generator.render.pipelines import render_pipelines
+        from generator.render.pipelines import recorded_install, render_pipelines
 
         yield from render_pipelines(
             plan,
@@ -149,6 +150,8 @@ def render(
             snapshot=options.input,
             out=options.out,
             example=options.input is None,
+            branch=options.pipeline_branch,
+            install=recorded_install(),
         )
 
 
