@@ -15,8 +15,12 @@ goes only over https, or plain http to a loopback address.
 from __future__ import annotations
 
 import ipaddress
+import json
+import shutil
+import subprocess
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
 from generator.export.client import (
@@ -159,7 +163,11 @@ class Arm:
         import requests
 
         if self.tokens.credential is None:
-            self.tokens.credential = _default_credential(self.cloud)
+            try:
+                self.tokens.credential = _default_credential(self.cloud)
+            except AzureError as exc:
+                self._sign_in_error = str(exc)
+                raise
         token = self._token(self.cloud.arm_scope)
         if self._session is None:
             self._session = requests.Session()
@@ -203,9 +211,42 @@ def _default_credential(cloud: Cloud) -> TokenCredential:
     try:
         from azure.identity import DefaultAzureCredential
     except ImportError:
+        if shutil.which("az"):
+            return AzCliCredential()
         raise AzureError(
-            "gen-iac verify needs azure-identity for the v2 side; install it with "
-            "pip install 'gen-iac[verify]'"
+            "gen-iac verify needs azure-identity (pip install 'gen-iac[verify]') or the Azure "
+            "CLI signed in (az login) for the v2 side"
         ) from None
     credential: TokenCredential = DefaultAzureCredential(authority=cloud.login)
     return credential
+
+
+class _Token(NamedTuple):
+    token: str
+    expires_on: int
+
+
+class AzCliCredential:
+    """Without azure-identity, the token `az account get-access-token` gives (what
+    azure-identity's AzureCliCredential asks for too): a pipeline signed in with `az login`
+    needs no extra package for `gen-iac verify --v2-only`."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> _Token:
+        az = shutil.which("az") or "az"
+        try:
+            done = subprocess.run(
+                [az, "account", "get-access-token", "--scope", scopes[0], "--output", "json"],
+                capture_output=True, text=True, timeout=120, check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RuntimeError(f"az account get-access-token: {exc}") from None
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines()
+            raise RuntimeError(f"az account get-access-token: {lines[-1] if lines else done.returncode}")
+        try:
+            data = json.loads(done.stdout)
+            expires = data.get("expires_on")
+            return _Token(str(data["accessToken"]),
+                          int(expires) if expires else int(time.time()) + 300)
+        except (ValueError, KeyError, TypeError):
+            raise RuntimeError("az account get-access-token: an answer without accessToken") from None

@@ -415,3 +415,45 @@ def test_ctrl_c_is_one_line_and_130_with_nothing_written(world: Sides) -> None:
     assert status == 130
     assert err.getvalue().splitlines()[-1] == "gen-iac verify: interrupted; nothing was written"
     assert not (world.out / "verify.json").exists()
+
+
+def test_without_azure_identity_the_signed_in_azure_cli_gives_the_token(
+    world: Sides, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pipeline signed in with `az login` and gen-iac installed without the extra: the
+    token comes from `az account get-access-token` (here a stand-in `az` on PATH)."""
+    import sys
+
+    from tests.verify.conftest import ARM_TOKEN
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    az = bin_dir / "az"
+    az.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> {tmp_path}/az-calls\n'
+        f"echo '{{\"accessToken\": \"{ARM_TOKEN}\", \"expires_on\": 4102444800, "
+        "\"tokenType\": \"Bearer\"}'\n",
+        encoding="utf-8",
+    )
+    az.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setitem(sys.modules, "azure.identity", None)  # import fails: not installed
+    out = io.StringIO()
+    err = io.StringIO()
+
+    status = main(["--out", str(world.out), "--arm-endpoint", world.arm.url, "--v2-only",
+                   "--service", "churn-aci"], stdout=out, stderr=err, env={})
+
+    assert status == 0, err.getvalue()
+    calls = (tmp_path / "az-calls").read_text(encoding="utf-8").splitlines()
+    assert calls == ["account get-access-token --scope https://management.azure.com/.default "
+                     "--output json"]
+    assert ARM_TOKEN not in out.getvalue() + err.getvalue()
+
+    az.unlink()
+    monkeypatch.setenv("PATH", str(bin_dir))  # no az anywhere
+    err = io.StringIO()
+    assert main(["--out", str(world.out), "--arm-endpoint", world.arm.url, "--v2-only",
+                 "--service", "churn-aci"], stdout=io.StringIO(), stderr=err, env={}) == 2
+    assert "needs azure-identity (pip install 'gen-iac[verify]') or the Azure CLI" in err.getvalue()
