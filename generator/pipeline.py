@@ -16,6 +16,7 @@ from generator.output import CheckResult, WriteResult, check_tree, claim, write_
 from generator.places import example_snapshot
 from generator.sources.overrides import Override, merge_flags, parse_field, read_overrides
 from generator.sources.untrusted import shown
+from generator.sources.verified import read_verified
 
 if TYPE_CHECKING:  # imported where planning starts: a recorded --check never plans
     from generator.plan.model import MigrationPlan, ServiceOutcome
@@ -145,7 +146,9 @@ def render(
         from generator.render.bicep import render_bicep
 
         yield from render_bicep(plan)
-    yield from render_report(plan, options.targets, input_name, keys_file)
+    # CUTOVER.md shows what the last `gen-iac verify` into this folder found.
+    verified = read_verified(options.out)
+    yield from render_report(plan, options.targets, input_name, keys_file, verified)
     if options.pipelines:
         from generator.render.pipelines import recorded_install, render_pipelines
 
