@@ -40,6 +40,13 @@ def key_auth(service: LegacyService) -> bool:
     return service.auth_enabled
 
 
+def v1_auth(service: LegacyService) -> str:
+    """How v1 clients authenticate: key | token | none (v1's defaults for unset flags)."""
+    if service.aad_auth_enabled:
+        return "token"
+    return "key" if key_auth(service) else "none"
+
+
 def auth_mode(service: LegacyService) -> tuple[str, list[Finding]]:
     if service.aad_auth_enabled:
         return "AMLToken", [

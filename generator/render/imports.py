@@ -8,9 +8,10 @@ are declared with (azapi reads an imported resource at that version).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from generator.files import RenderedFile
+from generator.plan.adoption import AdoptedEndpoint
 from generator.plan.model import ML_API_VERSION, MigrationPlan
 from generator.render import hcl
 from generator.render.terraform import deployment_label, endpoint_label, module_endpoints
@@ -24,11 +25,22 @@ def import_targets(
     """(resource address, import id) of every adopted resource, endpoints first, each
     followed by its deployments; only those of `endpoints` when given (one root module per
     endpoint)."""
-    wanted = None if endpoints is None else set(endpoints)
+    return _targets(plan.adoption.endpoints, endpoints)
+
+
+def _targets(
+    adopted: Sequence[AdoptedEndpoint],
+    endpoints: Iterable[str] | None = None,
+    position: Mapping[str, int] | None = None,
+) -> list[tuple[str, str]]:
+    """`position` (adopted endpoint name -> index), when given, is built once for all
+    modules: with one module per endpoint, scanning every adopted endpoint per module would
+    make rendering quadratic."""
+    if endpoints is not None:
+        position = position if position is not None else _positions(adopted)
+        adopted = [adopted[n] for n in sorted({position[e] for e in endpoints if e in position})]
     found: list[tuple[str, str]] = []
-    for e in plan.adoption.endpoints:
-        if wanted is not None and e.name not in wanted:
-            continue
+    for e in adopted:
         found.append((f"azapi_resource.{endpoint_label(e.name)}", e.resource_id))
         found += [
             (f"azapi_resource.{deployment_label(e.name, d.name)}", d.resource_id)
@@ -37,9 +49,16 @@ def import_targets(
     return found
 
 
+def _positions(adopted: Sequence[AdoptedEndpoint]) -> dict[str, int]:
+    return {e.name: n for n, e in enumerate(adopted)}
+
+
 def import_blocks(plan: MigrationPlan, endpoints: Iterable[str] | None = None) -> str:
     """The text of imports.tf ('' when nothing is adopted)."""
-    targets = import_targets(plan, endpoints)
+    return _blocks(import_targets(plan, endpoints))
+
+
+def _blocks(targets: list[tuple[str, str]]) -> str:
     if not targets:
         return ""
     blocks = [
@@ -61,9 +80,11 @@ def import_blocks(plan: MigrationPlan, endpoints: Iterable[str] | None = None) -
 
 def render_imports(plan: MigrationPlan, layout: str = "workspace") -> list[RenderedFile]:
     """imports.tf in each root module that manages something that already exists."""
+    adopted = plan.adoption.endpoints
+    position = _positions(adopted)
     found = []
     for folder, endpoints in module_endpoints(plan, layout).items():
-        text = import_blocks(plan, [e.name for e in endpoints])
+        text = _blocks(_targets(adopted, [e.name for e in endpoints], position))
         if text:
             found.append(RenderedFile(f"{folder}/{IMPORTS_FILE}", text))
     return found

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from generator.files import PERSON, RenderedFile
@@ -207,10 +208,13 @@ def render_terraform(
     if layout not in LAYOUTS:
         raise ValueError(f"unknown Terraform layout {layout!r}; expected one of {LAYOUTS}")
     check_labels(plan.workspace.endpoints)
+    # Built once for all modules: per module, they made `--layout endpoint` quadratic.
+    compute = {o.endpoint: o.compute_type for o in plan.outcomes if o.endpoint}
+    assets = AssetIndex(plan.workspace)
     files: list[RenderedFile] = []
     for base, endpoints in module_endpoints(plan, layout).items():
         scope = endpoints[0].name if layout == "endpoint" else ""
-        files += _render_module(plan, endpoints, base, keys, scope)
+        files += _render_module(plan, endpoints, base, keys, scope, compute, assets)
     return files
 
 
@@ -228,12 +232,14 @@ def _render_module(
     endpoints: tuple[Endpoint, ...],
     base: str,
     keys: dict[str, tuple[str, str]] | None,
-    scope: str = "",
+    scope: str,
+    compute: Mapping[str, str],
+    index: AssetIndex,
 ) -> list[RenderedFile]:
     ws = plan.workspace
     env = environment()
     up = "../" * (base.count("/") + 1)  # from the module back to the output folder
-    assets = module_assets(ws, endpoints)
+    assets = index.used_by(endpoints)
     uploads = any(a.upload for a in assets)
     inputs = inputs_of(endpoints)
     keyed = tuple(sorted(e.keys_from for e in endpoints if e.keys_from))
@@ -257,14 +263,12 @@ def _render_module(
         for name in ("terraform.tf", "providers.tf", "variables.tf", "locals.tf", "outputs.tf")
     ]
     endpoint_template = env.get_template("endpoint.tf.j2")
-    outcomes = {o.endpoint: o for o in plan.outcomes if o.endpoint}
     for endpoint in endpoints:
-        outcome = outcomes.get(endpoint.name)
         files.append(
             RenderedFile(
                 f"{base}/main.{endpoint.name}.tf",
                 endpoint_template.render(
-                    _endpoint_context(endpoint, outcome.compute_type if outcome else "")
+                    _endpoint_context(endpoint, compute.get(endpoint.name, ""))
                 ),
             )
         )
@@ -577,9 +581,27 @@ def _traffic_preconditions(endpoint: Endpoint) -> list[dict[str, Any]]:
 
 def module_assets(ws: WorkspacePlan, endpoints: tuple[Endpoint, ...]) -> tuple[Asset, ...]:
     """The assets a module registers: those its endpoints' deployments use."""
-    used: set[tuple[str, str | None]] = {("code", d.code) for e in endpoints for d in e.deployments}
-    used |= {("environment", d.environment) for e in endpoints for d in e.deployments}
-    return tuple(a for a in ws.assets if (a.kind, a.key) in used)
+    return AssetIndex(ws).used_by(endpoints)
+
+
+class AssetIndex:
+    """The workspace's assets by (kind, key), in the plan's order: a module's assets are
+    found in time proportional to its deployments, not to the workspace's assets."""
+
+    def __init__(self, ws: WorkspacePlan) -> None:
+        self.position: dict[tuple[str, str | None], tuple[int, Asset]] = {
+            (a.kind, a.key): (n, a) for n, a in enumerate(ws.assets)
+        }
+
+    def used_by(self, endpoints: tuple[Endpoint, ...]) -> tuple[Asset, ...]:
+        wanted = {
+            (kind, key)
+            for e in endpoints
+            for d in e.deployments
+            for kind, key in (("code", d.code), ("environment", d.environment))
+        }
+        found = sorted(self.position[k] for k in wanted if k in self.position)
+        return tuple(a for _, a in found)
 
 
 def render_assets(
