@@ -395,7 +395,8 @@ def test_data_after_the_end_of_a_tar() -> None:
 
 
 def test_corrupt_deflate_data() -> None:
-    data = bytearray(tar(member("a.py", os.urandom(4000))))
+    # Seeded: with some random content the damage reads as a bad checksum instead.
+    data = bytearray(tar(member("a.py", random.Random(3).randbytes(4000))))
     data[100:110] = bytes(10)
     refused(bytes(data), "corrupt")
 
