@@ -967,18 +967,19 @@ def _commands(plan: MigrationPlan) -> dict[str, str]:
         f"    --resource-group {shlex.quote(ws.resource_group)} \\\n"
         f'    --name {shlex.quote("gen-iac-" + ws.name + "-")}"$batch" \\\n'
         '    --template-file "modules/$batch.bicep" \\\n'
-        '    --parameters "$values"\n'
+        '    --parameters "$values" || break\n'
         "done"
     )
     if not ws.assets and not ws.endpoints:
         return {
             "what_if": f"az deployment group what-if \\\n{common}",
             "create": f"az deployment group create \\\n{common}",
-            "batches": "set -euo pipefail\n" + each,
+            "batches": each,
             "upload": "",
         }
-    # An assignment of "$(...)" fails the shell on its own (unlike `export X="$(...)"`).
-    upload = f'set -euo pipefail\n{UPLOAD_ENV}="$(./{UPLOAD_SCRIPT}{{}})"\nexport {UPLOAD_ENV}\n'
+    # Steps chained with && (a person pastes these into a terminal: shell options would close
+    # it on the first error); the assignment of "$(...)" carries the script's exit status.
+    upload = f'{UPLOAD_ENV}="$(bash {UPLOAD_SCRIPT}{{}})" &&\nexport {UPLOAD_ENV} &&\n'
     return {
         "what_if": upload.format(" --dry-run") + f"az deployment group what-if \\\n{common}",
         "create": upload.format("") + f"az deployment group create \\\n{common}",
