@@ -176,6 +176,24 @@ def build_parser() -> argparse.ArgumentParser:
         "approve-then-apply on main, OIDC sign-in); repeat for both",
     )
     parser.add_argument(
+        "--retire",
+        action="append",
+        default=[],
+        metavar="NAME=keep|delete",
+        help="retire an endpoint (or ENDPOINT/DEPLOYMENT) that gen-iac generated before and "
+        "keeps because its service left the snapshot or was refused: keep = stop managing it "
+        "(Terraform removed blocks, nothing deleted), delete = drain its traffic, then delete it",
+    )
+    parser.add_argument(
+        "--drop",
+        action="append",
+        default=[],
+        choices=("terraform", "bicep", "github", "azure-devops"),
+        metavar="{terraform,bicep,github,azure-devops}",
+        help="remove a target's or pipeline's output that an earlier run wrote (without it, "
+        "a re-run keeps generating what earlier runs generated)",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="discard a person's edits of files gen-iac owns (by default they are kept and "
@@ -233,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from generator.diagnostics import InputError
     from generator.pipeline import Options, generate, parse_choices
+    from generator.plan.memory import parse_retire
 
     try:
         if args.from_workspace:
@@ -266,12 +285,16 @@ def _generate(args: argparse.Namespace) -> int:
             pipelines=tuple(dict.fromkeys(args.pipeline or [])),
             layout=args.layout,
             check=args.check,
+            retire=parse_retire(args.retire),
+            drop=tuple(dict.fromkeys(args.drop)),
         )
         result = generate(options)
     except InputError as exc:
         print(f"gen-iac: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     if result.check is not None:
+        for line in result.plan.day2.lines():
+            print(_one_line(line), file=sys.stderr)
         for line in result.check.lines(result.out):
             print(line, file=sys.stderr)
         if result.check.drift:

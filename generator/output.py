@@ -366,8 +366,11 @@ def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def write_tree(out: Path, files: Iterable[RenderedFile], force: bool = False) -> WriteResult:
-    """Write `files` (consumed as they come: each is staged at once) under `out`.
+def write_tree(
+    out: Path, files: Iterable[RenderedFile], force: bool = False, keep: tuple[str, ...] = ()
+) -> WriteResult:
+    """Write `files` (consumed as they come: each is staged at once) under `out`. Files under
+    a `keep` prefix that the run does not render stay as they are, manifest entry included.
 
     Raises OutputError (exit 2) when `out` cannot be used, another run holds it, or a file's
     path is not a safe relative path; the old tree is then intact."""
@@ -384,7 +387,7 @@ def write_tree(out: Path, files: Iterable[RenderedFile], force: bool = False) ->
             raise OutputError(f"{out}: cannot write: {_why(exc)}") from None
         committed = False
         try:
-            result, ops = _stage(out, staging, files, force)
+            result, ops = _stage(out, staging, files, force, keep)
             result.warnings[:0] = warnings
             if ops:
                 _commit(out, staging, ops)
@@ -422,7 +425,7 @@ def _commit(out: Path, staging: Path, ops: list[list[str]]) -> None:
 
 
 def _stage(
-    out: Path, staging: Path, files: Iterable[RenderedFile], force: bool
+    out: Path, staging: Path, files: Iterable[RenderedFile], force: bool, keep: tuple[str, ...]
 ) -> tuple[WriteResult, list[list[str]]]:
     result = WriteResult()
     old = _read_manifest(out, result.warnings)
@@ -473,6 +476,9 @@ def _stage(
 
     dels: list[list[str]] = []
     for path in sorted(set(old) - set(entries)):
+        if path.startswith(keep):
+            entries[path] = old[path]
+            continue
         if tree.parent_state(path):
             result.warnings.append(f"{MANIFEST}: entry {path!r} is under a link or a file; ignored")
             continue
@@ -645,7 +651,7 @@ def _manifest_bytes(entries: dict[str, _Entry]) -> bytes:
 # --check
 
 
-def check_tree(out: Path, files: Iterable[RenderedFile]) -> CheckResult:
+def check_tree(out: Path, files: Iterable[RenderedFile], keep: tuple[str, ...] = ()) -> CheckResult:
     """Compare what a run would write with `out`; write nothing (a shared lock on the folder
     is the only thing taken). A file gen-iac owns that would be written, changed or removed is
     drift; a person's files never are."""
@@ -685,7 +691,7 @@ def check_tree(out: Path, files: Iterable[RenderedFile]) -> CheckResult:
                 change = "edited"
             result.drift.append(Drift(path, change, _diff(path, disk, rendered)))
         for path in sorted(set(old) - paths):
-            if old[path].owner == PERSON or tree.parent_state(path):
+            if old[path].owner == PERSON or path.startswith(keep) or tree.parent_state(path):
                 continue
             state, disk = tree.read(path)
             if state == "file" and disk is not None and _hash(disk) == old[path].sha256:

@@ -10,9 +10,11 @@ from pathlib import Path
 from generator.diagnostics import InputError
 from generator.files import RenderedFile
 from generator.output import CheckResult, WriteResult, check_tree, write_tree
-from generator.plan.adoption import adopt
+from generator.plan.adoption import adopt, without_keys
 from generator.plan.build import build_plan
+from generator.plan.memory import remember
 from generator.plan.model import MigrationPlan, ServiceOutcome
+from generator.sources.memory import read_memory
 from generator.sources.overrides import Override, merge_flags, parse_field, read_overrides
 from generator.sources.snapshot import read_snapshot
 from generator.sources.untrusted import shown
@@ -43,6 +45,11 @@ class Options:
     pipelines: tuple[str, ...] = ()  # github | azure-devops: definitions under out/pipelines/
     layout: str = "workspace"  # Terraform: one root module per workspace, or per endpoint
     check: bool = False  # compare with `out` and write nothing (`--check`)
+    # Day 2: what earlier runs generated and the snapshot no longer has is kept until retired
+    # here (NAME or ENDPOINT/DEPLOYMENT, lower case -> keep | delete); targets and pipelines
+    # an earlier run wrote are kept unless dropped.
+    retire: dict[str, str] = field(default_factory=dict)
+    drop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,8 +110,24 @@ def plan_from(
     snapshot = read_snapshot(path, flags)
     keys = {name: (k.primary, k.secondary) for name, k in snapshot.keys.items()}
     plan = build_plan(snapshot, overrides, options.defaults)
-    plan = replace(plan, adoption=adopt(plan.workspace, snapshot.existing_endpoints))
+    adoption = adopt(plan.workspace, snapshot.existing_endpoints)
+    plan = replace(plan, adoption=adoption, workspace=without_keys(plan.workspace, adoption))
     return plan, keys
+
+
+def remembered(options: Options, plan: MigrationPlan) -> tuple[Options, MigrationPlan]:
+    """The run's plan, targets and pipelines given what the last run into --out generated."""
+    memory = read_memory(options.out, plan.workspace.name, options.layout)
+    plan, targets, pipelines = remember(
+        plan,
+        memory,
+        options.retire,
+        options.targets,
+        options.pipelines,
+        options.drop,
+        options.layout,
+    )
+    return replace(options, targets=targets, pipelines=pipelines), plan
 
 
 def render(
@@ -139,6 +162,14 @@ def render(
 
         yield from render_bicep(plan)
     yield from render_report(plan, options.targets, input_name, keys_file)
+    from generator.render.record import render_record
+
+    retired = plan.day2.earlier_retired + plan.day2.retired
+    if "terraform" in options.targets:
+        from generator.render.terraform import stamped_retirements
+
+        retired = stamped_retirements(plan, options.layout)
+    yield from render_record(plan, options.targets, options.pipelines, options.layout, retired)
     if options.pipelines:
         from generator.render.pipelines import render_pipelines
 
@@ -195,11 +226,17 @@ def generate(options: Options) -> GenerateResult:
     try:
         path = options.input or example_snapshot()
         plan, keys = plan_from(options, path)
+        options, plan = remembered(options, plan)
         input_name = shown(str(path) if options.input and not path.is_absolute() else path.name)
         files = render(plan, options, keys, input_name)
+        # The bundles of what a run keeps from its record are on disk already: kept as they are.
+        keep = tuple(
+            f"bundles/{plan.workspace.name}/{a.folder}/" for a in plan.workspace.assets if a.kept
+        )
         if options.check:
-            return GenerateResult(plan, WriteResult(), options.out, check_tree(options.out, files))
-        written = write_tree(options.out, files, options.force)
+            checked = check_tree(options.out, files, keep)
+            return GenerateResult(plan, WriteResult(), options.out, checked)
+        written = write_tree(options.out, files, options.force, keep)
         return GenerateResult(plan, written, options.out)
     finally:
         if paused:
