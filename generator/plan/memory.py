@@ -480,7 +480,7 @@ def retain(plan: MigrationPlan, memory: Memory, retire: Mapping[str, str]) -> Mi
     snapshot still has is refused (remove it from the snapshot, or exclude it, first)."""
     ws = plan.workspace
     planned = {e.name.lower(): e for e in ws.endpoints}
-    refused = {o.service: o.reason for o in plan.outcomes if o.status != "migrated"}
+    refused = {o.service for o in plan.outcomes if o.status != "migrated"}
     kept: list[tuple[str, str]] = []
     retired: list[Retirement] = []
     used: set[str] = set()
@@ -518,7 +518,7 @@ def retain(plan: MigrationPlan, memory: Memory, retire: Mapping[str, str]) -> Mi
             )
             continue
         why = (
-            f"its v1 service {old.service} was refused on this run ({refused[old.service]})"
+            f"its v1 service {old.service} was refused on this run (MIGRATION.md says why)"
             if old.service in refused
             else f"its v1 service {old.service} is no longer in the snapshot"
         )

@@ -689,7 +689,8 @@ def _traffic_properties(endpoint: Endpoint) -> dict[str, Any]:
     found: dict[str, Any] = {
         "traffic": hcl.Raw(f"merge({zeros}, lookup(var.{TRAFFIC_VARIABLE}, {name}, {{}}))")
     }
-    if endpoint.can_mirror:
+    # A deployment being deleted may still get mirrored traffic: set to 0 as well.
+    if endpoint.can_mirror or (endpoint.kind == "Managed" and endpoint.draining):
         found["mirrorTraffic"] = hcl.Raw(
             f"merge({zeros}, lookup(var.{MIRROR_VARIABLE}, {name}, {{}}))"
         )
