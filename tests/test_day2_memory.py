@@ -16,7 +16,7 @@ import pytest
 from generator.cli import main as cli_main
 from generator.pipeline import Options, generate
 from tests.conftest import EXAMPLE
-from tests.support.terraform import bodies, hcl_blocks
+from tests.support.terraform import bodies, evaluate, hcl_blocks, resources
 
 WS = "mlw-contoso-prod"
 
@@ -170,7 +170,6 @@ def test_the_drain_runs_on_destroy_before_deployments_and_autoscale(tmp_path: Pa
         "${azapi_update_resource.traffic_fraud_aks}",
         "${azapi_resource.autoscale_fraud_aks__blue}",
     ]
-    from tests.support.terraform import evaluate, resources
 
     evaluated = resources(evaluate(module), "azapi_resource_action")
     body = evaluated["azapi_resource_action.drain_ab_endpoint"]["body"]
@@ -322,3 +321,70 @@ def test_a_tampered_record_stops_the_run_with_one_line(
     assert code == 2
     assert err.count("\n") == 1 and expected in err and "churn-aci.json" in err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_an_instance_type_change_becomes_a_new_deployment_beside_the_old(tmp_path: Path) -> None:
+    from generator.sources.overrides import Override
+
+    snapshot, out = _snapshot(tmp_path), tmp_path / "out"
+    targets = ("terraform", "bicep")
+    generate(Options(input=snapshot, out=out, targets=targets))
+    module = out / "terraform" / WS
+    rollout = module / "rollout.auto.tfvars"
+    bigger = {"fraud-aks": Override(instance_type="Standard_F8s_v2")}
+
+    result = generate(Options(input=snapshot, out=out, targets=targets, service_overrides=bigger))
+    found = bodies(module)
+    # Never an in-place change Azure refuses: blue stays as it was, green is new beside it.
+    assert found["deployment:fraud-aks/blue"]["properties"]["instanceType"] == "Standard_DS2_v2"
+    assert found["deployment:fraud-aks/green"]["properties"]["instanceType"] == "Standard_F8s_v2"
+    # green scales on its own setting, which targets green.
+    blocks = resources(evaluate(module))
+    autoscale = blocks["azapi_resource.autoscale_fraud_aks__green"]["body"]["properties"]
+    green = blocks["azapi_resource.deployment_fraud_aks__green"]["id"]
+    assert autoscale["targetResourceUri"] == green
+    assert (
+        blocks["azapi_resource.autoscale_fraud_aks__green"]["name"] == "fraud-aks-green-autoscale"
+    )
+    assert "autoscale:fraud-aks-blue-autoscale" in found
+    # The traffic stays where it is until the person moves it.
+    assert _splits(rollout)["fraud-aks"] == {"blue": 100, "green": 0}
+    assert any(
+        x.startswith("kept fraud-aks/blue: replaced by green, because instanceType cannot change")
+        for x in result.plan.day2.lines()
+    )
+    bicep = "\n".join(p.read_text(encoding="utf-8") for p in (out / "bicep").rglob("*.bicep"))
+    assert "Standard_F8s_v2" in bicep and "Standard_DS2_v2" in bicep
+
+    # The person moves the traffic and retires blue; green carries on under its name.
+    rollout.write_text(
+        rollout.read_text(encoding="utf-8").replace(
+            '"fraud-aks"       = { blue = 100, green = 0 }',
+            '"fraud-aks"       = { blue = 0, green = 100 }',
+        ),
+        encoding="utf-8",
+    )
+    assert _splits(rollout)["fraud-aks"] == {"blue": 0, "green": 100}
+    generate(
+        Options(
+            input=snapshot,
+            out=out,
+            targets=targets,
+            service_overrides=bigger,
+            retire={"fraud-aks/blue": "delete"},
+        )
+    )
+    found = bodies(module)
+    assert "deployment:fraud-aks/blue" not in found
+    assert found["traffic:fraud-aks"]["properties"]["traffic"] == {"blue": 0, "green": 100}
+    again = generate(Options(input=snapshot, out=out, targets=targets, service_overrides=bigger))
+    assert not again.plan.day2.lines()
+    assert set(k for k in bodies(module) if k.startswith("deployment:fraud-aks/")) == {
+        "deployment:fraud-aks/green"
+    }
+
+    # Back to the old size: another rollout, named blue again.
+    back = generate(Options(input=snapshot, out=out, targets=targets))
+    assert any(
+        x.startswith("kept fraud-aks/green: replaced by blue") for x in back.plan.day2.lines()
+    )

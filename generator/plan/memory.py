@@ -243,7 +243,9 @@ def encode_record(plan: MigrationPlan, endpoint: Endpoint) -> Any:
                     "code": d.code,
                     "environment": d.environment,
                     "name": d.name,
+                    "planned": d.planned or d.name,
                     "properties": encode_value(d.properties),
+                    "retained": d.retained,
                     "sku": encode_value(d.sku),
                     "tags": d.tags,
                 }
@@ -298,6 +300,7 @@ def decode_record(data: Any, where: str, workspace: str) -> EndpointRecord:
         if not isinstance(d, dict):
             raise RecordError(f"{at}: not an object")
         dname = _name(_str(d, "name", at), at)
+        planned = _name(_str(d, "planned", at), at)
         scale = d.get("autoscale")
         autoscale = None
         if scale is not None:
@@ -316,6 +319,8 @@ def decode_record(data: Any, where: str, workspace: str) -> EndpointRecord:
                 autoscale,
                 _asset_key(_str(d, "code", at), at),
                 _asset_key(env, at) if env is not None else None,
+                _str(d, "retained", at),
+                "" if planned == dname else planned,
             )
         )
     if not deployments or len({d.name.lower() for d in deployments}) != len(deployments):
@@ -489,8 +494,9 @@ def retain(plan: MigrationPlan, memory: Memory, retire: Mapping[str, str]) -> Mi
     for lower, record in sorted(memory.endpoints.items()):
         old = record.endpoint
         if lower in planned:
-            current = planned[lower]
-            merged, notes, gone = _keep_deployments(current, record, retire)
+            current, replaced = _follow(planned[lower], record)
+            kept += [(f"{current.name}/{old_name}", why) for old_name, why in replaced.items()]
+            merged, notes, gone = _keep_deployments(current, record, retire, replaced)
             used |= {f"{lower}/{d.name.lower()}" for d, _ in gone}
             kept += notes
             retired += [
@@ -506,8 +512,8 @@ def retain(plan: MigrationPlan, memory: Memory, retire: Mapping[str, str]) -> Mi
             draining = tuple(d.name for d, how in gone if how == "delete")
             if draining:
                 merged = replace(merged, draining=draining)
-            if merged is not current:
-                endpoints[endpoints.index(current)] = merged
+            if merged is not planned[lower]:
+                endpoints[endpoints.index(planned[lower])] = merged
                 _add_assets(extra_assets, record, {d.name for d in merged.deployments})
             continue
         how = retire.get(lower)
@@ -549,10 +555,14 @@ def retain(plan: MigrationPlan, memory: Memory, retire: Mapping[str, str]) -> Mi
 
 
 def _keep_deployments(
-    current: Endpoint, record: EndpointRecord, retire: Mapping[str, str]
+    current: Endpoint,
+    record: EndpointRecord,
+    retire: Mapping[str, str],
+    replaced: Mapping[str, str],
 ) -> tuple[Endpoint, list[tuple[str, str]], list[tuple[Deployment, str]]]:
     """An endpoint the plan still has, with the deployments it had before and no longer
-    plans kept at 0 % (unless retired). Returns it, what was kept, what was retired."""
+    plans kept (unless retired): at 0 %, or a deployment `replaced` by a rollout at the
+    share the plan gives its replacement. Returns it, what was kept, what was retired."""
     have = {d.name.lower() for d in current.deployments}
     extra: list[Deployment] = []
     notes: list[tuple[str, str]] = []
@@ -564,16 +574,111 @@ def _keep_deployments(
         if how:
             gone.append((d, how))
             continue
-        why = f"the v1 service {current.service} no longer has it"
-        notes.append((f"{current.name}/{d.name}", why))
+        why = replaced.get(d.name) or f"the v1 service {current.service} no longer has it"
+        if d.name not in replaced:
+            notes.append((f"{current.name}/{d.name}", why))
         extra.append(replace(d, retained=why))
     if not extra:
         return current, notes, gone
-    traffic = {**current.traffic, **{d.name: 0 for d in extra}}
+    traffic = {**current.traffic, **{d.name: current.traffic.get(d.name, 0) for d in extra}}
     return (
         replace(current, deployments=current.deployments + tuple(extra), traffic=traffic),
         notes,
         gone,
+    )
+
+
+# Deployment properties Azure sets at creation only (the 2025-12-01 spec marks them read and
+# create; endpointComputeType is the discriminator): a change needs a new deployment.
+IMMUTABLE = ("endpointComputeType", "instanceType")
+IMMUTABLE_KUBERNETES = ("model",)  # a Kubernetes deployment's model is fixed too
+
+
+def immutable_changes(old: Deployment, new: Deployment) -> list[str]:
+    """The create-only properties that differ between two versions of a deployment."""
+    fields: tuple[str, ...] = IMMUTABLE
+    if new.properties.get("endpointComputeType") == "Kubernetes":
+        fields += IMMUTABLE_KUBERNETES
+    return [f for f in fields if old.properties.get(f) != new.properties.get(f)]
+
+
+def next_name(name: str, taken: set[str]) -> str:
+    """The name of the deployment that replaces `name`: blue <-> green, else `<name>-r2`,
+    `-r3`...; never one of `taken` (lower case), always a valid name."""
+    swap = {"blue": "green", "green": "blue"}.get(name.lower())
+    if swap and swap not in taken:
+        return swap
+    base = re.sub(r"-r\d+$", "", name)
+    number = 2
+    while True:
+        suffix = f"-r{number}"
+        found = base[: 32 - len(suffix)].rstrip("-") + suffix
+        if found.lower() not in taken:
+            return found
+        number += 1
+
+
+def renamed(d: Deployment, endpoint: str, name: str) -> Deployment:
+    """`d` as deployment `name` of `endpoint`: its autoscale setting follows (a name of its
+    own, its target the new deployment)."""
+    if name == d.name:
+        return d
+    autoscale = d.autoscale
+    if autoscale is not None:
+        target = DeploymentId(endpoint, d.name)
+        properties = _swap(autoscale.properties, target, DeploymentId(endpoint, name))
+        assert isinstance(properties, dict)
+        autoscale = Autoscale(f"{endpoint}-{name}-autoscale", properties)
+    return replace(d, name=name, autoscale=autoscale, planned=d.planned or d.name)
+
+
+def _swap(value: Value, old: DeploymentId, new: DeploymentId) -> Value:
+    if value == old:
+        return new
+    if isinstance(value, dict):
+        return {k: _swap(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_swap(v, old, new) for v in value]
+    return value
+
+
+def _follow(current: Endpoint, record: EndpointRecord) -> tuple[Endpoint, dict[str, str]]:
+    """The planned endpoint with its deployments under the names they live under (an earlier
+    rollout renamed them), and a new deployment beside each one whose create-only
+    properties changed. Returns it and, by name, why each replaced deployment is kept."""
+    live = {(d.planned or d.name).lower(): d for d in record.endpoint.deployments if not d.retained}
+    # Names in use once renamed: what lives, and new deployments under their plan names.
+    taken = {d.name.lower() for d in record.endpoint.deployments}
+    taken |= {d.name.lower() for d in current.deployments if d.name.lower() not in live}
+    deployments: list[Deployment] = []
+    traffic = dict(current.traffic)
+    mirror = dict(current.mirror_traffic)
+    replaced: dict[str, str] = {}
+    for d in current.deployments:
+        before = live.get(d.name.lower())
+        if before is None:
+            deployments.append(d)
+            continue
+        now = renamed(d, current.name, before.name)
+        for split in (traffic, mirror):
+            if d.name in split:
+                split[before.name] = split.pop(d.name)
+        changed = immutable_changes(before, now)
+        if changed:
+            name = next_name(before.name, taken)
+            taken.add(name.lower())
+            now = renamed(now, current.name, name)
+            traffic[name] = 0
+            replaced[before.name] = (
+                f"replaced by {name}, because {' and '.join(changed)} cannot change in place: "
+                f"move its traffic to {name} in the rollout values"
+            )
+        deployments.append(now)
+    if all(a is b for a, b in zip(deployments, current.deployments, strict=True)):
+        return current, replaced
+    return (
+        replace(current, deployments=tuple(deployments), traffic=traffic, mirror_traffic=mirror),
+        replaced,
     )
 
 

@@ -195,6 +195,9 @@ class Deployment:
     code: str = ""  # key of its code asset in WorkspacePlan.assets
     environment: str | None = None  # key of its environment asset; None: referenced or input
     retained: str = ""  # why an earlier run's deployment is kept though no longer planned
+    # The plan's name for it when a rollout renamed it (a change Azure refuses in place
+    # made a new deployment beside the old one); "" when it has the plan's name.
+    planned: str = ""
 
 
 def inputs_of(endpoints: tuple[Endpoint, ...] | list[Endpoint]) -> tuple[Input, ...]:
