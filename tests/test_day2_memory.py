@@ -388,3 +388,50 @@ def test_an_instance_type_change_becomes_a_new_deployment_beside_the_old(tmp_pat
     assert any(
         x.startswith("kept fraud-aks/green: replaced by blue") for x in back.plan.day2.lines()
     )
+
+
+def test_a_canary_gets_its_own_code_and_environment(tmp_path: Path) -> None:
+    snapshot, out = _snapshot(tmp_path), tmp_path / "out"
+
+    def add_canary(doc: dict[str, Any]) -> None:
+        churn = next(s for s in doc["services"] if s["name"] == "churn-aci")
+        canary = json.loads(json.dumps(churn))
+        canary["name"] = "churn-aci-canary"
+        doc["services"].append(canary)
+
+    _edit(snapshot, add_canary)
+    shutil.copytree(snapshot / "assets" / "churn-aci", snapshot / "assets" / "churn-aci-canary")
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text("services:\n  churn-aci-canary:\n    own_bundles: [blue]\n")
+    generate(Options(input=snapshot, out=out, overrides_file=overrides))
+    index = json.loads((out / f"bundles/{WS}/bundles.json").read_text(encoding="utf-8"))
+    # Equal content, yet folders of its own: an edit there rolls the canary only.
+    assert index["deployments"]["churn-aci/blue"] == {
+        "code": "churn-aci-blue",
+        "environment": "churn-env-4",
+    }
+    assert index["deployments"]["churn-aci-canary/blue"] == {
+        "code": "churn-aci-canary-blue",
+        "environment": "churn-aci-canary-blue",
+    }
+    module = out / "terraform" / WS
+    before = bodies(module)
+    score = out / f"bundles/{WS}/code/churn-aci-canary-blue/score.py"
+    score.write_bytes(score.read_bytes() + b"# canary fix\n")
+    after = bodies(module)
+
+    def code_of(found: dict[str, Any], endpoint: str) -> str:
+        return str(
+            found[f"deployment:{endpoint}/blue"]["properties"]["codeConfiguration"]["codeId"]
+        )
+
+    assert code_of(after, "churn-aci") == code_of(before, "churn-aci")
+    assert code_of(after, "churn-aci-canary") != code_of(before, "churn-aci-canary")
+
+    overrides.write_text("services:\n  churn-aci-canary:\n    own_bundles: [green]\n")
+    result = generate(Options(input=snapshot, out=tmp_path / "other", overrides_file=overrides))
+    assert any(
+        d.code == "unknown-deployment" and "'green'" in d.message
+        for o in result.plan.outcomes
+        for d in o.diagnostics
+    )
