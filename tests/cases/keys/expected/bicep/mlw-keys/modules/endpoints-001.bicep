@@ -132,7 +132,7 @@ resource endpointBillingApi 'Microsoft.MachineLearningServices/workspaces/online
   }
   properties: union({
     authMode: 'Key'
-  }, currentBillingApi, contains(endpointKeys, 'billing-api') ? { keys: { primaryKey: endpointKeys['billing-api'].primaryKey, secondaryKey: endpointKeys['billing-api'].secondaryKey } } : {})
+  }, currentBillingApi)
 }
 
 resource deploymentBillingApiBlue 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
