@@ -153,7 +153,8 @@ def test_a_retired_endpoint_that_is_deleted_goes_drained(tmp_path: Path) -> None
     assert not (module / "main.fraud-aks.tf").exists()
     assert not (module / "removed.tf").exists()  # destroyed by the next apply, drain first
     assert result.plan.day2.lines() == [
-        "retired fraud-aks: the next apply moves its traffic away, then deletes it"
+        "retired fraud-aks: the next Terraform apply moves its traffic away, then deletes it "
+        "(a Bicep deployment deletes nothing)"
     ]
     assert "fraud-aks" not in _splits(module / "rollout.auto.tfvars")
 
@@ -435,3 +436,37 @@ def test_a_canary_gets_its_own_code_and_environment(tmp_path: Path) -> None:
         for o in result.plan.outcomes
         for d in o.diagnostics
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--retire", "churn-aci=keep"], "--retire churn-aci: gen-iac generated no such"),
+        (["--retire", "churn-aci=later"], "expected ENDPOINT=keep|delete"),
+        (["--drop", "bicep"], "--drop bicep: the last run into this folder did not generate it"),
+        (["--drop", "terraform"], "--drop terraform: also asked for by --target"),
+    ],
+)
+def test_retiring_or_dropping_what_is_live_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    out = tmp_path / "out"
+    generate(Options(input=EXAMPLE, out=out))
+    capsys.readouterr()
+    # churn-aci is still in the snapshot: retiring it would take a live endpoint away.
+    assert cli_main(["--input", str(EXAMPLE), "--out", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+
+
+def test_an_adopted_endpoint_is_sent_no_keys() -> None:
+    from generator.plan.adoption import AdoptedEndpoint, Adoption, without_keys
+    from generator.plan.model import Endpoint, WorkspacePlan
+
+    def endpoint(name: str) -> Endpoint:
+        return Endpoint(name, name, {}, {}, (), {}, keys_from=name)
+
+    ws = WorkspacePlan("s", "rg", "ws", "westeurope", (endpoint("old"), endpoint("new")), ())
+    adopted = Adoption((AdoptedEndpoint("old", "old", "/id"),))
+    keyed = {e.name: e.keys_from for e in without_keys(ws, adopted).endpoints}
+    assert keyed == {"old": None, "new": "new"}

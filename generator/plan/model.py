@@ -411,7 +411,8 @@ class Day2:
                 )
             else:
                 found.append(
-                    f"retired {r.name}: the next apply moves its traffic away, then deletes it"
+                    f"retired {r.name}: the next Terraform apply moves its traffic away, then "
+                    "deletes it (a Bicep deployment deletes nothing)"
                 )
         found += [
             f"kept {t}: an earlier run generated it; add it to the command, or --drop {t} to "
