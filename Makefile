@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test golden bench clean
+.PHONY: run test toolchain golden bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,12 +33,19 @@ run: $(RUN_STAMP)
 	@echo "  source $(VENV)/bin/activate && gen-iac --help"
 	@echo "  (or without activating: $(BIN)/gen-iac --help)"
 
-# The whole suite, as CI runs it (hclfmt is built from Debian's HCL sources first).
+# The whole suite, as CI runs it (hclfmt is built from Debian's HCL sources first, and the
+# Terraform engine and providers from the Go module proxy: see scripts/toolchain.sh).
 test: $(TEST_STAMP)
 	scripts/install-hclfmt.sh
+	scripts/toolchain.sh
 	$(BIN)/ruff check generator tests scripts
 	$(BIN)/mypy
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/python -m pytest -q
+
+# The real engine (Terraform on PATH >= 1.11, else OpenTofu built here) and the pinned
+# providers, built from the Go module proxy into .tools/ (cached in ~/.cache/gen-iac/toolchain).
+toolchain: $(RUN_STAMP)
+	scripts/toolchain.sh
 
 golden: $(TEST_STAMP)
 	$(BIN)/python -m tests.regen
