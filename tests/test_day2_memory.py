@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -251,7 +252,9 @@ def test_fewer_flags_keep_the_other_outputs(tmp_path: Path) -> None:
     assert "removed bicep: dropped by --drop" in result.plan.day2.lines()
 
 
-def test_switching_the_layout_keeps_the_traffic_and_hands_the_state_over(tmp_path: Path) -> None:
+def test_switching_the_layout_keeps_the_traffic_and_hands_the_state_over(
+    tmp_path: Path, hclfmt: str
+) -> None:
     snapshot, out = _snapshot(tmp_path), tmp_path / "out"
     generate(Options(input=snapshot, out=out))
     root = out / "terraform" / WS
@@ -282,6 +285,8 @@ def test_switching_the_layout_keeps_the_traffic_and_hands_the_state_over(tmp_pat
     removed = _removed(root)
     assert set(removed) == old and not any(removed.values())
     assert (root / "terraform.tf").is_file() and (root / "providers.tf").is_file()
+    written = sorted(str(p) for p in root.rglob("*.tf"))
+    assert subprocess.run([hclfmt, "-check", *written], capture_output=True).returncode == 0
     switched = [x for x in result.plan.day2.lines() if x.startswith("Terraform layout")]
     assert len(switched) == 1 and "terraform.tf" not in switched[0]
 
