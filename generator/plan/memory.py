@@ -225,12 +225,14 @@ def _name(value: str, where: str) -> str:
     return value
 
 
-def encode_record(plan: MigrationPlan, endpoint: Endpoint) -> Any:
-    ws = plan.workspace
-    used = endpoint.asset_keys
-    assets = [a for a in ws.assets if (a.kind, a.key) in used]
+def encode_record(
+    workspace: str, endpoint: Endpoint, assets: Mapping[tuple[str, str], Asset]
+) -> Any:
+    """An endpoint's record; `assets` are the workspace's by (kind, key)."""
+    keys = sorted((kind, key) for kind, key in endpoint.asset_keys if key is not None)
+    used = [assets[k] for k in keys if k in assets]
     return {
-        "assets": [_encode_asset(a) for a in assets],
+        "assets": [_encode_asset(a, endpoint.name) for a in used],
         "endpoint": {
             "deployments": [
                 {
@@ -262,13 +264,15 @@ def encode_record(plan: MigrationPlan, endpoint: Endpoint) -> Any:
             "traffic": endpoint.traffic,
         },
         "version": VERSION,
-        "workspace": ws.name,
+        "workspace": workspace,
     }
 
 
-def _encode_asset(a: Asset) -> Any:
+def _encode_asset(a: Asset, endpoint: str) -> Any:
+    """An asset as one endpoint's record holds it: with that endpoint's users only, so a
+    record changes only with its own endpoint."""
     return {
-        "deployments": list(a.deployments),
+        "deployments": [u for u in a.deployments if u.split("/", 1)[0] == endpoint],
         "environmentKind": a.environment_kind,
         "image": a.image,
         "key": a.key,

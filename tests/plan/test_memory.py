@@ -25,19 +25,24 @@ def test_every_endpoint_of_the_example_round_trips_through_its_record() -> None:
     ws = plan.workspace
     assert len(ws.endpoints) >= 6
     for endpoint in ws.endpoints:
-        text = json.dumps(encode_record(plan, endpoint), sort_keys=True)
+        by_key = {(a.kind, a.key): a for a in ws.assets}
+        text = json.dumps(encode_record(ws.name, endpoint, by_key), sort_keys=True)
         record = decode_record(json.loads(text), "record", ws.name)
         assert record.endpoint == endpoint
         used = endpoint.asset_keys
+        mine = tuple(f"{endpoint.name}/{d.name}" for d in endpoint.deployments)
         assert [replace(a, kept=False) for a in record.assets] == [
-            replace(a, files={}) for a in ws.assets if (a.kind, a.key) in used
+            replace(a, files={}, deployments=tuple(u for u in a.deployments if u in mine))
+            for a in sorted(ws.assets, key=lambda a: (a.kind, a.key))
+            if (a.kind, a.key) in used
         ]
 
 
 def test_a_map_with_a_dollar_key_stays_data() -> None:
     plan, _ = plan_from(Options(input=EXAMPLE))
     endpoint = replace(plan.workspace.endpoints[0], tags={"$": "workspace"})
-    data = json.loads(json.dumps(encode_record(plan, endpoint)))
+    by_key = {(a.kind, a.key): a for a in plan.workspace.assets}
+    data = json.loads(json.dumps(encode_record(plan.workspace.name, endpoint, by_key)))
     assert decode_record(data, "record", plan.workspace.name).endpoint.tags == {"$": "workspace"}
 
 
