@@ -156,9 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--layout",
         choices=("workspace", "endpoint"),
-        default="workspace",
-        help="Terraform: one root module per workspace (default), or one per endpoint, "
-        "each with its own state, under terraform/<workspace>/<endpoint>/",
+        default=None,
+        help="Terraform: one root module per workspace, or one per endpoint, each with its "
+        "own state, under terraform/<workspace>/<endpoint>/ (default: as the last run into "
+        "--out, else workspace)",
     )
     secrets = parser.add_argument_group("secrets")
     secrets.add_argument(
@@ -283,7 +284,7 @@ def _generate(args: argparse.Namespace) -> int:
             write_keys=args.write_keys,
             force=args.force,
             pipelines=tuple(dict.fromkeys(args.pipeline or [])),
-            layout=args.layout,
+            layout=args.layout or "",
             check=args.check,
             retire=parse_retire(args.retire),
             drop=tuple(dict.fromkeys(args.drop)),

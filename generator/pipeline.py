@@ -43,7 +43,9 @@ class Options:
     write_keys: bool = False
     force: bool = False
     pipelines: tuple[str, ...] = ()  # github | azure-devops: definitions under out/pipelines/
-    layout: str = "workspace"  # Terraform: one root module per workspace, or per endpoint
+    # Terraform: one root module per workspace, or per endpoint; "" as the last run into
+    # `out` (a re-run without --layout never moves the state), else workspace.
+    layout: str = ""
     check: bool = False  # compare with `out` and write nothing (`--check`)
     # Day 2: what earlier runs generated and the snapshot no longer has is kept until retired
     # here (NAME or ENDPOINT/DEPLOYMENT, lower case -> keep | delete); targets and pipelines
@@ -118,16 +120,11 @@ def plan_from(
 def remembered(options: Options, plan: MigrationPlan) -> tuple[Options, MigrationPlan]:
     """The run's plan, targets and pipelines given what the last run into --out generated."""
     memory = read_memory(options.out, plan.workspace.name, options.layout)
+    layout = options.layout or memory.layout or "workspace"
     plan, targets, pipelines = remember(
-        plan,
-        memory,
-        options.retire,
-        options.targets,
-        options.pipelines,
-        options.drop,
-        options.layout,
+        plan, memory, options.retire, options.targets, options.pipelines, options.drop, layout
     )
-    return replace(options, targets=targets, pipelines=pipelines), plan
+    return replace(options, targets=targets, pipelines=pipelines, layout=layout), plan
 
 
 def render(

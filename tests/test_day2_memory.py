@@ -475,3 +475,14 @@ def test_an_adopted_endpoint_is_sent_no_keys() -> None:
     adopted = Adoption((AdoptedEndpoint("old", "old", "/id"),))
     keyed = {e.name: e.keys_from for e in without_keys(ws, adopted).endpoints}
     assert keyed == {"old": None, "new": "new"}
+
+
+def test_a_re_run_without_layout_keeps_the_last_layout(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    generate(Options(input=EXAMPLE, out=out, layout="endpoint"))
+    before = {p: p.read_bytes() for p in (out / "terraform").rglob("*") if p.is_file()}
+    result = generate(Options(input=EXAMPLE, out=out))  # --layout forgotten
+    assert not result.plan.day2.lines()
+    assert {p: p.read_bytes() for p in (out / "terraform").rglob("*") if p.is_file()} == before
+    assert generate(Options(input=EXAMPLE, out=tmp_path / "new")).plan.day2.lines() == []
+    assert (tmp_path / "new" / "terraform" / WS / "rollout.auto.tfvars").is_file()

@@ -82,7 +82,8 @@ def _no_constant(name: str) -> Any:
 
 
 def read_memory(out: Path, workspace: str, layout: str) -> Memory:
-    """What the last run into `out` generated for `workspace` (empty on a first run)."""
+    """What the last run into `out` generated for `workspace` (empty on a first run); with
+    the person's traffic when `layout` ("" = unchanged) differs from the last run's."""
     if not out.is_dir():
         return Memory()
     run = _json(out, RUN_FILE)
@@ -105,7 +106,7 @@ def read_memory(out: Path, workspace: str, layout: str) -> Memory:
                 raise InputError(f"{out / relative}: names endpoint {record.endpoint.name}")
             endpoints[record.endpoint.name.lower()] = record
     traffic = {}
-    if memory.layout and memory.layout != layout:
+    if memory.layout and layout and memory.layout != layout:
         traffic = _rollout_values(out, workspace, memory.layout, list(endpoints.values()))
     return Memory(
         memory.targets, memory.pipelines, memory.layout, memory.retired, endpoints, traffic
