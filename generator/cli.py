@@ -9,12 +9,19 @@ renderers, azureml-core for `export`) are imported only once a command runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator import __version__
 
+if TYPE_CHECKING:
+    from generator.pipeline import GenerateResult
+
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 DESCRIPTION = """\
 Turn Azure ML v1 real-time web services (ACI, AKS, AKS endpoints) into v2 online
@@ -232,7 +239,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args_list = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # Ctrl-C anywhere: one line; the output is old or new, whole
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to change
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C cannot cut the line
+        _say(
+            "gen-iac: interrupted; the output folder holds its old files or all the new ones, "
+            "never a mix (the next run completes a move that was under way)"
+        )
+        return EXIT_INTERRUPTED
+
+
+def _say(line: str) -> None:
+    """The one place generate prints: every line goes through `console.safe`."""
+    from generator.console import safe
+
+    print(safe(line), file=sys.stderr, flush=True)
+
+
+def _main(args_list: list[str]) -> int:
     if args_list[:1] == ["export"]:
         from generator.export.command import main as export_main
 
@@ -251,76 +277,86 @@ def main(argv: list[str] | None = None) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from generator.diagnostics import InputError
-    from generator.pipeline import Options, generate, parse_choices
-    from generator.plan.memory import parse_retire
+    from generator.output import claim
+    from generator.places import example_snapshot
 
     try:
-        if args.from_workspace:
-            return _generate_from_workspace(args)
-        defaults, per_service = parse_choices(
-            {
-                "--sku": args.sku,
-                "--instance-count": args.instance_count,
-                "--endpoint-kind": args.endpoint_kind,
-                "--compute": args.compute,
-                "--deployment-name": args.deployment_name,
-                "--initial-traffic": args.initial_traffic,
-                "--mirror": args.mirror,
-            }
-        )
-        options = Options(
-            input=args.input,
-            out=args.out,
-            targets=tuple(dict.fromkeys(args.target or ["terraform"])),
-            workspace_flags={
-                "subscriptionId": args.subscription,
-                "resourceGroup": args.resource_group,
-                "name": args.workspace,
-                "location": args.location,
-            },
-            defaults=defaults,
-            service_overrides=per_service,
-            overrides_file=args.overrides,
-            write_keys=args.write_keys,
-            force=args.force,
-            pipelines=tuple(dict.fromkeys(args.pipeline or [])),
-            layout=args.layout or "",
-            check=args.check,
-            retire=parse_retire(args.retire),
-            drop=tuple(dict.fromkeys(args.drop)),
-        )
-        result = generate(options)
+        if args.from_workspace and args.input:
+            raise InputError("--from-workspace and --input exclude each other")
+        snapshot = None if args.from_workspace else args.input or example_snapshot()
+        # The place check and the lock come first, before an export or the planner is even
+        # imported: a second run or an unsafe --out is refused at once.
+        with claim(args.out, write=not args.check, snapshot=snapshot):
+            if args.from_workspace:
+                return _generate_from_workspace(args)
+            result = _run(args)
     except InputError as exc:
-        print(f"gen-iac: error: {_one_line(str(exc))}", file=sys.stderr)
+        _say(f"gen-iac: error: {exc}")
         return EXIT_USAGE
+    return _report(args, result)
+
+
+def _report(args: argparse.Namespace, result: GenerateResult) -> int:
     if result.check is not None:
-        for line in result.plan.day2.lines():
-            print(_one_line(line), file=sys.stderr)
-        for line in result.check.lines(result.out):
-            print(line, file=sys.stderr)
+        for line in (*result.plan.day2.lines(), *result.check.lines(result.out)):
+            _say(line)
         if result.check.drift:
-            print(
-                f"gen-iac: --check: {len(result.check.drift)} file(s) gen-iac owns differ "
-                f"from what it would write in {result.out}; run gen-iac without --check",
-                file=sys.stderr,
+            _say(
+                f"gen-iac: --check: {len(result.check.drift)} file(s) in the generated folders "
+                f"differ from what gen-iac would write in {result.out}; run gen-iac without "
+                "--check (files it does not write: remove them)"
             )
             return EXIT_DRIFT
         if not args.quiet:
-            print(f"gen-iac: --check: {result.out} is up to date", file=sys.stderr)
+            _say(f"gen-iac: --check: {result.out} is up to date")
         return EXIT_OK
     for line in result.terminal_lines(quiet=args.quiet, verbose=args.verbose):
-        print(line, file=sys.stderr)
+        _say(line)
     return EXIT_PARTIAL if result.not_migrated else EXIT_OK
 
 
-def _one_line(text: str) -> str:
-    """A message on one line, printable whatever it quotes (no raw control characters or
-    invalid text reach the terminal)."""
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+def _run(args: argparse.Namespace) -> GenerateResult:
+    """Plan, render and write (or check), with `args.out` already claimed."""
+    from generator.pipeline import Options, generate, parse_choices
+    from generator.plan.memory import parse_retire
+
+    defaults, per_service = parse_choices(
+        {
+            "--sku": args.sku,
+            "--instance-count": args.instance_count,
+            "--endpoint-kind": args.endpoint_kind,
+            "--compute": args.compute,
+            "--deployment-name": args.deployment_name,
+            "--initial-traffic": args.initial_traffic,
+            "--mirror": args.mirror,
+        }
+    )
+    options = Options(
+        input=args.input,
+        out=args.out,
+        targets=tuple(dict.fromkeys(args.target or ["terraform"])),
+        workspace_flags={
+            "subscriptionId": args.subscription,
+            "resourceGroup": args.resource_group,
+            "name": args.workspace,
+            "location": args.location,
+        },
+        defaults=defaults,
+        service_overrides=per_service,
+        overrides_file=args.overrides,
+        write_keys=args.write_keys,
+        force=args.force,
+        pipelines=tuple(dict.fromkeys(args.pipeline or [])),
+        layout=args.layout or "",
+        check=args.check,
+        retire=parse_retire(args.retire),
+        drop=tuple(dict.fromkeys(args.drop)),
+    )
+    return generate(options, claimed=True)
 
 
 def _generate_from_workspace(args: argparse.Namespace) -> int:
+    """Export to a temporary snapshot, then generate from it; InputError goes to the caller."""
     import tempfile
 
     from generator.export.command import export_for_generate
@@ -335,10 +371,7 @@ def _generate_from_workspace(args: argparse.Namespace) -> int:
         if not v
     ]
     if missing:
-        print(f"gen-iac: error: --from-workspace needs {', '.join(missing)}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.input:
-        print("gen-iac: error: --from-workspace and --input exclude each other", file=sys.stderr)
+        _say(f"gen-iac: error: --from-workspace needs {', '.join(missing)}")
         return EXIT_USAGE
     with tempfile.TemporaryDirectory(prefix="gen-iac-snapshot-") as tmp:
         snapshot = Path(tmp) / "snapshot"
@@ -351,9 +384,10 @@ def _generate_from_workspace(args: argparse.Namespace) -> int:
             with_keys=args.write_keys,
             quiet=args.quiet,
         )
+        if status == EXIT_INTERRUPTED:
+            return status
         if status == EXIT_USAGE or not (snapshot / "snapshot.json").exists():
             return EXIT_USAGE
-        args.from_workspace = False
         args.input = snapshot
-        generated = _generate(args)
+        generated = _report(args, _run(args))  # --out is claimed by the caller
         return max(status, generated)

@@ -5,11 +5,15 @@ one line each (the first few); the files written, unchanged, removed, kept; wher
 is; every line fits a terminal (long names cut with an ellipsis). `verbose`: every finding,
 `quiet`: errors only, each whole on one line. Paths are relative to the directory the command
 ran in.
+
+Logs are data: every line the CLI prints goes through `safe`, so snapshot text (a service
+name, a finding, a `--check` diff line) never forms a CI logging command.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +26,21 @@ WIDTH = 100
 CODES_SHOWN = 12
 NAMES_SHOWN = 3
 NOT_MIGRATED_SHOWN = 10
+# Azure DevOps reads `##vso[...]` anywhere in a line (any case), and `##[...]` formatting;
+# GitHub's runner reads `::name::` at the start of a line once leading spaces are trimmed
+# (and the old `##[` form anywhere).
+_PIPELINES_COMMAND = re.compile(r"##(?=(?:vso)?\[)", re.IGNORECASE)
+_WORKFLOW_COMMAND = re.compile(r"^(\s*):(?=:)")
+
+
+def safe(text: str) -> str:
+    """`text` as the console prints it: one line of printable text (control characters and
+    invalid text escaped) that no CI runner reads as a command: a backslash breaks `##[`,
+    `##vso[` and a leading `::` visibly (`#\\#vso[`, `\\::warning::`)."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    text = _PIPELINES_COMMAND.sub(r"#\\#", text)
+    return _WORKFLOW_COMMAND.sub(r"\1\\:", text)
 
 
 def fit(line: str, width: int = WIDTH) -> str:
@@ -167,7 +186,7 @@ def _kept(result: GenerateResult) -> list[str]:
     kinds = (
         (w.edited, "file(s) gen-iac owns that a person edited (--force discards the edits)"),
         (w.kept, "of your file(s) whose content in the snapshot changed (yours stay)"),
-        (w.kept_edited, "edited file(s) gen-iac no longer writes (left in place)"),
+        (w.kept_edited, "file(s) gen-iac no longer writes, left in place (edited, or yours)"),
     )
     out: list[str] = []
     for paths, what in kinds:

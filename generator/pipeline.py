@@ -9,7 +9,8 @@ from pathlib import Path
 
 from generator.diagnostics import InputError
 from generator.files import RenderedFile
-from generator.output import CheckResult, WriteResult, check_tree, write_tree
+from generator.output import CheckResult, WriteResult, check_tree, claim, write_tree
+from generator.places import example_snapshot
 from generator.plan.adoption import adopt, without_keys
 from generator.plan.build import build_plan
 from generator.plan.memory import remember
@@ -70,14 +71,6 @@ class GenerateResult:
         from generator.console import lines
 
         return lines(self, quiet=quiet, verbose=verbose)
-
-
-def example_snapshot() -> Path:
-    package = Path(__file__).resolve().parent
-    for candidate in (package / "examples" / "snapshot", package.parent / "examples" / "snapshot"):
-        if candidate.is_dir():
-            return candidate
-    raise InputError("the example snapshot is missing from this installation; pass --input")
 
 
 def parse_choices(flags: dict[str, list[str]]) -> tuple[Override, dict[str, Override]]:
@@ -212,16 +205,26 @@ def command_flags(options: Options) -> list[tuple[str, str]]:
     return found
 
 
-def generate(options: Options) -> GenerateResult:
+def generate(options: Options, *, claimed: bool = False) -> GenerateResult:
+    """Snapshot -> plan -> files -> `options.out`. `claimed`: the caller already holds
+    `claim(options.out, ...)` (the CLI takes it before importing the planner)."""
     if not options.targets:
         raise InputError("no target given: use --target terraform or --target bicep")
+    path = options.input or example_snapshot()
+    if claimed:
+        return _generate(options, path)
+    # First thing: an unsafe --out is refused and the lock taken, before any planning.
+    with claim(options.out, write=not options.check, snapshot=path):
+        return _generate(options, path)
+
+
+def _generate(options: Options, path: Path) -> GenerateResult:
     # A run builds a large plan that lives to the end, then many short-lived strings: the
     # cyclic collector only rescanned them (a third of a 10,000-service run, for no memory
     # back), so it is paused for the run.
     paused = gc.isenabled()
     gc.disable()
     try:
-        path = options.input or example_snapshot()
         plan, keys = plan_from(options, path)
         options, plan = remembered(options, plan)
         input_name = shown(str(path) if options.input and not path.is_absolute() else path.name)
@@ -231,9 +234,9 @@ def generate(options: Options) -> GenerateResult:
             f"bundles/{plan.workspace.name}/{a.folder}/" for a in plan.workspace.assets if a.kept
         )
         if options.check:
-            checked = check_tree(options.out, files, keep)
-            return GenerateResult(plan, WriteResult(), options.out, checked)
-        written = write_tree(options.out, files, options.force, keep)
+            check = check_tree(options.out, files, locked=True, keep=keep)
+            return GenerateResult(plan, WriteResult(), options.out, check)
+        written = write_tree(options.out, files, options.force, locked=True, keep=keep)
         return GenerateResult(plan, written, options.out)
     finally:
         if paused:

@@ -723,8 +723,16 @@ def _report(error: SmokeError) -> None:
     if error.hint:
         print(f"{PROG}: {error.hint}", file=sys.stderr)
     if error.log is not None:
-        body = "\n".join(error.log.lines)
+        body = _as_data(error.log.lines)
         print(f"{error.log.header()}\n{body}\n--- end of the server log ---", file=sys.stderr)
+
+
+def _as_data(lines: Sequence[str]) -> str:
+    """What the scoring code wrote, line by line as the console shows data: it may not form
+    a CI logging command (`##vso[...]`, `::add-mask::`) in the pipeline's log."""
+    from generator.console import safe
+
+    return "\n".join(safe(line) for line in lines)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -795,8 +803,7 @@ def _serve(server: Server, port: int, body: bytes, timeout: float, script: str) 
         server.settle()
         raise SmokeError(str(error), error.status, server.excerpt()) from None
     text = answer.decode("utf-8", errors="replace")
-    print(f"HTTP {status} {reason}".rstrip())
-    print(text, end="" if text.endswith("\n") else "\n")
+    print(_as_data([f"HTTP {status} {reason}".rstrip(), *text.splitlines()]))
     if 200 <= status < 300:
         return EXIT_OK
     server.settle()

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from generator.output import MANIFEST
@@ -219,3 +220,121 @@ def test_arguments_and_paths_that_are_not_utf8_are_handled(tmp_path: Path) -> No
     )  # fmt: skip
     assert result.returncode == 1 and b"Traceback" not in result.stderr
     (tmp_path / "o/MIGRATION.md").read_text(encoding="utf-8")
+
+
+# --- unsafe places, at once -----------------------------------------------------------------
+
+
+def test_unsafe_out_folders_are_refused_at_once_with_one_line(tmp_path: Path) -> None:
+    """Each refused before any planning: one line, exit 2, nothing written anywhere; the
+    figure is the whole process (Python's start included) on this machine."""
+    home = tmp_path / "home"
+    (home / "notes").mkdir(parents=True)
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(EXAMPLE, snapshot)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "README.md").write_text("not gen-iac's\n")
+    cases = {
+        "/": "file-system root",
+        str(home): "home folder",
+        str(ROOT): "gen-iac's own checkout",
+        str(snapshot / "out"): "which this command reads",
+        str(snapshot): "which this command reads",
+        str(theirs): "non-empty folder without .gen-iac-manifest.json",
+    }
+    before = sorted(p for p in tmp_path.rglob("*"))
+    for out, why in cases.items():
+        for check in ([], ["--check"]):
+            began = time.monotonic()
+            result = run("--input", str(snapshot), "--out", out, *check, env={"HOME": str(home)})
+            took = time.monotonic() - began
+            assert result.returncode == 2, (out, result.stderr)
+            assert result.stderr.count("\n") == 1 and why in result.stderr, result.stderr
+            assert took < 5, took  # no planning (the example plans in seconds here)
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_a_second_run_is_refused_before_any_planning(tmp_path: Path) -> None:
+    """The lock is taken before the planner is imported: measured against a snapshot whose
+    planning alone takes longer than the whole refusal."""
+    import fcntl
+
+    out = tmp_path / "out"
+    out.mkdir()
+    big = tmp_path / "big"
+    big.mkdir()
+    services = [aci(f"svc-{n:04d}") for n in range(1500)]
+    doc = {"workspace": {**json.loads((EXAMPLE / "snapshot.json").read_text())["workspace"]},
+           "services": services}  # fmt: skip
+    (big / "snapshot.json").write_text(json.dumps(doc))
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        began = time.monotonic()
+        result = run("--input", str(big), "--out", str(out))
+        refused = time.monotonic() - began
+    finally:
+        os.close(fd)
+    assert result.returncode == 2 and "another gen-iac run" in result.stderr
+    began = time.monotonic()
+    assert run("--input", str(big), "--out", str(out), "-q").returncode == 0
+    whole = time.monotonic() - began
+    assert refused < whole / 2, (refused, whole)
+
+
+# --- logs are data --------------------------------------------------------------------------
+
+COMMANDS = (
+    "::add-mask::x",
+    "::warning file=a::pwned",
+    "::stop-commands::tok",
+    "##vso[task.setvariable variable=ARM_CLIENT_ID]evil",
+    "##VSO[task.prependpath]/tmp",
+    "##[section]fake",
+)
+
+
+def forms_a_command(line: str) -> bool:
+    return line.lstrip().startswith("::") or "##vso[" in line.lower() or "##[" in line
+
+
+def test_snapshot_text_never_forms_a_ci_logging_command(
+    make_snapshot: SnapshotFactory, tmp_path: Path
+) -> None:
+    """Hostile service names (renamed, and printed in findings) and descriptions, in the
+    default summary, -v, -q and a --check diff."""
+    services = [aci(name) for name in COMMANDS] + [
+        aci("ok-svc", description="\n".join(COMMANDS))
+    ]
+    snapshot = make_snapshot(services)
+    out = tmp_path / "out"
+    printed: list[str] = []
+    for flags in ([], ["-v"], ["-q"]):
+        result = run("--input", str(snapshot), "--out", str(out), *flags)
+        assert result.returncode == 0, result.stderr
+        printed += result.stderr.splitlines()
+    main = next(out.glob("terraform/*/main.ok-svc.tf"))
+    main.write_text(main.read_text() + "\n".join(COMMANDS) + "\n")  # a pull request's edit
+    result = run("--input", str(snapshot), "--out", str(out), "--check")
+    assert result.returncode == 3
+    printed += result.stderr.splitlines()
+    assert any("#\\#vso[task.setvariable" in line for line in printed)
+    assert any("::stop-commands::tok" in line for line in printed)  # shown, as data
+    assert not [line for line in printed if forms_a_command(line)]
+
+
+def test_check_with_keys_never_prints_a_key(make_snapshot: SnapshotFactory, tmp_path: Path) -> None:
+    key = "k3y-" + "a" * 40
+    snapshot = make_snapshot([aci("svc", authEnabled=True)], keys={"svc": {
+        "primaryKey": key, "secondaryKey": key[::-1]}})  # fmt: skip
+    out = tmp_path / "out"
+    assert run("--input", str(snapshot), "--out", str(out), "--write-keys").returncode == 0
+    rotated = make_snapshot([aci("svc", authEnabled=True)], keys={"svc": {
+        "primaryKey": "n3w-" + "b" * 40, "secondaryKey": "n3w-" + "c" * 40}})  # fmt: skip
+    for args in (["--input", str(rotated), "--write-keys"], ["--input", str(snapshot)]):
+        result = run(*args, "--out", str(out), "--check")
+        assert result.returncode == 3, result.stderr
+        assert "keys" in result.stderr or "drift" in result.stderr
+        for secret in (key, key[::-1], "n3w-"):
+            assert secret not in result.stderr

@@ -116,3 +116,16 @@ def test_a_rerun_says_what_it_merged_into_the_persons_traffic_file(
     ) in shown
     text = rollout.read_text(encoding="utf-8")
     assert '"svc-a" = { blue = 0 }' in text and '"svc-b" = { blue = 100 }' in text
+
+
+def test_safe_breaks_every_ci_logging_command_visibly() -> None:
+    from generator.console import safe
+
+    assert safe("::warning::x") == "\\::warning::x"
+    assert safe("    ::add-mask::x") == "    \\::add-mask::x"
+    assert safe(" +::x") == " +::x"  # only the start of a line counts on GitHub
+    assert safe("drift ##vso[task.setvariable variable=a]b") == "drift #\\#vso[task.setvariable variable=a]b"
+    assert safe("a ##VsO[x] ##[group]y") == "a #\\#VsO[x] #\\#[group]y"
+    assert safe("###vso[x]") == "##\\#vso[x]"
+    assert safe("a\nb\r\x1b[31m\ud800") == "a\\nb\\r\\x1b[31m\\ud800"
+    assert safe("plain: text, ## not a command") == "plain: text, ## not a command"

@@ -53,6 +53,29 @@ def start(snapshot: Path, out: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def signal_at(
+    old: Path, out: Path, snapshot: Path, moment: float | str, signum: int
+) -> subprocess.Popen[bytes]:
+    """A copy of the `old` tree at `out`, a run into it, and `signum` sent `moment` seconds
+    after its start, or when the staging folder or the journal (the commit point) appears."""
+    shutil.copytree(old, out)
+    process = start(snapshot, out)
+    if isinstance(moment, float):
+        time.sleep(moment)
+    else:
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if moment == "journal" and (out / JOURNAL).exists():
+                break
+            if moment == "staging" and any(
+                p.name.startswith(STAGING_PREFIX) for p in out.iterdir()
+            ):
+                break
+            time.sleep(0.0005)
+    process.send_signal(signum)
+    return process
+
+
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     base = tmp_path_factory.mktemp("interrupt")
@@ -87,21 +110,7 @@ def test_sigkill_at_any_moment_leaves_old_or_new_and_a_rerun_gives_the_fresh_tre
     moments += ["staging", "journal", "journal", "journal"]
     for number, moment in enumerate(moments):
         out = base / f"kill{number}"
-        shutil.copytree(base / "old", out)
-        process = start(new_in, out)
-        if isinstance(moment, float):
-            time.sleep(moment)
-        else:  # the moment the staging folder or the journal (the commit point) appears
-            deadline = time.monotonic() + 60
-            while process.poll() is None and time.monotonic() < deadline:
-                if moment == "journal" and (out / JOURNAL).exists():
-                    break
-                if moment == "staging" and any(
-                    p.name.startswith(STAGING_PREFIX) for p in out.iterdir()
-                ):
-                    break
-                time.sleep(0.0005)
-        process.send_signal(signal.SIGKILL)
+        process = signal_at(base / "old", out, new_in, moment, signal.SIGKILL)
         process.wait(timeout=30)
         if (out / JOURNAL).exists():
             seen["journal"] += 1  # committed, not all moved in: the next run completes it
@@ -142,3 +151,34 @@ def test_two_runs_into_one_folder_never_mix(trees: dict[str, object]) -> None:
         assert files(out) in (old, new)
         assert not [p for p in out.iterdir() if p.name.startswith(".gen-iac-s")]
     assert stopped >= 1  # the runs did overlap at least once, and one of them stopped
+
+
+def test_ctrl_c_at_any_moment_is_one_line_exit_130_and_old_or_new(
+    trees: dict[str, object],
+) -> None:
+    """SIGINT (what Ctrl-C sends) to a real run: planning, staging, at the commit point and
+    while moving in. One line, exit 130, never a traceback; the tree is the old one or,
+    once the next run completes a committed move, the new one."""
+    base, new_in = trees["base"], trees["new_in"]
+    assert isinstance(base, Path) and isinstance(new_in, Path)
+    old, new = trees["old"], trees["new"]
+    moments: list[float | str] = [0.4, 0.8, "staging", "journal", "journal"]
+    interrupted = 0
+    for number, moment in enumerate(moments):
+        out = base / f"sigint{number}"
+        process = signal_at(base / "old", out, new_in, moment, signal.SIGINT)
+        code = process.wait(timeout=60)
+        err = process.stderr.read().decode() if process.stderr else ""
+        if code == 0:  # finished before the signal arrived
+            assert files(out) == new
+            continue
+        interrupted += 1
+        assert code == 130, (moment, code, err)
+        assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err, err
+        if not (out / JOURNAL).exists():
+            assert files(out) in (old, new), f"{moment}: a mixed tree"
+            assert not [p for p in out.iterdir() if p.name.startswith(STAGING_PREFIX)]
+        recover(out)
+        assert files(out) in (old, new), f"{moment}: a mixed tree after recovery"
+        shutil.rmtree(out)
+    assert interrupted >= 3

@@ -80,18 +80,18 @@ def test_obsolete_files_are_removed_unless_edited(tmp_path: Path) -> None:
     write_tree(
         tmp_path,
         [
-            RenderedFile("d/old.tf", "1\n"),
-            RenderedFile("d/edited.tf", "2\n"),
-            RenderedFile("e/gone.tf", "4\n"),
+            RenderedFile("terraform/d/old.tf", "1\n"),
+            RenderedFile("terraform/d/edited.tf", "2\n"),
+            RenderedFile("bicep/e/gone.tf", "4\n"),
             RenderedFile("keep.tf", "3\n"),
         ],
     )
-    (tmp_path / "d/edited.tf").write_text("changed\n")
+    (tmp_path / "terraform/d/edited.tf").write_text("changed\n")
     result = write_tree(tmp_path, [RenderedFile("keep.tf", "3\n")])
-    assert result.removed == ["d/old.tf", "e/gone.tf"]
-    assert result.kept_edited == ["d/edited.tf"]
-    assert tree(tmp_path).keys() == {"d/edited.tf", "keep.tf", MANIFEST}
-    assert not (tmp_path / "e").exists()  # emptied folders go too
+    assert result.removed == ["bicep/e/gone.tf", "terraform/d/old.tf"]
+    assert result.kept_edited == ["terraform/d/edited.tf"]
+    assert tree(tmp_path).keys() == {"terraform/d/edited.tf", "keep.tf", MANIFEST}
+    assert not (tmp_path / "bicep").exists()  # emptied folders go too
 
 
 def test_a_failure_before_the_commit_point_leaves_the_old_tree(tmp_path: Path) -> None:
@@ -170,16 +170,22 @@ def test_person_files_are_written_once_then_kept(tmp_path: Path) -> None:
     assert (tmp_path / "code/score.py").read_text() == "v3\n"
 
 
-def test_person_files_follow_the_snapshot_while_nobody_edits_them(tmp_path: Path) -> None:
+def test_a_persons_file_is_never_replaced_once_it_exists(tmp_path: Path) -> None:
+    """Whether nobody edited it would rest on the manifest's word, which a pull request can
+    forge: so a changed snapshot content is reported, the file stays."""
     write_tree(tmp_path, [RenderedFile("env/conda.yaml", "a\n", owner=PERSON)])
     result = write_tree(tmp_path, [RenderedFile("env/conda.yaml", "b\n", owner=PERSON)])
-    assert result.written == ["env/conda.yaml"]
-    assert (tmp_path / "env/conda.yaml").read_text() == "b\n"
+    assert (result.written, result.kept) == ([], ["env/conda.yaml"])
+    assert (tmp_path / "env/conda.yaml").read_text() == "a\n"
     # Unchanged snapshot content: nothing happens, whatever the disk holds.
     (tmp_path / "env/conda.yaml").write_text("mine\n")
     result = write_tree(tmp_path, [RenderedFile("env/conda.yaml", "b\n", owner=PERSON)])
     assert (result.written, result.kept, result.unchanged) == ([], [], ["env/conda.yaml"])
     assert (tmp_path / "env/conda.yaml").read_text() == "mine\n"
+    # Removed by the person: the snapshot's content is written again.
+    (tmp_path / "env/conda.yaml").unlink()
+    assert write_tree(tmp_path, [RenderedFile("env/conda.yaml", "b\n", owner=PERSON)]).written
+    assert (tmp_path / "env/conda.yaml").read_text() == "b\n"
 
 
 def test_a_person_file_with_merge_keeps_their_choices_and_takes_new_structure(
@@ -268,7 +274,7 @@ def test_manifest_entries_outside_out_are_ignored_with_a_warning(tmp_path: Path)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
     digest = sha(b"precious\n")
-    write_tree(out, [RenderedFile("a.tf", "a\n")])
+    write_tree(out, [RenderedFile("terraform/a.tf", "a\n")])
     manifest = json.loads((out / MANIFEST).read_text())
     manifest["files"].update(
         {"../victim.txt": digest, str(victim): digest, "a/../../victim.txt": {"sha256": digest}}
@@ -277,7 +283,7 @@ def test_manifest_entries_outside_out_are_ignored_with_a_warning(tmp_path: Path)
     result = write_tree(out, [RenderedFile("b.tf", "b\n")])
     assert victim.read_text() == "precious\n"
     assert len([w for w in result.warnings if "outside the output folder" in w]) == 3
-    assert result.removed == ["a.tf"]
+    assert result.removed == ["terraform/a.tf"]
     assert "../victim.txt" not in (out / MANIFEST).read_text()
 
 
@@ -386,7 +392,7 @@ def test_a_crash_while_moving_files_in_is_completed_by_recovery(
 ) -> None:
     """Killed after the commit point (the journal), the next run rolls the tree forward."""
     old = [RenderedFile(f"d/{n}.tf", f"old {n}\n") for n in range(6)] + [
-        RenderedFile("gone.tf", "g\n")
+        RenderedFile("terraform/gone.tf", "g\n")
     ]
     new = [RenderedFile(f"d/{n}.tf", f"new {n}\n") for n in range(6)] + [
         RenderedFile("e/added.tf", "added\n")
@@ -446,7 +452,7 @@ def test_a_second_run_into_the_same_folder_stops(tmp_path: Path) -> None:
 def test_check_up_to_date_drift_and_a_persons_edit(tmp_path: Path) -> None:
     files = [
         RenderedFile("main.tf", "a\nb\nc\n"),
-        RenderedFile("gone.tf", "g\n"),
+        RenderedFile("terraform/gone.tf", "g\n"),
         RenderedFile("code/score.py", "v1\n", owner=PERSON),
     ]
     write_tree(tmp_path, files)
@@ -464,11 +470,11 @@ def test_check_up_to_date_drift_and_a_persons_edit(tmp_path: Path) -> None:
         ],
     )
     assert [(d.path, d.change) for d in result.drift] == [
-        ("gone.tf", "obsolete"),
         ("main.tf", "changed"),
         ("new.tf", "missing"),
+        ("terraform/gone.tf", "obsolete"),
     ]
-    main = result.drift[1]
+    main = result.drift[0]
     assert "-b" in main.diff and "+B" in main.diff
     assert snapshot_of(tmp_path) == before  # nothing written, not even a lock or a manifest
 
@@ -500,16 +506,25 @@ def test_a_file_and_a_folder_of_the_same_name_are_refused_before_anything_moves(
         assert list(tmp_path.iterdir()) == []
 
 
+def interrupted(out: Path, staged: dict[str, bytes], ops: list[list[str]]) -> Path:
+    """What a run killed right after its commit point leaves: a staging folder and the
+    journal, a hard link of the staging folder's own copy (made here as the writer does)."""
+    staging = out / ".gen-iac-staging-0123456789abcdef"
+    staging.mkdir(parents=True)
+    for name, data in staged.items():
+        (staging / name).write_bytes(data)
+    text = json.dumps({"ops": ops, "staging": staging.name, "version": 2})
+    (staging / "journal").write_text(text)
+    os.link(staging / "journal", out / JOURNAL)
+    return staging
+
+
 def test_recovery_skips_what_something_else_now_blocks(tmp_path: Path) -> None:
     """A journal whose rename is blocked (a folder made by hand in between) is completed as
     far as it goes, with a warning, instead of blocking every later run."""
-    staging = tmp_path / ".gen-iac-staging-x"
-    staging.mkdir()
-    (staging / "0").write_text("new a\n")
-    (staging / "1").write_text("new b\n")
+    ops = [["put", "0", "a.tf", sha(b"new a\n")], ["put", "1", "b.tf", sha(b"new b\n")]]
+    staging = interrupted(tmp_path, {"0": b"new a\n", "1": b"new b\n"}, ops)
     (tmp_path / "b.tf").mkdir()
-    ops = [["put", "0", "a.tf"], ["put", "1", "b.tf"]]
-    (tmp_path / JOURNAL).write_text(json.dumps({"ops": ops, "staging": staging.name}))
     warnings = recover(tmp_path)
     assert (tmp_path / "a.tf").read_text() == "new a\n"
     assert len(warnings) == 1 and "b.tf" in warnings[0]

@@ -632,3 +632,37 @@ def test_output_tail_counts_the_line_still_being_written() -> None:
     tail.close()
     assert tail.lines() == ["first", "second", "third"]
     assert tail.total_lines == 3
+
+
+def test_what_the_scoring_code_prints_or_answers_never_forms_a_ci_logging_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The smoke job shows the answer and, on failure, the server's log: both are the
+    snapshot code's text, so both are shown as data."""
+    bundle = script_bundle(
+        tmp_path / "bundle",
+        """\
+        def init():
+            print("::add-mask::x")
+            print("##vso[task.setvariable variable=PATH]/tmp/evil")
+
+
+        def run(raw_data):
+            return "::stop-commands::tok\\n##vso[task.prependpath]/tmp"
+        """,
+    )
+    request = tmp_path / "request.json"
+    request.write_text("{}", encoding="utf-8")
+    main([str(bundle), "--request", str(request)])
+    out, _ = capsys.readouterr()
+    assert "stop-commands" in out and "#\\#vso[task.prependpath]" in out
+    bundle.joinpath("score.py").write_text(
+        'print("::add-mask::x")\nprint("##vso[task.setvariable variable=A]b")\n'
+        'raise SystemExit(3)\n'
+    )
+    main([str(bundle), "--request", str(request), "--timeout", "30"])
+    out2, err = capsys.readouterr()
+    assert "task.setvariable" in err
+    for line in (out + out2 + err).splitlines():
+        assert not line.lstrip().startswith("::"), line
+        assert "##vso[" not in line.lower() and "##[" not in line, line

@@ -44,6 +44,7 @@ from generator.export.runner import (
     export,
 )
 from generator.export.writer import UnsafeName, safe_component
+from generator.places import unsafe_place
 
 COMPUTE_TYPES = ("ACI", "AKS", "AKSENDPOINT")
 TAG = re.compile(r"^[^=,]+(=[^,]*)?$")
@@ -414,22 +415,15 @@ def _key(target: Target, level: int) -> str:
 def check_out(out: Path) -> str | None:
     """Refuse, before any download, a --out that cannot or must not be replaced as a whole."""
     try:
-        resolved = out.resolve()
-        cwd = Path.cwd().resolve()
-    except (OSError, RuntimeError) as exc:
+        cwd = Path.cwd()
+    except OSError as exc:
         return f"--out {out}: cannot resolve the path ({exc})"
-    protected = {Path(resolved.anchor), Path.home().resolve(), cwd, *cwd.parents}
-    if resolved in protected:
-        return (f"--out {out} is the current folder, one of its parents or the home folder, "
-                "which the snapshot would replace as a whole; name a new folder, e.g. "
-                "--out snapshot")
-    if out.exists() or out.is_symlink():
-        if not out.is_dir():
-            return f"--out {out} exists and is not a directory; choose another path"
-        if any(out.iterdir()) and not (out / "snapshot.json").is_file():
-            return (f"--out {out} is a non-empty directory without snapshot.json; it would be "
-                    "replaced, so choose an empty or new directory")
-    parent = resolved.parent
+    protected = dict.fromkeys(cwd.parents, "a parent of the current folder")
+    protected[cwd] = "the current folder"
+    problem = unsafe_place(out, marker="snapshot.json", protected=protected, example="snapshot")
+    if problem:
+        return problem
+    parent = out.resolve().parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from generator.console import safe
+
 PREFIX = "gen-iac export"
 
 
@@ -67,7 +69,7 @@ class Progress:
     def _line(self, text: str) -> None:
         if self._bar_shown:  # keep the bar on its own line, below the message
             self.stream.write("\r\x1b[K")
-        self.stream.write(text + "\n")
+        self.stream.write(safe(text) + "\n")  # names come from Azure: data, not commands
         self.stream.flush()
         if self._bar_shown:
             self._draw("")
