@@ -6,6 +6,7 @@ split, and says what it did in one line (console, top of SUMMARY.md and MIGRATIO
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -217,9 +218,15 @@ def test_a_deployment_gone_is_kept_at_zero_then_deleted_drained(tmp_path: Path) 
     main_tf = (module / "main.ab-endpoint.tf").read_text(encoding="utf-8")
     assert 'resource "azapi_resource" "deployment_ab_endpoint__versionb"' in main_tf
     assert "# KEPT: the v1 service ab-endpoint no longer has it." in main_tf
-    # Nobody edited the traffic: it follows the snapshot, the kept deployment at 0.
-    assert _splits(rollout)["ab-endpoint"] == {"versiona": 100, "versionb": 0}
+    # The live split is the person's: it stays until they move it.
+    assert _splits(rollout)["ab-endpoint"] == {"versiona": 60, "versionb": 40}
     assert any(x.startswith("kept ab-endpoint/versionb") for x in result.plan.day2.lines())
+    rollout.write_text(
+        rollout.read_text(encoding="utf-8").replace(
+            "versiona = 60, versionb = 40", "versiona = 100, versionb = 0"
+        ),
+        encoding="utf-8",
+    )
 
     generate(Options(input=snapshot, out=out, retire={"ab-endpoint/versionb": "delete"}))
     main_tf = (module / "main.ab-endpoint.tf").read_text(encoding="utf-8")
@@ -248,7 +255,9 @@ def test_fewer_flags_keep_the_other_outputs(tmp_path: Path) -> None:
     assert [x.split(":")[0] for x in result.plan.day2.lines()] == ["kept bicep", "kept github"]
 
     result = generate(Options(input=snapshot, out=out, drop=("bicep",)))
-    assert not (out / "bicep").exists() and (out / "pipelines").is_dir()
+    # gen-iac's files go; the person's values stay (gen-iac never removes a person's file).
+    assert not (out / f"bicep/{WS}/main.bicep").exists() and (out / "pipelines").is_dir()
+    assert (out / f"bicep/{WS}/traffic.json").is_file()
     assert "removed bicep: dropped by --drop" in result.plan.day2.lines()
 
 
@@ -353,8 +362,10 @@ def test_an_instance_type_change_becomes_a_new_deployment_beside_the_old(tmp_pat
         blocks["azapi_resource.autoscale_fraud_aks__green"]["name"] == "fraud-aks-green-autoscale"
     )
     assert "autoscale:fraud-aks-blue-autoscale" in found
-    # The traffic stays where it is until the person moves it.
-    assert _splits(rollout)["fraud-aks"] == {"blue": 100, "green": 0}
+    # The traffic stays where it is until the person moves it (green is listed at 0 by the
+    # traffic step).
+    assert _splits(rollout)["fraud-aks"] == {"blue": 100}
+    assert found["traffic:fraud-aks"]["properties"]["traffic"] == {"blue": 100, "green": 0}
     assert any(
         x.startswith("kept fraud-aks/blue: replaced by green, because instanceType cannot change")
         for x in result.plan.day2.lines()
@@ -364,9 +375,10 @@ def test_an_instance_type_change_becomes_a_new_deployment_beside_the_old(tmp_pat
 
     # The person moves the traffic and retires blue; green carries on under its name.
     rollout.write_text(
-        rollout.read_text(encoding="utf-8").replace(
-            '"fraud-aks"       = { blue = 100, green = 0 }',
-            '"fraud-aks"       = { blue = 0, green = 100 }',
+        re.sub(
+            r'("fraud-aks" +=) \{ blue = 100 \}',
+            r"\1 { blue = 0, green = 100 }",
+            rollout.read_text(encoding="utf-8"),
         ),
         encoding="utf-8",
     )
