@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 GEN_IAC = "gen-iac"  # rewritten on every run; a person's edit is kept and reported
 PERSON = "person"  # written once; a person owns it after the first run (day 2)
+
+# Names Windows reserves whatever the extension or case (a checkout there fails on them).
+_WINDOWS_RESERVED = re.compile(
+    r"(?i)(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3])(\..*)?"
+)
+
+
+def path_component(name: str) -> str:
+    """A name (workspace, endpoint, archive member) as one component of an output path: a
+    Windows-reserved name (`con`, `nul.txt`, `LPT1`...) gets `_` after its base name (`con_`,
+    `nul_.txt`); any other name is returned as is. Every renderer and the archive reader use
+    this one rule, so references between generated files agree."""
+    if not _WINDOWS_RESERVED.fullmatch(name.rstrip(" .")):
+        return name
+    base, dot, rest = name.partition(".")
+    return f"{base}_{dot}{rest}"
 
 
 @dataclass(frozen=True)
@@ -23,3 +40,19 @@ class RenderedFile:
     @property
     def content(self) -> bytes:
         return self.data if self.data is not None else self.text.encode("utf-8")
+
+
+class UnreadableFile(Exception):
+    """A person's file a merge must read but cannot (not UTF-8, not HCL or JSON of the
+    expected shape): the run stops (exit 2) naming `file:line:column: what`, since merging
+    into a file gen-iac cannot read could only guess and a silent skip would hide it."""
+
+    def __init__(self, line: int, column: int, what: str) -> None:
+        super().__init__(f"{line}:{column}: {what}")
+        self.line = line
+        self.column = column
+        self.what = what
+
+    def at(self, path: str) -> str:
+        """The one line for the console: `path:line:column: what`."""
+        return f"{path}:{self.line}:{self.column}: {self.what}; fix the file (or delete it to start again) and run gen-iac again"

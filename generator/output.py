@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.diagnostics import InputError
-from generator.files import GEN_IAC, PERSON, RenderedFile
+from generator.files import GEN_IAC, PERSON, RenderedFile, UnreadableFile
 from generator.places import checkout_root, unsafe_place
 
 MANIFEST = ".gen-iac-manifest.json"
@@ -597,7 +597,10 @@ def _stage(
         r_hash = _hash(rendered)
         before = old.get(path)
         if f.owner == PERSON:
-            entry = _person(f, path, rendered, r_hash, state, disk, before, result, stage)
+            try:
+                entry = _person(f, path, rendered, r_hash, state, disk, before, result, stage)
+            except UnreadableFile as exc:  # a person's file a merge cannot read: stop (exit 2)
+                raise OutputError(exc.at(str(out / path))) from None
         else:
             entry = _generated(f, path, rendered, r_hash, state, disk, before, force, result, stage)
         entries[path] = entry
@@ -702,6 +705,8 @@ def _person(
     else:
         try:
             merged = f.merge(disk)
+        except UnreadableFile:
+            raise
         except Exception as exc:  # a person's file we cannot read: keep it, say so
             result.warnings.append(f"{path}: kept as it is; cannot merge gen-iac's changes ({exc})")
             result.kept.append(path)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from generator.assets.archive import snapshot_budget
 from generator.diagnostics import InputError
 from generator.files import RenderedFile
 from generator.output import CheckResult, WriteResult, check_tree, claim, write_tree
@@ -104,7 +105,8 @@ def plan_from(
     flags = {k: v for k, v in options.workspace_flags.items() if v}
     snapshot = read_snapshot(path, flags)
     keys = {name: (k.primary, k.secondary) for name, k in snapshot.keys.items()}
-    plan = build_plan(snapshot, overrides, options.defaults)
+    with snapshot_budget():  # limits across all the snapshot's archives together
+        plan = build_plan(snapshot, overrides, options.defaults)
     adoption = adopt(plan.workspace, snapshot.existing_endpoints)
     plan = replace(plan, adoption=adoption, workspace=without_keys(plan.workspace, adoption))
     return plan, keys
@@ -142,7 +144,7 @@ def render(
             keys_file = (
                 keys_files[0]
                 if len(keys_files) == 1
-                else f"terraform/{plan.workspace.name}/<endpoint>/{KEYS_FILE}"
+                else f"terraform/{plan.workspace.folder}/<endpoint>/{KEYS_FILE}"
             )
         from generator.render.imports import render_imports
 

@@ -26,8 +26,8 @@ Exit status: 0 when /score answered 2xx, 1 when it answered anything else, or th
 or did not come up in time; then a line names the flag or environment variable the code failed
 on, when the log shows one (`KeyError: 'AZUREML_MODEL_DIR'`: pass --model-dir), and the end of
 the server's log follows. 2 on bad usage (no bundle, no bundles.json, no script, no request, no
-server package: the install command is given). Only the standard library is imported: the CLI
-imports this module.
+server package: the install command is given). Only the standard library is imported (and
+gen-iac's strict JSON reader, itself standard library only): the CLI imports this module.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import json
 import math
 import os
 import re
@@ -56,6 +55,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO, NoReturn
+
+from generator import jsonread
 
 PROG = "gen-iac smoke"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -228,11 +229,11 @@ def load_bundle(root: Path) -> Bundle:
             EXIT_USAGE,
         )
     try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        data = jsonread.load(manifest)
+    except OSError as exc:
         raise SmokeError(f"cannot read {manifest}: {exc}", EXIT_USAGE) from None
-    except json.JSONDecodeError as exc:
-        raise SmokeError(f"{manifest}: not valid JSON ({exc})", EXIT_USAGE) from None
+    except jsonread.JsonError as exc:  # duplicate keys, deep nesting, not JSON: one line
+        raise SmokeError(str(exc), EXIT_USAGE) from None
     codes = data.get("code") if isinstance(data, dict) else None
     entry = codes.get(code.name) if isinstance(codes, dict) else None
     if not isinstance(entry, dict):

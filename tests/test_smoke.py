@@ -289,7 +289,9 @@ def test_interpreter_without_the_server_is_exit_2(
     [
         ("no-folder", "bundle folder not found"),
         ("no-manifest", "bundles.json not found"),
-        ("bad-json", "not valid JSON"),
+        ("bad-json", "invalid JSON"),
+        ("deep-json", "bundles.json:1:73: nested deeper than 64 levels"),
+        ("duplicate-key", "bundles.json:1:55: duplicate key 'test-blue'"),
         ("no-code-entry", "no code entry for 'test-blue'"),
         ("no-scoring-script", "scoringScript of 'test-blue' is missing"),
         ("script-outside-code", "must be a path inside"),
@@ -309,6 +311,13 @@ def test_bad_usage_is_one_line_and_exit_2(
         index.unlink()
     elif case == "bad-json":
         index.write_text("{", encoding="utf-8")
+    elif case == "deep-json":
+        index.write_text('{"code": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
+    elif case == "duplicate-key":
+        entry = '{"scoringScript": "score.py"}'
+        index.write_text(
+            f'{{"code": {{"test-blue": {entry}, "test-blue": {entry}}}}}', encoding="utf-8"
+        )
     elif case == "no-code-entry":
         index.write_text('{"code": {"other": {"scoringScript": "score.py"}}}', encoding="utf-8")
     elif case == "no-scoring-script":
@@ -402,9 +411,7 @@ def test_a_missing_model_dir_is_named_before_the_log(
 
     lines = capsys.readouterr().err.splitlines()
     assert status == 1
-    assert lines[1] == (
-        "gen-iac smoke: the server exited with status 3 while importing score.py"
-    )
+    assert lines[1] == ("gen-iac smoke: the server exited with status 3 while importing score.py")
     assert lines[2].startswith(
         "gen-iac smoke: the scoring code (score.py) reads AZUREML_MODEL_DIR, which is "
         "not set: pass --model-dir DIR"

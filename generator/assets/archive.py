@@ -23,10 +23,16 @@ import re
 import stat
 import struct
 import tarfile
+import unicodedata
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
-from typing import IO
+from typing import IO, NoReturn
+
+from generator.files import path_component
 
 MiB = 1024 * 1024
 MAX_FILES = 10_000  # members of any kind: files, folders and links
@@ -34,6 +40,33 @@ MAX_TOTAL_BYTES = 256 * MiB  # all files together, link copies included
 MAX_MEMBER_BYTES = 128 * MiB  # one file; more is a model or data, not scoring code
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+
+# Across the whole snapshot (every archive of every service together). Scoring code is
+# small (the SDK's examples are kilobytes; models are registered apart), so a workspace of
+# several hundred services with a few megabytes of code each fits with room; a snapshot that
+# unpacks past these is a bomb, and the service whose archive crosses the line fails.
+SNAPSHOT_MAX_BYTES = 512 * MiB
+SNAPSHOT_MAX_FILES = 50_000
+MAX_PATH_DEPTH = 32  # folders a member may sit in (site-packages trees stay under 15)
+MAX_PATH_BYTES = 1024  # a member's path; Windows' long paths and git keep well within 4096
+
+# Version-control and tool metadata: never unpacked into a bundle (a `.git/config` there runs
+# `core.fsmonitor` on the next `git status`); reported instead.
+METADATA_FOLDERS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".bzr",
+        "_darcs",
+        "cvs",
+        ".jj",
+        ".pijul",
+        ".fslckout",
+        "_fossil_",
+        ".sl",
+    }
+)
 
 # Bytes an archive may carry beyond its file contents: tar headers, pax records and padding.
 _MEMBER_OVERHEAD = 4096
@@ -100,13 +133,64 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
+class SnapshotBudget:
+    """What all archives of one snapshot may unpack together (bytes and files); each archive
+    charges it as its members arrive, so the service whose archive crosses a limit fails and
+    the run's memory stays bounded."""
+
+    def __init__(self, max_bytes: int = SNAPSHOT_MAX_BYTES, max_files: int = SNAPSHOT_MAX_FILES):
+        self.max_bytes, self.max_files = max_bytes, max_files
+        self.bytes = 0
+        self.files = 0
+
+    def check(self, archive: str, size: int) -> None:
+        if self.bytes + size > self.max_bytes:
+            self._refuse(archive, f"{self.max_bytes:,} bytes")
+
+    def charge(self, archive: str, size: int) -> None:
+        self.check(archive, size)
+        self.bytes += size
+        self.files += 1
+        if self.files > self.max_files:
+            self._refuse(archive, f"{self.max_files:,} files")
+
+    def _refuse(self, archive: str, limit: str) -> NoReturn:
+        raise ArchiveError(
+            f"archive {archive!r} brings the snapshot's unpacked code past {limit} (all "
+            "services together); this service's code is not unpacked"
+        )
+
+
+_BUDGET: ContextVar[SnapshotBudget | None] = ContextVar("snapshot_budget", default=None)
+
+
+@contextmanager
+def snapshot_budget(budget: SnapshotBudget | None = None) -> Iterator[SnapshotBudget]:
+    """Every archive unpacked inside the block charges one budget (one per snapshot read)."""
+    budget = budget or SnapshotBudget()
+    token = _BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _BUDGET.reset(token)
+
+
 def is_archive_name(name: str) -> bool:
     """Whether a file name says archive (.tar.gz, .tgz, .tar, .zip)."""
     return name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def unpack(data: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> dict[str, bytes]:
-    """The regular files of an archive as {relative posix path: bytes}, sorted by path.
+    """The regular files of an archive as {relative posix path: bytes}, sorted by path."""
+    return unpack_with_notes(data, name, limits)[0]
+
+
+def unpack_with_notes(
+    data: bytes, name: str, limits: Limits = DEFAULT_LIMITS
+) -> tuple[dict[str, bytes], list[str]]:
+    """The regular files of an archive as {relative posix path: bytes}, sorted by path, and
+    one note per member left out or renamed (metadata folders, twin names, Windows-reserved
+    names).
 
     The format is read from the bytes (gzip, zip, else plain tar), not from `name`, which
     only names the archive in messages. Raises ArchiveError for anything unsafe or broken.
@@ -117,43 +201,60 @@ def unpack(data: bytes, name: str, limits: Limits = DEFAULT_LIMITS) -> dict[str,
         raise ArchiveError(
             f"archive {name!r} is {len(data):,} bytes, over the {limits.max_archive_bytes:,}-byte limit"
         )
-    if data.startswith(_ZIP_MAGICS):
-        return _unpack_zip(data, name, limits)
-    if data.startswith(_GZIP_MAGIC):
-        return _unpack_tar(_gunzip(data, name, limits), name, limits, "tar.gz")
-    return _unpack_tar(data, name, limits, "tar")
-
-
-def _gunzip(data: bytes, name: str, limits: Limits) -> bytes:
-    """Decompress in chunks, stopping at the limit: a gzip bomb never fills memory."""
-    budget = limits.max_archive_bytes
-    chunks: list[bytes] = []
-    size = 0
+    budget = _BUDGET.get()
+    spent = (budget.bytes, budget.files) if budget else (0, 0)
     try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-            while chunk := stream.read(_CHUNK):
-                size += len(chunk)
-                if size > budget:
-                    raise ArchiveError(
-                        f"archive {name!r} expands to more than {budget:,} bytes when decompressed"
-                    )
-                chunks.append(chunk)
-    except _READ_ERRORS as exc:
-        raise ArchiveError(
-            f"archive {name!r} is a corrupt or truncated gzip stream ({exc})"
-        ) from None
-    return b"".join(chunks)
+        if data.startswith(_ZIP_MAGICS):
+            found = _unpack_zip(data, name, limits)
+        elif data.startswith(_GZIP_MAGIC):
+            found = _unpack_tar(_Gunzip(data, name, limits), name, limits, "tar.gz")
+        else:
+            found = _unpack_tar(io.BytesIO(data), name, limits, "tar")
+        return found.result(), found.notes
+    except ArchiveError:
+        if budget:  # a refused archive keeps nothing, so it spends nothing of the snapshot's
+            budget.bytes, budget.files = spent
+        raise
 
 
-def _unpack_tar(raw: bytes, name: str, limits: Limits, kind: str) -> dict[str, bytes]:
+class _Gunzip:
+    """A gzip stream read as it is decompressed (never whole in memory), refused past the
+    limit: a gzip bomb stops there."""
+
+    def __init__(self, data: bytes, name: str, limits: Limits) -> None:
+        self.stream = gzip.GzipFile(fileobj=io.BytesIO(data))
+        self.name, self.budget, self.size = name, limits.max_archive_bytes, 0
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            chunk = self.stream.read(size if size >= 0 else self.budget + 1 - self.size)
+        except _READ_ERRORS as exc:
+            raise ArchiveError(
+                f"archive {self.name!r} is a corrupt or truncated gzip stream ({exc})"
+            ) from None
+        self.size += len(chunk)
+        if self.size > self.budget:
+            raise ArchiveError(
+                f"archive {self.name!r} expands to more than {self.budget:,} bytes when "
+                "decompressed"
+            )
+        return chunk
+
+
+def _unpack_tar(fileobj: IO[bytes] | _Gunzip, name: str, limits: Limits, kind: str) -> _Collector:
+    """Members in order from a stream (tar's stream mode: nothing is read twice or kept)."""
     found = _Collector(name, limits)
     opened = False
     try:
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
+        with tarfile.open(fileobj=fileobj, mode="r|") as tar:  # type: ignore[call-overload]
             opened = True
             for info in tar:
                 _tar_member(tar, info, found)
             end = tar.offset
+            # tarfile stops quietly at a header it cannot read; only zero padding may follow.
+            trailing = False
+            while chunk := tar.fileobj.read(_CHUNK):
+                trailing = trailing or chunk.count(b"\0") != len(chunk)
     except _READ_ERRORS as exc:
         if opened:
             raise ArchiveError(f"archive {name!r} is corrupt or truncated ({exc})") from None
@@ -163,12 +264,11 @@ def _unpack_tar(raw: bytes, name: str, limits: Limits, kind: str) -> dict[str, b
             else "is not a tar, tar.gz or zip archive"
         )
         raise ArchiveError(f"archive {name!r} {what} ({exc})") from None
-    # tarfile stops quietly at a header it cannot read; only zero padding may follow the end.
-    if end > len(raw) or raw.count(b"\0", end) != len(raw) - end:
+    if trailing:
         raise ArchiveError(
             f"archive {name!r} is corrupt: unreadable data after its member at offset {end:,}"
         )
-    return found.result()
+    return found
 
 
 def _tar_member(tar: tarfile.TarFile, info: tarfile.TarInfo, found: _Collector) -> None:
@@ -192,7 +292,7 @@ def _tar_member(tar: tarfile.TarFile, info: tarfile.TarInfo, found: _Collector) 
         raise found.refuse(raw, f"is {kind}; only files, folders and links are allowed")
 
 
-def _unpack_zip(data: bytes, name: str, limits: Limits) -> dict[str, bytes]:
+def _unpack_zip(data: bytes, name: str, limits: Limits) -> _Collector:
     _check_zip_directory(data, name, limits)
     found = _Collector(name, limits)
     try:
@@ -201,7 +301,7 @@ def _unpack_zip(data: bytes, name: str, limits: Limits) -> dict[str, bytes]:
                 _zip_member(archive, info, found)
     except _READ_ERRORS as exc:
         raise ArchiveError(f"archive {name!r} is not a valid zip archive ({exc})") from None
-    return found.result()
+    return found
 
 
 def _zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, found: _Collector) -> None:
@@ -269,15 +369,12 @@ def _check_zip_directory(data: bytes, name: str, limits: Limits) -> None:
 
 
 def _read_capped(stream: IO[bytes], cap: int, found: _Collector, raw: str) -> bytes:
-    """Read at most `cap` bytes, counting what really arrives whatever the header said."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := stream.read(min(_CHUNK, cap - size + 1)):
-        size += len(chunk)
-        if size > cap:
-            raise found.too_big(raw, size, cap)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """Read at most `cap` bytes, counting what really arrives whatever the header said (one
+    read, one copy in memory)."""
+    data = stream.read(cap + 1)
+    if len(data) > cap:
+        raise found.too_big(raw, len(data), cap)
+    return data
 
 
 MAX_NAME_BYTES = 255  # a file name's limit on the usual file systems
@@ -311,6 +408,15 @@ def member_path(raw: str, archive: str) -> str | None:
     if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in parts):
         raise ArchiveError(
             f"archive {archive!r}: {member} has a name part longer than {MAX_NAME_BYTES} bytes"
+        )
+    if len(parts) > MAX_PATH_DEPTH:
+        raise ArchiveError(
+            f"archive {archive!r}: {member} sits {len(parts)} folders deep, over the "
+            f"{MAX_PATH_DEPTH}-level limit"
+        )
+    if len("/".join(parts).encode("utf-8")) > MAX_PATH_BYTES:
+        raise ArchiveError(
+            f"archive {archive!r}: {member} has a path longer than {MAX_PATH_BYTES} bytes"
         )
     return "/".join(parts) or None
 
@@ -360,6 +466,46 @@ class _Collector:
         self.files: dict[str, bytes] = {}
         self.links: dict[str, str] = {}  # link path -> target path
         self.dirs: set[str] = set()
+        self.notes: list[str] = []
+        self.folded: dict[str, str] = {}  # NFC + casefold of a kept path -> that path
+        self.budget = _BUDGET.get()
+
+    def skipped(self, raw: str, path: str | None) -> bool:
+        """A member inside a metadata folder: left out (one note per folder)."""
+        parts = (path or "").split("/")
+        for depth, part in enumerate(parts):
+            if part.casefold() in METADATA_FOLDERS:
+                folder = "/".join(parts[: depth + 1])
+                note = f"left out {folder}/ (version-control or tool metadata is never unpacked)"
+                if note not in self.notes:
+                    self.notes.append(note)
+                return True
+        return False
+
+    def renamed(self, raw: str, path: str | None) -> str | None:
+        """The path with Windows-reserved components made safe (noted)."""
+        if path is None:
+            return None
+        safe = "/".join(path_component(part) for part in path.split("/"))
+        if safe != path:
+            self.notes.append(
+                f"renamed {path!r} to {safe!r}: Windows reserves that name (imports of it "
+                "need the new name)"
+            )
+        return safe
+
+    def twin(self, raw: str, path: str) -> bool:
+        """A second name for one file on macOS and Windows (NFC/NFD, case): left out."""
+        key = unicodedata.normalize("NFC", path).casefold()
+        first = self.folded.get(key)
+        if first is None:
+            self.folded[key] = path
+            return False
+        self.notes.append(
+            f"left out {path!r}: the same name as {first!r} on macOS and Windows "
+            "(Unicode normalisation or case); only the first is kept"
+        )
+        return True
 
     def refuse(self, raw: str, why: str) -> ArchiveError:
         return ArchiveError(f"archive {self.archive!r}: member {raw!r} {why}")
@@ -374,6 +520,8 @@ class _Collector:
         if size < 0:
             raise self.refuse(raw, "has a negative size in its header")
         self._check_size(raw, size)
+        if self.budget is not None:  # refused before its bytes are read
+            self.budget.check(self.archive, size)
         return min(self.limits.max_member_bytes, self.limits.max_total_bytes - self.total)
 
     def too_big(self, raw: str, size: int, cap: int) -> ArchiveError:
@@ -408,13 +556,30 @@ class _Collector:
     def add_file(self, raw: str, path: str | None, declared: int, data: bytes) -> None:
         if len(data) != declared:
             raise self.refuse(raw, f"holds {len(data):,} bytes but its header says {declared:,}")
-        self.files[self._claim(raw, path, "a file")] = data
+        if self.skipped(raw, path):
+            return
+        path = self.renamed(raw, path)
+        claimed = self._claim(raw, path, "a file")
+        if self.twin(raw, claimed):
+            return
+        if self.budget is not None:
+            self.budget.charge(self.archive, len(data))
+        self.files[claimed] = data
         self.total += len(data)
 
     def add_link(self, raw: str, path: str | None, target: str) -> None:
-        self.links[self._claim(raw, path, "a link")] = target
+        if self.skipped(raw, path):
+            return
+        path = self.renamed(raw, path)
+        claimed = self._claim(raw, path, "a link")
+        if self.twin(raw, claimed):
+            return
+        self.links[claimed] = "/".join(path_component(part) for part in target.split("/"))
 
     def add_dir(self, raw: str, path: str | None) -> None:
+        if self.skipped(raw, path):
+            return
+        path = self.renamed(raw, path) if path is not None else None
         if path is not None and (path in self.files or path in self.links):
             raise self.refuse(raw, f"is a folder but {path!r} is also a file")
         if path is not None:
@@ -425,6 +590,8 @@ class _Collector:
         for path in sorted(self.links):
             data = self._resolve(path)
             self._check_size(path, len(data))
+            if self.budget is not None:
+                self.budget.charge(self.archive, len(data))
             self.total += len(data)
             found[path] = data
         self._check_nesting(found)

@@ -16,11 +16,18 @@ one, so both agree.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.assets.archive import DEFAULT_LIMITS, ArchiveError, Limits, is_archive_name, unpack
+from generator.assets.archive import (
+    DEFAULT_LIMITS,
+    ArchiveError,
+    Limits,
+    is_archive_name,
+    unpack_with_notes,
+)
 from generator.diagnostics import Finding, Level
 from generator.sources.legacy import Asset, ImageRequest
 
@@ -129,13 +136,14 @@ def code_bundle(
     absent = [a.id for a in assets if not _asset_file(asset_dir, a)]
     if asset_dir is None or absent:
         return None, [_missing_code(absent, asset_dir, code_dir)]
+    notes: list[Finding] = []
     try:
-        files = _layout(request, assets, asset_dir, limits)
+        files = _layout(request, assets, asset_dir, limits, notes)
     except _CodeError as exc:
         return None, [exc.finding]
     script, rule, findings = _choose_script(request, files)
     bundle = CodeBundle(files, script, rule, content_version(files))
-    return bundle, _driver_findings(request) + findings
+    return bundle, _driver_findings(request) + notes + findings
 
 
 class _CodeError(Exception):
@@ -147,42 +155,60 @@ class _CodeError(Exception):
 
 
 def _layout(
-    request: ImageRequest, assets: Sequence[Asset], asset_dir: Path, limits: Limits
+    request: ImageRequest,
+    assets: Sequence[Asset],
+    asset_dir: Path,
+    limits: Limits,
+    notes: list[Finding],
 ) -> dict[str, bytes]:
     """The code folder: one source archive minus its top folder, or the files side by side."""
     if len(assets) == 1 and is_source_archive(assets[0]):
-        files = _read_archive(request, assets[0], asset_dir, limits)
+        files = _read_archive(request, assets[0], asset_dir, limits, notes)
         source = _environment_variables(request).get("AZUREML_SOURCE_DIRECTORY")
         # `source_directory='.'` packs the folder's contents at the archive root ("./score.py").
         return files if _is_dot(source) else _strip_top_folder(files)
     # Several assets (older SDKs): v1 put each one in the app folder, archives unpacked whole.
     merged: dict[str, bytes] = {}
     folders: set[str] = set()  # every folder some merged file sits in
+    names: set[str] = set()  # the same on macOS and Windows: NFC, case folded
     for asset in assets:
         if is_source_archive(asset):
-            found = _read_archive(request, asset, asset_dir, limits)
+            found = _read_archive(request, asset, asset_dir, limits, notes)
         else:
             found = {asset.id: _read(request, asset, asset_dir, limits.max_member_bytes)}
         for path, data in found.items():
             parents = _parents(path)
-            if path in merged or path in folders or any(p in merged for p in parents):
+            name = unicodedata.normalize("NFC", path).casefold()
+            if name in names or path in folders or any(p in merged for p in parents):
                 raise _CodeError(_conflict(request, asset, path))
             merged[path] = data
+            names.add(name)
             folders.update(parents)
     _check_totals(request, merged, limits)
     return {path: merged[path] for path in sorted(merged)}
 
 
 def _read_archive(
-    request: ImageRequest, asset: Asset, asset_dir: Path, limits: Limits
+    request: ImageRequest, asset: Asset, asset_dir: Path, limits: Limits, notes: list[Finding]
 ) -> dict[str, bytes]:
     data = _read(request, asset, asset_dir, limits.max_archive_bytes)
     try:
-        return unpack(data, asset.id, limits)
+        files, left_out = unpack_with_notes(data, asset.id, limits)
     except ArchiveError as exc:
         raise _CodeError(
             Finding(Level.ERROR, "unsafe-archive", str(exc), _asset_field(request, asset))
         ) from None
+    del data  # the archive's bytes are not needed past here
+    notes.extend(
+        Finding(
+            Level.WARNING,
+            "archive-member-left-out",
+            f"archive {asset.id!r}: {note}",
+            _asset_field(request, asset),
+        )
+        for note in left_out
+    )
+    return files
 
 
 def _read(request: ImageRequest, asset: Asset, asset_dir: Path, cap: int) -> bytes:

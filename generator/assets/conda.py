@@ -53,6 +53,7 @@ def conda_yaml(
     dependencies = spec.get("dependencies")
     if not isinstance(dependencies, list):
         dependencies = []
+    findings += supply_chain(spec.get("channels"), dependencies)
     python = _conda_python(dependencies)
     sections = [(i, p) for i, d in enumerate(dependencies) if (p := _pip_section(d)) is not None]
     if not sections:
@@ -68,6 +69,72 @@ def conda_yaml(
         dependencies.insert(pip_at, "pip")
     spec["dependencies"] = dependencies
     return _dump_conda(spec), python, findings
+
+
+# Channels anyone can read about: Anaconda's own and the large community ones. Anything else
+# (a URL, a file path, an organisation's name) is where a reviewer must look.
+KNOWN_CHANNELS = frozenset(
+    {
+        "defaults",
+        "conda-forge",
+        "anaconda",
+        "main",
+        "free",
+        "r",
+        "msys2",
+        "pytorch",
+        "nvidia",
+        "bioconda",
+    }
+)
+_PIP_INDEX_OPTIONS = (
+    "--extra-index-url",
+    "--index-url",
+    "-i",
+    "--find-links",
+    "-f",
+    "--trusted-host",
+)
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def supply_chain(channels: Any, dependencies: list[Any]) -> list[Finding]:
+    """Where packages come from besides the public indexes: custom conda channels, pip index
+    options, git and URL installs. Findings for the report (a reviewer must see them), not
+    errors: private mirrors are common and legitimate."""
+    field = "environment.python.condaDependencies"
+    found: list[str] = []
+    named = [c for c in channels if isinstance(c, str)] if isinstance(channels, list) else []
+    named += [d.split("::", 1)[0].strip() for d in dependencies if isinstance(d, str) and "::" in d]
+    for channel in dict.fromkeys(named):
+        if channel.strip().lower() not in KNOWN_CHANNELS:
+            found.append(f"the conda channel {_shown(channel)}")
+    for section in (p for d in dependencies if (p := _pip_section(d)) is not None):
+        for item in (i.strip() for i in section if isinstance(i, str)):
+            lowered = item.lower()
+            words = lowered.split("=", 1)[0].split()
+            if words and words[0] in _PIP_INDEX_OPTIONS:
+                found.append(f"the pip option {_shown(item)}")
+            elif lowered.startswith(("git+", "hg+", "svn+", "bzr+")) or "@ git+" in lowered:
+                found.append(f"the version-control install {_shown(item)}")
+            elif "://" in lowered or lowered.startswith(("file:", "-e ", "--editable")):
+                found.append(f"the URL or local install {_shown(item)}")
+    return [
+        Finding(
+            Level.WARNING,
+            "package-source",
+            f"{what} installs packages from outside the public indexes: check that source "
+            "before building the environment (the image build runs its code)",
+            field,
+        )
+        for what in found
+    ]
+
+
+def _shown(value: str) -> str:
+    """A source as it may appear in the report: credentials in a URL hidden, length bounded."""
+    value = _CREDENTIALS.sub("***@", value)
+    return repr(value if len(value) <= 120 else value[:117] + "...")
 
 
 def _pip_section(item: Any) -> list[Any] | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from generator.diagnostics import Diagnostic, Finding, Level
+from generator.files import path_component
 from generator.plan import kubernetes as kubernetes_rules
 from generator.plan import network as network_rules
 from generator.plan import rules, traffic
@@ -167,7 +168,7 @@ def build_plan(
 
     endpoints.sort(key=lambda e: e.name)
     shared = register_assets(endpoints, drafts, own)
-    outcomes = _with_asset_folders(outcomes, shared.endpoints, ws.name)
+    outcomes = _with_asset_folders(outcomes, shared.endpoints, path_component(ws.name))
     inputs = inputs_of(endpoints)
     workspace = WorkspacePlan(
         ws.subscription_id,
@@ -717,7 +718,7 @@ def _deployment(
     ctx.extend(findings, unit.prefix)
     if probe:
         props["livenessProbe"] = probe
-    assets, findings = deployment_assets(s, unit.asset_dir, endpoint, unit.name, workspace)
+    assets, findings = deployment_assets(s, unit.asset_dir, endpoint, unit.name, path_component(workspace))
     ctx.extend(findings, unit.prefix)
     props.update(assets.properties)
     autoscale = None

@@ -13,6 +13,7 @@ from typing import Union
 
 from generator.assets.lint import LintFinding
 from generator.diagnostics import Diagnostic
+from generator.files import path_component
 from generator.plan.adoption import Adoption
 
 ML_API_VERSION = "2025-12-01"
@@ -244,6 +245,11 @@ class Endpoint:
     draining: tuple[str, ...] = ()
 
     @property
+    def folder(self) -> str:
+        """The endpoint's folder with `--layout endpoint`."""
+        return path_component(self.name)
+
+    @property
     def can_mirror(self) -> bool:
         """Mirrored traffic needs a managed endpoint and a second deployment to copy to."""
         return self.kind == "Managed" and len(self.deployments) > 1
@@ -342,9 +348,14 @@ class WorkspacePlan:
         return next(a for a in self.assets if a.kind == kind and a.key == key)
 
     @property
+    def folder(self) -> str:
+        """The workspace's folder under terraform/, bicep/ and bundles/."""
+        return path_component(self.name)
+
+    @property
     def shared_asset_notes(self) -> tuple[str, ...]:
         """One line per asset several deployments share: an edit there fixes all of them."""
-        return tuple(a.edit_note(self.name) for a in self.assets if a.shared)
+        return tuple(a.edit_note(self.folder) for a in self.assets if a.shared)
 
     @property
     def resource_id(self) -> str:

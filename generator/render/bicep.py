@@ -49,7 +49,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.files import PERSON, RenderedFile
+from generator import jsonread
+from generator.files import PERSON, RenderedFile, UnreadableFile
 from generator.plan.model import (
     AUTOSCALE_API_VERSION,
     AUTOSCALE_TYPE,
@@ -301,9 +302,9 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
     ws = plan.workspace
     symbols = Symbols(plan)
     # Modules sit one folder down: bundles are two levels up from main.bicep, three from them.
-    encoder = Encoder(symbols, f"../../../bundles/{ws.name}")
+    encoder = Encoder(symbols, f"../../../bundles/{ws.folder}")
     env = environment(encoder)
-    base = f"bicep/{ws.name}"
+    base = f"bicep/{ws.folder}"
     outcomes = {o.endpoint: o for o in plan.outcomes if o.endpoint}
     inputs = _inputs(plan)
     keys = _keys(plan)
@@ -339,7 +340,7 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
             "script": UPLOAD_SCRIPT,
             "value": enc.Raw(f"json(readEnvironmentVariable({enc.string(UPLOAD_ENV)}))"),
         },
-        "bundles": shlex.quote(f"../../bundles/{ws.name}"),
+        "bundles": shlex.quote(f"../../bundles/{ws.folder}"),
         "new_endpoints": {"param": NEW_ENDPOINTS_PARAM, "env": NEW_ENDPOINTS_ENV},
         "traffic_file": TRAFFIC_FILE,
         "inputs_file": INPUTS_FILE,
@@ -491,7 +492,11 @@ def traffic_json(plan: MigrationPlan) -> str:
     )
 
 
-def _traffic_text(traffic: dict[str, dict[str, int]], mirror: dict[str, dict[str, int]]) -> str:
+def _traffic_text(
+    traffic: dict[str, dict[str, int]],
+    mirror: dict[str, dict[str, int]],
+    extra: dict[str, Any] | None = None,
+) -> str:
     def block(values: dict[str, dict[str, int]]) -> str:
         if not values:
             return "{}"
@@ -501,7 +506,13 @@ def _traffic_text(traffic: dict[str, dict[str, int]], mirror: dict[str, dict[str
         ]
         return "{\n" + ",\n".join(rows) + "\n  }"
 
-    return f'{{\n  "mirrorTraffic": {block(mirror)},\n  "traffic": {block(traffic)}\n}}\n'
+    rows = [f'  "mirrorTraffic": {block(mirror)}', f'  "traffic": {block(traffic)}']
+    for key, value in sorted((extra or {}).items()):  # a person's own keys, kept
+        text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+        rows.append(
+            f"  {json.dumps(key, ensure_ascii=False)}: {text.replace(chr(10), chr(10) + '  ')}"
+        )
+    return "{\n" + ",\n".join(rows) + "\n}\n"
 
 
 def inputs_json(inputs: list[dict[str, Any]]) -> str:
@@ -514,31 +525,48 @@ def inputs_json(inputs: list[dict[str, Any]]) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def _person_json(disk: bytes) -> dict[str, Any]:
+    """A person's JSON file, read by the one strict reader: an object, or UnreadableFile
+    (the run stops with file:line:column, never a silent non-merge)."""
+    try:
+        found = jsonread.loads(disk, "")
+    except jsonread.JsonError as exc:
+        raise UnreadableFile(exc.line, exc.column, exc.what) from None
+    if not isinstance(found, dict):
+        raise UnreadableFile(1, 1, "expected a JSON object")
+    return found
+
+
+def _object_at(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise UnreadableFile(1, 1, f"field {key!r}: expected an object")
+    return value
+
+
 @dataclass(frozen=True)
 class InputsMerge:
     """inputs.json after a re-run: a person's value is kept for every key that still exists,
-    new keys get an empty placeholder, removed ones are dropped, the help text is gen-iac's.
-    A file that is not the expected JSON is kept as it is."""
+    new keys get an empty placeholder, removed ones are dropped, the help text is gen-iac's;
+    keys the person added at the top are kept. A file that is not a JSON object stops the
+    run (UnreadableFile)."""
 
     generated: str
 
     def __call__(self, disk: bytes) -> bytes:
         new = json.loads(self.generated)
-        try:
-            old = json.loads(disk.decode("utf-8"))
-            if not isinstance(old, dict):
-                raise TypeError("not an object")
-        except (ValueError, TypeError, UnicodeDecodeError):
-            return disk
+        old = _person_json(disk)
         for name, placeholders in new.items():
             if name.startswith("//"):
                 continue
-            found = old.get(name)
-            kept: dict[str, Any] = found if isinstance(found, dict) else {}
+            kept = _object_at(old, name)
             for key in placeholders:
                 value = kept.get(key)
                 if isinstance(value, str):
                     placeholders[key] = value
+        for name, value in old.items():  # the person's own keys (notes, $schema, ...)
+            if name not in new and not name.startswith("//") and not isinstance(value, dict):
+                new[name] = value
         return (json.dumps(new, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
@@ -557,37 +585,46 @@ def merge_traffic(disk: bytes, generated: str) -> bytes:
     """traffic.json after a re-run, from the person's file on disk and gen-iac's new one: a
     person's split is kept for every endpoint that still exists (their values for deployments
     that remain, 0 for deployments that are new), new endpoints get gen-iac's initial split,
-    removed endpoints and deployments are dropped. Where dropping a deployment leaves a live
-    split that no longer totals 0 or 100 (it still had traffic), gen-iac's split for that
-    endpoint is used, since the deployment would refuse it. A file that is not the expected
-    JSON is kept as it is (the deployment reports its error)."""
+    removed endpoints and deployments are dropped; keys the person added at the top stay.
+    Where dropping a deployment leaves a live split that no longer totals 0 or 100 (it still
+    had traffic), gen-iac's split for that endpoint is used, since the deployment would refuse
+    it. A file that is not JSON of that shape stops the run (UnreadableFile, with the field)."""
     new = json.loads(generated)
-    try:
-        old = json.loads(disk.decode("utf-8"))
-        old_traffic, old_mirror = old["traffic"], old["mirrorTraffic"]
-        if not isinstance(old_traffic, dict) or not isinstance(old_mirror, dict):
-            raise TypeError("traffic and mirrorTraffic must be objects")
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        return disk
+    old = _person_json(disk)
+    old_traffic, old_mirror = _object_at(old, "traffic"), _object_at(old, "mirrorTraffic")
 
-    def kept(old_split: Any, new_split: dict[str, int], total_ok: Any) -> dict[str, int]:
-        if not isinstance(old_split, dict):
+    def percent(where: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UnreadableFile(1, 1, f"field {where!r}: expected a whole percentage")
+        if isinstance(value, float) and not (value.is_integer() and 0 <= value <= 100):
+            raise UnreadableFile(1, 1, f"field {where!r}: expected a whole percentage")
+        return int(value)  # 0.0 is 0: a dark launch stays dark
+
+    def kept(
+        field: str, name: str, old_split: Any, new_split: dict[str, int], total_ok: Any
+    ) -> dict[str, int]:
+        if old_split is None:
             return new_split
-        split = {}
-        for deployment in new_split:
-            value = old_split.get(deployment, 0)
-            split[deployment] = value if type(value) is int else new_split[deployment]
+        if not isinstance(old_split, dict):
+            raise UnreadableFile(1, 1, f"field '{field}.{name}': expected an object")
+        split = {
+            deployment: percent(f"{field}.{name}.{deployment}", old_split[deployment])
+            if deployment in old_split
+            else 0
+            for deployment in new_split
+        }
         return split if total_ok(sum(split.values())) else new_split
 
     traffic = {
-        name: kept(old_traffic.get(name), split, lambda t: t in (0, 100))
+        name: kept("traffic", name, old_traffic.get(name), split, lambda t: t in (0, 100))
         for name, split in new["traffic"].items()
     }
     mirror = {
-        name: kept(old_mirror.get(name), split, lambda t: 0 <= t <= 50)
+        name: kept("mirrorTraffic", name, old_mirror.get(name), split, lambda t: 0 <= t <= 50)
         for name, split in new["mirrorTraffic"].items()
     }
-    return _traffic_text(traffic, mirror).encode("utf-8")
+    extra = {k: v for k, v in old.items() if k not in ("traffic", "mirrorTraffic")}
+    return _traffic_text(traffic, mirror, extra).encode("utf-8")
 
 
 _SAFE_FOLDER = re.compile(r"(?:code|environments)/[A-Za-z0-9][A-Za-z0-9_-]*")

@@ -25,7 +25,7 @@ INDEX = "bundles.json"
 
 def render_bundles(plan: MigrationPlan) -> list[RenderedFile]:
     ws = plan.workspace
-    base = f"bundles/{ws.name}"
+    base = f"bundles/{ws.folder}"
     files = [
         RenderedFile(f"{base}/{a.folder}/{path}", "", data=data, owner=PERSON)
         for a in ws.assets

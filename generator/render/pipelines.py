@@ -163,10 +163,10 @@ def modules(plan: MigrationPlan, layout: str) -> list[Module]:
     ws = plan.workspace
     if layout == "endpoint":
         return [
-            Module(e.name, f"terraform/{ws.name}/{e.name}", f"gen-iac/{ws.name}/{e.name}.tfstate")
+            Module(e.name, f"terraform/{ws.folder}/{e.folder}", f"gen-iac/{ws.name}/{e.name}.tfstate")
             for e in ws.endpoints
         ]
-    return [Module("", f"terraform/{ws.name}", f"gen-iac/{ws.name}.tfstate")]
+    return [Module("", f"terraform/{ws.folder}", f"gen-iac/{ws.name}.tfstate")]
 
 
 def chunks(items: Sequence[Module], size: int = MATRIX_LIMIT) -> list[list[Module]]:

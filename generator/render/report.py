@@ -339,7 +339,7 @@ def report_view(
         "usage_command": markdown.fenced([shlex.join(usage_command(ws))], "sh"),
         "terraform_commands": markdown.fenced(
             [
-                shlex.join(["cd", f"terraform/{ws.name}"]),
+                shlex.join(["cd", f"terraform/{ws.folder}"]),
                 "terraform init",
                 "terraform plan -out migration.tfplan",
                 "terraform apply migration.tfplan",
@@ -348,7 +348,7 @@ def report_view(
         ),
         "bicep_commands": markdown.fenced(
             [
-                shlex.join(["cd", f"bicep/{ws.name}"]),
+                shlex.join(["cd", f"bicep/{ws.folder}"]),
                 "set -euo pipefail",
                 "export GEN_IAC_NEW_ENDPOINTS='*'  # the first deployment only; unset afterwards",
                 'GEN_IAC_UPLOAD="$(./upload-bundles.sh --dry-run)"; export GEN_IAC_UPLOAD',

@@ -1,31 +1,31 @@
 """rollout.auto.tfvars: the Terraform traffic values, a file a person owns after the first run.
 
 gen-iac writes it once; afterwards a re-run only merges structural changes into the file on
-disk: an endpoint that still exists keeps the person's line as it is, a new endpoint gets a
-line with its initial split, a removed endpoint's line goes. Everything else in the file
-(comments, blank lines, lines this module cannot read) is kept as it is. `rollout_changes`
-says what a merge did, for the console and the report. Pure functions over bytes.
+disk: an endpoint that still exists keeps the person's entry as it is, a new endpoint gets an
+entry with its initial split, a removed endpoint's entry goes. The file is parsed with
+python-hcl2 (`tfvars.Document`) and changed by splicing text at the parser's positions, so
+every other byte (comments, layout, BOM, CRLF, heredocs elsewhere) stays; a file that is not
+HCL stops the run (`UnreadableFile`). Which entries stay, come and go is a function of the
+person's entries and the generated splits only (`_merge_object`), so that policy can change
+without touching the reading. `changes` says what a merge does, for the console and the
+report. Pure functions over bytes.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+import bisect
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from generator.render import hcl
+from generator.render.tfvars import Attribute, Document, Element, ObjectValue
 
 FILE = "rollout.auto.tfvars"
 TRAFFIC = "traffic"
 MIRROR = "mirror_traffic"
 
 Splits = Mapping[str, Mapping[str, int]]
-
-_BARE = r"[A-Za-z_][A-Za-z0-9_-]*"
-_QUOTED = r'"(?:[^"\\]|\\.)*"'
-_ENTRY = re.compile(rf"^(\s*)({_BARE}|{_QUOTED})(\s*)([=:])(\s*)(.*?)\s*$")
-_INNER_KEY = re.compile(rf"(?:^|[{{,\s])({_BARE}|{_QUOTED})\s*[=:]")
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class RolloutChanges:
     added: tuple[str, ...] = ()  # endpoints given a line with their initial split
     removed: tuple[str, ...] = ()  # endpoints whose lines were dropped (they no longer exist)
     stale: tuple[str, ...] = ()  # "<endpoint>/<deployment>" a kept line names, no longer planned
-    unparsed: tuple[str, ...] = ()  # "line N: text" kept as is because it could not be read
+    unparsed: tuple[str, ...] = ()  # "line N: name (...)": a value kept as written, not merged
 
     @property
     def any(self) -> bool:
@@ -51,7 +51,7 @@ class RolloutChanges:
             "then remove it from the line"
             for d in self.stale
         ]
-        found += [f"{path}: kept {u} as it is (could not read it)" for u in self.unparsed]
+        found += [f"{path}: {u}" for u in self.unparsed]
         return found
 
 
@@ -78,277 +78,229 @@ def _block(values: Splits) -> str:
 
 
 @dataclass
-class _Entry:
-    key: str  # decoded endpoint name
-    lines: list[str]  # as on disk, without line ends
-    single: bool  # one line: `key = { ... }`
-    key_text: str = ""
-    value_text: str = ""
-    comment: str = ""
+class _Edits:
+    """Text edits at positions of the original text, applied in one pass (linear)."""
+
+    items: list[tuple[int, int, str]] = field(default_factory=list)  # (start, end, new text)
+
+    def add(self, start: int, end: int, text: str) -> None:
+        self.items.append((start, end, text))
+
+    def apply(self, text: str) -> str:
+        out: list[str] = []
+        at = 0
+        for start, end, new in sorted(self.items, key=lambda e: (e[0], e[1])):
+            out.append(text[at:start])
+            out.append(new)
+            at = max(at, end)
+        out.append(text[at:])
+        return "".join(out)
 
 
-@dataclass
-class _Block:
-    name: str
-    start: int  # index of the `name = {` line
-    end: int  # index of the closing `}` line
-    items: list[_Entry | str] = field(default_factory=list)  # entries and other lines
-
-
-def _decode_key(text: str) -> str | None:
-    if not text.startswith('"'):
-        return text
-    inner = text[1:-1]
-    if "${" in inner.replace("$${", "") or "%{" in inner.replace("%%{", ""):
-        return None  # a template, not a literal name
-    out: list[str] = []
-    i = 0
-    while i < len(inner):
-        c = inner[i]
-        if c == "\\":
-            nxt = inner[i + 1 : i + 2]
-            if nxt in _ESCAPES:
-                out.append(_ESCAPES[nxt])
-                i += 2
-                continue
-            width = {"u": 4, "U": 8}.get(nxt)
-            digits = inner[i + 2 : i + 2 + width] if width else ""
-            if not width or not re.fullmatch(r"[0-9A-Fa-f]+", digits) or len(digits) != width:
-                return None
-            code = int(digits, 16)
-            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-                return None
-            out.append(chr(code))
-            i += 2 + width
+def _merge_object(
+    doc: Document, attr: Attribute, value: ObjectValue, wanted: Splits, edits: _Edits
+) -> None:
+    """Edits that drop the entries of endpoints no longer planned and add the new ones
+    (in name order among the person's entries), leaving every other byte as it is."""
+    text, nl = doc.text, doc.newline
+    kept = [e for e in value.elements if e.key in wanted]
+    new = sorted(set(wanted) - {e.key for e in value.elements})
+    removed_lines: set[int] = set()
+    previous_end = value.open + 1
+    for e in value.elements:
+        if e.key in wanted:
+            previous_end = e.end
             continue
-        out.append(c)
-        i += 1
-    return "".join(out).replace("$${", "${").replace("%%{", "%{")
-
-
-def _code(text: str) -> Iterator[tuple[int, str]]:
-    """(index, character) of `text` outside strings, up to a comment (`#` or `//`)."""
-    in_string = False
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if in_string:
-            if c == "\\":
-                i += 1
-            elif c == '"':
-                in_string = False
-        elif c == '"':
-            in_string = True
-        elif c == "#" or text.startswith("//", i):
-            yield i, "#"
-            return
+        if (
+            doc.starts_line(e.start)
+            and doc.ends_line(e.after)
+            and "/*" not in text[e.after : doc.line_end(e.after)]
+        ):
+            first, last = doc.line_of(e.start), doc.line_of(e.after)
+            removed_lines.update(range(first, last + 1))
+            end = doc.line_end(e.after)
+            edits.add(doc.line_start(e.start), min(end + 1, len(text)), "")
+        elif e.after > e.end:  # `a = 1, ` : the comma and the blanks after it go too
+            end = e.after
+            while end < len(text) and text[end] in " \t":
+                end += 1
+            edits.add(e.start, end, "")
         else:
-            yield i, c
-        i += 1
+            between = text[previous_end : e.start]
+            comma = between.rfind(",")
+            start = (
+                previous_end + comma if comma >= 0 and not between[comma + 1 :].strip() else e.start
+            )
+            if doc.ends_line(e.end):  # no blanks left at the end of the line
+                while start > 0 and text[start - 1] in " \t":
+                    start -= 1
+            edits.add(start, e.end, "")
+    if not new:
+        return
+    multi_line = "\n" in text[value.open : value.close]
+    if not kept and not multi_line:  # `{}`: grows into a block
+        base = doc.indent(attr.start)
+        rows = [(hcl.key(n), hcl.inline(dict(wanted[n]))) for n in new]
+        block = hcl.attributes(rows, 1).replace("\n", nl + base)
+        edits.add(value.open, value.close + 1, "{" + nl + base + block + nl + base + "}")
+        return
+    if not multi_line:  # a one-line map stays on one line
+        at = kept[-1].end
+        edits.add(at, at, "".join(f", {hcl.key(n)} = {hcl.inline(dict(wanted[n]))}" for n in new))
+        return
+    lined = [e for e in kept if doc.starts_line(e.start) and doc.ends_line(e.after)]
+    indent = doc.indent(lined[0].start) if lined else doc.indent(attr.start) + "  "
+    runs = _runs(doc, kept, removed_lines)
+    # Where each new entry goes: before the first of the person's entries that sorts after
+    # it, else after their last one, else before the closing brace.
+    groups: dict[int, list[str]] = {}
+    run_of: dict[int, list[Element]] = {}
+    # The first entry (in file order) whose key sorts after a name is where the running
+    # maximum of the keys first passes it: a binary search, however the file is ordered.
+    highest = list(itertools.accumulate((e.key for e in lined), max))
+    for name in new:
+        index = bisect.bisect_right(highest, name)
+        anchor = lined[index] if index < len(lined) else None
+        if anchor is not None:
+            at, run = doc.line_start(anchor.start), runs.get(anchor.start, [])
+        elif lined:
+            at, run = (
+                min(doc.line_end(lined[-1].after) + 1, len(text)),
+                runs.get(lined[-1].start, []),
+            )
+        elif doc.starts_line(value.close):
+            at, run = doc.line_start(value.close), []
+        else:
+            at, run = value.close, []
+        groups.setdefault(at, []).append(name)
+        run_of[at] = run
+    # `=` aligned across a run of one-line entries, as terraform fmt writes it: the new
+    # entries take the run's column, and a wider new key moves the run's column out.
+    columns: dict[int, int] = {}
+    for at, names in groups.items():
+        run = run_of[at]
+        widest = max(len(hcl.key(n)) for n in names)
+        columns[id(run)] = max(columns.get(id(run), 0), widest, *(e.eq - e.start - 1 for e in run))
+    realigned: set[int] = set()
+    for at, names in sorted(groups.items()):
+        run = run_of[at]
+        column = columns[id(run)] if run else max(len(hcl.key(n)) for n in names)
+        if run and id(run) not in realigned:
+            realigned.add(id(run))
+            for e in run:  # (a `:` separator is left as the person wrote it)
+                if e.eq - e.start - 1 != column and text[e.eq] == "=":
+                    edits.add(e.key_end, e.eq, " " * (column - (e.key_end - e.start) + 1))
+        lines = [
+            f"{indent}{hcl.key(n).ljust(column)} = {hcl.inline(dict(wanted[n]))}" for n in names
+        ]
+        before = "" if at == 0 or text[at - 1] == "\n" else nl
+        after = nl + (doc.indent(value.close) if at == value.close else "")
+        edits.add(at, at, before + nl.join(lines) + after)
 
 
-def _depth(text: str) -> int:
-    """Braces opened minus closed, outside strings and comments."""
-    return sum(1 if c in "{[" else -1 for _, c in _code(text) if c in "{[}]")
-
-
-def _split_comment(value: str) -> tuple[str, str]:
-    """`{ a = 1 } # note` -> ("{ a = 1 }", "# note"), outside strings."""
-    for i, c in _code(value):
-        if c == "#":
-            return value[:i].rstrip(), value[i:]
-    return value, ""
-
-
-def _find_blocks(lines: list[str]) -> tuple[dict[str, _Block], list[int], set[str]]:
-    """Top-level `traffic = {` / `mirror_traffic = {` blocks; lines that could not be read;
-    names defined in a form this module cannot merge (left alone)."""
-    blocks: dict[str, _Block] = {}
-    unparsed: list[int] = []
-    opaque: set[str] = set()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        head = re.match(rf"^({TRAFFIC}|{MIRROR})\s*=\s*(.*?)\s*$", line)
-        if not head:
-            i += 1
+def _runs(doc: Document, kept: list[Element], removed: set[int]) -> dict[int, list[Element]]:
+    """Runs of one-line entries on consecutive lines (lines of removed entries aside), whose
+    `=` terraform fmt aligns: entry start -> its run (shared lists)."""
+    runs: dict[int, list[Element]] = {}
+    run: list[Element] = []
+    last_line = -2
+    for e in kept:
+        line, end_line = doc.line_of(e.start), doc.line_of(e.end)
+        single = line == end_line and doc.starts_line(e.start) and doc.ends_line(e.after)
+        if not single:
+            run, last_line = [], -2
             continue
-        name, rest = head.group(1), _split_comment(head.group(2))[0]
-        if name in blocks or name in opaque:
-            opaque.add(name)  # defined twice: Terraform refuses it; leave the file to the person
-            blocks.pop(name, None)
-            i += 1
-            continue
-        if rest == "{}":  # an empty map: a block with no entries, on one line
-            blocks[name] = _Block(name, i, i)
-            i += 1
-            continue
-        if rest != "{":
-            opaque.add(name)  # a one-line map: kept as written
-            unparsed.append(i)
-            i += 1
-            continue
-        block = _Block(name, i, -1)
-        j = i + 1
-        while j < len(lines):
-            text = lines[j]
-            if re.match(r"^\}\s*(#.*|//.*)?$", text):
-                block.end = j
-                break
-            entry = _ENTRY.match(text)
-            key = _decode_key(entry.group(2)) if entry else None
-            if entry and key is not None:
-                taken = [text]
-                depth = _depth(entry.group(6))
-                while depth > 0 and j + 1 < len(lines):
-                    j += 1
-                    taken.append(lines[j])
-                    depth += _depth(lines[j])
-                value, comment = _split_comment(entry.group(6))
-                single = len(taken) == 1 and _depth(value) == 0
-                block.items.append(_Entry(key, taken, single, entry.group(2), value, comment))
-            else:
-                if text.strip() and not text.strip().startswith(("#", "//")):
-                    unparsed.append(j)
-                block.items.append(text)
-            j += 1
-        if block.end < 0:  # never closed: leave the file to the person
-            opaque.add(name)
-            unparsed.append(i)
-            i += 1
-            continue
-        blocks[name] = block
-        i = block.end + 1
-    return blocks, unparsed, opaque
+        if not (run and all(n in removed for n in range(last_line + 1, line))):
+            run = []
+        run.append(e)
+        runs[e.start] = run
+        last_line = line
+    return runs
 
 
-def _entry_keys(entry: _Entry) -> set[str]:
-    """Deployment names a kept line gives a value for (best effort)."""
-    value = " ".join(entry.lines)[len(entry.lines[0]) - len(entry.lines[0].lstrip()) :]
-    value = value.split("=", 1)[1] if "=" in value else value
-    found: set[str] = set()
-    for m in _INNER_KEY.finditer(value):
-        key = _decode_key(m.group(1))
-        if key is not None:
-            found.add(key)
-    return found
-
-
-def _merge_block(block: _Block, wanted: Splits) -> list[str]:
-    """The block's inner lines with removed endpoints dropped and new ones added in order."""
-    present = {i.key for i in block.items if isinstance(i, _Entry)}
-    new = sorted(set(wanted) - present)
-    items: list[_Entry | str] = []
-    for item in block.items:
-        if isinstance(item, _Entry):
-            if item.key not in wanted:
-                continue
-            while new and new[0] < item.key:
-                items.append(_fresh(new.pop(0), wanted))
-        items.append(item)
-    # New endpoints that sort after every kept one go after the last entry, before any
-    # trailing comment or blank lines.
-    last = max((n for n, i in enumerate(items) if isinstance(i, _Entry)), default=-1)
-    items[last + 1 : last + 1] = [_fresh(name, wanted) for name in new]
-    return _align(items)
-
-
-def _fresh(name: str, wanted: Splits) -> _Entry:
-    key, value = hcl.key(name), hcl.inline(dict(wanted[name]))
-    return _Entry(name, [f"  {key} = {value}"], True, key, value, "")
-
-
-def _align(items: list[_Entry | str]) -> list[str]:
-    """Runs of one-line entries share one `=` column, as `terraform fmt` writes them."""
-    out: list[str] = []
-    run: list[_Entry] = []
-
-    def flush() -> None:
-        width = max((len(e.key_text) for e in run), default=0)
-        for e in run:
-            line = f"  {e.key_text.ljust(width)} = {e.value_text}"
-            out.append(f"{line} {e.comment}" if e.comment else line)
-        run.clear()
-
-    for item in items:
-        if isinstance(item, _Entry) and item.single:
-            run.append(item)
-            continue
-        flush()
-        out.extend(item.lines if isinstance(item, _Entry) else [item])
-    flush()
-    return out
-
-
-def _analyse(disk: bytes, traffic: Splits, mirror: Splits) -> tuple[str, RolloutChanges]:
-    text = disk.decode("utf-8", errors="surrogateescape")
-    newline = "\r\n" if "\r\n" in text else "\n"
-    lines = text.split(newline)
-    trailing = lines[-1] == ""
-    if trailing:
-        lines.pop()
-    blocks, unparsed, opaque = _find_blocks(lines)
+def _analyse(disk: bytes, traffic: Splits, mirror: Splits) -> tuple[bytes, RolloutChanges]:
+    doc = Document(disk)
     wanted = {TRAFFIC: traffic, MIRROR: mirror}
     added: set[str] = set()
     removed: set[str] = set()
     stale: set[str] = set()
-    replacements: dict[int, tuple[int, list[str]]] = {}
+    unparsed: list[str] = []
+    edits = _Edits()
     appended: list[str] = []
     for name, values in wanted.items():
-        block = blocks.get(name)
-        if block is None:
-            if name not in opaque:
-                appended.append(f"{name} = {_block(values)}")
-                added.update(values)
+        attr = doc.attribute(name)
+        if attr is None:
+            appended.append(f"{name} = {_block(values)}")
+            added.update(values)
             continue
-        entries = [i for i in block.items if isinstance(i, _Entry)]
-        present = {e.key for e in entries}
+        if attr.value is None:
+            unparsed.append(f"line {attr.line}: {name} (not a map written out; kept as it is)")
+            continue
+        present = {e.key for e in attr.value.elements}
         added.update(set(values) - present)
         removed.update(present - set(values))
-        for e in entries:
-            if e.key in values:
-                stale.update(f"{e.key}/{d}" for d in _entry_keys(e) - set(values[e.key]))
-        if set(values) != present:
-            replacements[block.start] = (block.end, _merge_block(block, values))
-    if not replacements and not appended:
-        merged = text
-    else:
-        out: list[str] = []
-        i = 0
-        while i < len(lines):
-            if i in replacements:
-                end, inner = replacements[i]
-                if end == i:  # `name = {}` grows into a block
-                    name = lines[i].split("=", 1)[0].strip()
-                    out += [f"{name} = {{", *inner, "}"] if inner else [lines[i]]
-                else:
-                    out += [lines[i], *inner, lines[end]]
-                i = end + 1
-                continue
-            out.append(lines[i])
-            i += 1
-        for extra in appended:
-            out += ["", *extra.split("\n")] if out else extra.split("\n")
-        merged = newline.join(out) + (newline if trailing or appended else "")
+        for e in attr.value.elements:
+            if e.key in values and e.names is not None:
+                stale.update(f"{e.key}/{d}" for d in e.names - set(values[e.key]))
+        _merge_object(doc, attr, attr.value, values, edits)
     changes = RolloutChanges(
         added=tuple(sorted(added)),
         removed=tuple(sorted(removed)),
         stale=tuple(sorted(stale)),
-        unparsed=tuple(f"line {n + 1}: {lines[n].strip()[:80]}" for n in sorted(set(unparsed))),
+        unparsed=tuple(unparsed),
     )
-    return merged, changes
+    if not edits.items and not appended:
+        return disk, changes
+    merged = edits.apply(doc.text)
+    nl = doc.newline
+    for extra in appended:
+        if merged and not merged.endswith("\n"):
+            merged += nl
+        merged += (nl if merged.strip() else "") + extra.replace("\n", nl) + nl
+    result = doc.encode(merged)
+    if not _kept_values(doc, Document(result), wanted):
+        # A layout the splicing does not foresee: the person's file stays as it is and the
+        # change is theirs to make (never a file Terraform refuses or a value changed).
+        todo = [f"add {a}" for a in sorted(added)] + [f"remove {r}" for r in sorted(removed)]
+        return disk, replace(
+            changes, unparsed=(*unparsed, f"not merged, edit it by hand: {', '.join(todo)}")
+        )
+    return result, changes
+
+
+def _kept_values(before: Document, after: Document, wanted: dict[str, Splits]) -> bool:
+    """The merged file holds exactly the planned endpoints, each kept one's value as the
+    person wrote it (read back by the parser)."""
+    for name, values in wanted.items():
+        old, new = before.attribute(name), after.attribute(name)
+        if new is None or (old is not None and (old.value is None) != (new.value is None)):
+            return False
+        if new.value is None:
+            continue
+        if {e.key for e in new.value.elements} != set(values):
+            return False
+        was = (
+            {e.key: before.text[e.eq : e.end] for e in old.value.elements}
+            if old and old.value
+            else {}
+        )
+        if any(
+            after.text[e.eq : e.end] != was.get(e.key, after.text[e.eq : e.end])
+            for e in new.value.elements
+        ):
+            return False
+    return True
 
 
 def merge(disk: bytes, traffic: Splits, mirror: Splits) -> bytes:
     """The file on disk with the generated values merged in; the same bytes when no endpoint
-    was added or removed."""
-    merged, _ = _analyse(disk, traffic, mirror)
-    return merged.encode("utf-8", errors="surrogateescape")
+    was added or removed. UnreadableFile when the file is not HCL."""
+    return _analyse(disk, traffic, mirror)[0]
 
 
 def changes(disk: bytes, traffic: Splits, mirror: Splits) -> RolloutChanges:
     """What `merge` does to the file on disk: endpoints added and removed, lines it kept
-    that name deployments the plan no longer has, lines it could not read."""
+    that name deployments the plan no longer has, maps it keeps as written."""
     return _analyse(disk, traffic, mirror)[1]
 
 

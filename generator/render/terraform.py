@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from generator.files import PERSON, RenderedFile
@@ -44,6 +43,7 @@ from generator.plan.model import (
 from generator.plan.traffic import MAX_MIRROR
 from generator.render import hcl, rollout_tfvars
 from generator.render.templating import environment as _jinja
+from generator.render.tfvars import InputsMerge
 
 TERRAFORM_VERSION = ">= 1.11, < 2.0"  # write-only arguments (sensitive_body) need 1.11
 AZAPI_SOURCE = "Azure/azapi"
@@ -354,8 +354,8 @@ def module_endpoints(plan: MigrationPlan, layout: str) -> dict[str, tuple[Endpoi
     The assets a module registers are those its endpoints' deployments use."""
     ws = plan.workspace
     if layout == "workspace":
-        return {f"terraform/{ws.name}": ws.endpoints}
-    return {f"terraform/{ws.name}/{e.name}": (e,) for e in ws.endpoints}
+        return {f"terraform/{ws.folder}": ws.endpoints}
+    return {f"terraform/{ws.folder}/{e.folder}": (e,) for e in ws.endpoints}
 
 
 def _render_module(
@@ -778,13 +778,13 @@ def render_assets(
             for folder, seed in seeds.items()
         }
     context = {
-        "workspace": ws.name,
-        "bundles": hcl.Raw(f'"${{path.module}}/{up}bundles/{hcl.escape(ws.name)}"'),
+        "workspace": ws.folder,
+        "bundles": hcl.Raw(f'"${{path.module}}/{up}bundles/{hcl.escape(ws.folder)}"'),
         "blob_root": f"{BLOB_ROOT}/{scope}" if scope else BLOB_ROOT,
         "subscription_id": ws.subscription_id,
         "resource_group": ws.resource_group,
         "seeds": seeds,
-        "assets": [_asset_context(a, ws.name) for a in assets],
+        "assets": [_asset_context(a, ws.folder) for a in assets],
     }
     return RenderedFile(
         f"{base}/{ASSETS_FILE}", env.get_template(f"{ASSETS_FILE}.j2").render(context)
@@ -896,41 +896,6 @@ def _inputs_file(ws: WorkspacePlan, inputs: tuple[Input, ...], base: str) -> Ren
 def _placeholder(ws: WorkspacePlan, i: Input) -> str:
     shape = PLACEHOLDERS.get(i.name, f"<{i.description}>").replace("{workspace}", ws.resource_id)
     return f"{hcl.string(i.key)} = {hcl.string(shape)}"
-
-
-@dataclass(frozen=True)
-class InputsMerge:
-    """RenderedFile.merge for inputs.auto.tfvars: the person's file as it is, plus a
-    commented placeholder for every entry it does not mention yet."""
-
-    placeholders: Mapping[tuple[str, str], str]  # (input, key) -> `"key" = "placeholder"`
-
-    def missing(self, disk: bytes) -> tuple[tuple[str, str], ...]:
-        text = disk.decode("utf-8", errors="surrogateescape")
-        return tuple(
-            sorted((name, key) for (name, key) in self.placeholders if hcl.string(key) not in text)
-        )
-
-    def report(self, path: str, disk: bytes) -> list[str]:
-        """What merging into the file on disk does, one line each (empty: nothing)."""
-        return [
-            f"{path}: added a placeholder for {name} of {key}: fill it in before the next plan"
-            for name, key in self.missing(disk)
-        ]
-
-    def __call__(self, disk: bytes) -> bytes:
-        missing = self.missing(disk)
-        if not missing:
-            return disk
-        newline = b"\r\n" if b"\r\n" in disk else b"\n"
-        lines = [
-            "",
-            "# Added by a re-run of gen-iac: new deployments need these values. Move each",
-            "# line into its map above, uncomment it and put the value there.",
-        ]
-        lines += [f"# {name}: {self.placeholders[(name, key)]}" for name, key in missing]
-        added = newline.join(line.encode("utf-8") for line in lines) + newline
-        return disk + (b"" if not disk or disk.endswith(b"\n") else newline) + added
 
 
 def _keys_files(

@@ -6,6 +6,8 @@ from typing import Any
 
 from generator.diagnostics import Diagnostic, Level
 
+WHOLE_LIMIT = 2**53  # whole numbers past this are not exact in JSON readers (nor in Azure)
+
 
 class Fields:
     """Reads one JSON object; records an error diagnostic for each mistyped key it is asked for."""
@@ -64,8 +66,13 @@ class Fields:
         value = self.raw.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-            self.fail(key, "a whole number", value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not -WHOLE_LIMIT <= value <= WHOLE_LIMIT  # 1e308 too: no count is that large
+            or value != int(value)
+        ):
+            self.fail(key, f"a whole number up to {WHOLE_LIMIT:,}", value)
             return None
         return int(value)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from generator.diagnostics import InputError
-from generator.sources.untrusted import valid_text
+from generator.jsonread import MAX_DIGITS
+from generator.sources.untrusted import check_depth, valid_text
 
 ENDPOINT_KINDS = ("managed", "kubernetes")
 
@@ -104,15 +106,21 @@ def read_overrides(path: Path | None) -> dict[str, Override]:
     import yaml  # only when a file is given
 
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data: Any = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_strict_loader())
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}: invalid YAML{where}") from None
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None)
+        raise InputError(
+            f"{path}{where}: invalid YAML{f': {problem}' if problem else ''}"
+        ) from None
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply to be an overrides file") from None
+    check_depth(data, str(path))
     if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
         raise InputError(f"{path}: expected a mapping with 'services: {{NAME: {{...}}}}'")
     result: dict[str, Override] = {}
@@ -132,6 +140,35 @@ def read_overrides(path: Path | None) -> dict[str, Override]:
                 raise InputError(f"{path}: service {name!r}: field {key!r}: {exc}") from None
         result[str(name)] = Override(**values)
     return result
+
+
+@lru_cache(maxsize=1)
+def _strict_loader() -> Any:
+    """PyYAML's safe loader, strict where YAML readers disagree or Python cannot convert: a
+    key given twice and an integer of more than MAX_DIGITS digits are errors with a line."""
+    import yaml
+
+    class Strict(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"{key!r} is given twice", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+        def construct_yaml_int(self, node: Any) -> Any:
+            if len(str(node.value)) > MAX_DIGITS:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a number of {len(node.value)} digits", node.start_mark
+                )
+            return super().construct_yaml_int(node)
+
+    Strict.add_constructor("tag:yaml.org,2002:int", Strict.construct_yaml_int)
+    return Strict
 
 
 def merge_flags(overrides: dict[str, Override], flags: dict[str, Override]) -> dict[str, Override]:

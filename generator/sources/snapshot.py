@@ -6,7 +6,6 @@ Accepted shapes: `{"workspace": {...}, "services": [...]}`, a raw MMS list respo
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -14,10 +13,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from generator import jsonread
 from generator.diagnostics import Diagnostic, InputError, Level
 from generator.sources.existing import ExistingEndpoint, read_existing
 from generator.sources.legacy import REALTIME_COMPUTE_TYPES, LegacyService, parse_service
-from generator.sources.untrusted import bad_values, check_depth, confine_assets, shown, valid_text
+from generator.sources.untrusted import bad_values, confine_assets, shown, valid_text
 
 WORKSPACE_FIELDS = ("subscriptionId", "resourceGroup", "name", "location")
 
@@ -182,23 +182,13 @@ def read_snapshot(path: Path, workspace_flags: dict[str, str] | None = None) -> 
 
 def _load_json(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        return jsonread.load(path, shown(str(path)))
     except FileNotFoundError:
         raise InputError(
             f"{path}: no such file (expected a snapshot directory or JSON file)"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-    except RecursionError:
-        raise InputError(f"{path}: nested too deeply to be a snapshot") from None
-    check_depth(data, str(path))
-    return data
 
 
 # Azure ML workspace names: up to 33 characters (3 at least in Azure), a letter or digit

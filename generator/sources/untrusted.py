@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.diagnostics import Diagnostic, InputError, Level
+from generator.jsonread import HugeNumber
 
 MAX_DEPTH = 64  # JSON nesting; real payloads stay under 10
 MAX_INT = 2**53  # beyond this JSON numbers stop being exact in most readers
@@ -97,7 +98,7 @@ def _clean(raw: Any) -> bool:
         elif kind is float:
             if not math.isfinite(value):
                 return False
-        elif kind is int and not -MAX_INT <= value <= MAX_INT:
+        elif kind is HugeNumber or (kind is int and not -MAX_INT <= value <= MAX_INT):
             return False
     return True
 
@@ -114,12 +115,14 @@ def bad_values(raw: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
                 yield where, f"invalid text (a lone surrogate) in {value[:60]!r}"
         elif isinstance(value, bool) or value is None:
             continue
+        elif isinstance(value, HugeNumber):
+            yield where, f"a number with {value.digits} digits is out of range"
         elif isinstance(value, float):
             if not math.isfinite(value):
                 yield where, f"{value} is not a finite number"
         elif isinstance(value, int):
             if abs(value) > MAX_INT:
-                yield where, f"a number with {len(str(abs(value)))} digits is out of range"
+                yield where, f"a number with {digits(value)} digits is out of range"
         elif isinstance(value, dict):
             for key, item in value.items():
                 key = str(key)
@@ -129,6 +132,12 @@ def bad_values(raw: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
                 stack.append((item, path))
         elif isinstance(value, list):
             stack.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
+
+
+def digits(value: int) -> int:
+    """How many decimal digits an integer has, without str() (refused past 4300 digits)."""
+    count = max(1, int(abs(value).bit_length() * 0.30102999566398))
+    return count + int(abs(value) >= 10**count)
 
 
 def safe_component(name: str) -> bool:

@@ -190,6 +190,15 @@ def test_assets_that_clash(tmp_path: Path, first: Asset, second: Asset) -> None:
     ]
 
 
+def test_assets_whose_names_are_twins_clash(tmp_path: Path) -> None:
+    """`Score.py` and `score.py`, or NFC and NFD spellings, are one file on macOS and Windows."""
+    for first, second in (("Score.py", "score.py"), ("caf\u00e9.py", "cafe\u0301.py")):
+        folder = asset_dir(tmp_path / first, {first: b"1", second: b"2"})
+        found, findings = code_bundle(request(script_asset(first), script_asset(second)), folder)
+        assert found is None
+        assert [(f.level, f.code) for f in findings] == [(Level.ERROR, "code-conflict")]
+
+
 # --- entry script fallbacks ---------------------------------------------------------------------
 
 

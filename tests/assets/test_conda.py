@@ -86,3 +86,46 @@ def test_cached_specs_are_the_same_and_findings_independent() -> None:
     assert len(again) == len(found) - 1
     reference, _ = environment_spec({"name": "env-a", "version": "1"}, None)
     assert reference is not None and reference.kind == "reference"
+
+
+def test_packages_from_outside_the_public_indexes_are_findings_for_the_reviewer() -> None:
+    from generator.assets.conda import conda_yaml
+
+    section = {
+        "condaDependencies": {
+            "channels": ["conda-forge", "https://user:secret@conda.example.com/main", "acme"],
+            "dependencies": [
+                "python=3.10",
+                "internal::numpy",
+                {
+                    "pip": [
+                        "",
+                        "requests==2.32.3",
+                        "--extra-index-url https://token@pkgs.example.com/simple",
+                        "--index-url=https://mirror.example.com/simple",
+                        "git+https://github.com/someone/pkg.git@main",
+                        "pkg @ https://example.com/pkg-1.0-py3-none-any.whl",
+                        "-e ./local",
+                    ]
+                },
+            ],
+        }
+    }
+    _, _, findings = conda_yaml(section, stack_latest=False)
+    sources = [
+        f.message.split(" installs packages")[0] for f in findings if f.code == "package-source"
+    ]
+    assert sources == [
+        "the conda channel 'https://***@conda.example.com/main'",  # never the credentials
+        "the conda channel 'acme'",
+        "the conda channel 'internal'",
+        "the pip option '--extra-index-url https://***@pkgs.example.com/simple'",
+        "the pip option '--index-url=https://mirror.example.com/simple'",
+        "the version-control install 'git+https://github.com/someone/pkg.git@main'",
+        "the URL or local install 'pkg @ https://example.com/pkg-1.0-py3-none-any.whl'",
+        "the URL or local install '-e ./local'",
+    ]
+    assert all("secret" not in f.message for f in findings)
+    assert {f.level.value for f in findings if f.code == "package-source"} == {"warning"}
+    plain = {"condaDependencies": {"channels": ["conda-forge"], "dependencies": ["numpy"]}}
+    assert not [f for f in conda_yaml(plain, stack_latest=False)[2] if f.code == "package-source"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from generator.files import GEN_IAC, PERSON
+from generator.files import GEN_IAC, PERSON, UnreadableFile
 from generator.pipeline import Options, generate, plan_from
 from generator.plan.model import ML_API_VERSION, MigrationPlan
 from generator.render.bicep import render_bicep
@@ -406,7 +406,14 @@ def test_inputs_merge_keeps_what_a_person_filled_in(example_plan: MigrationPlan)
             "ab-endpoint/versionb": "",  # still to fill in
         },  # gone/blue dropped
     }
-    assert inputs.merge(b"not json") == b"not json"
+    # Not JSON, or not an object: the run stops with the position, never a silent non-merge.
+    with pytest.raises(UnreadableFile, match="1:1: invalid JSON"):
+        inputs.merge(b"not json")
+    with pytest.raises(UnreadableFile, match="field 'environmentIds': expected an object"):
+        inputs.merge(b'{"environmentIds": []}')
+    # A byte order mark is read; keys the person added stay.
+    bom = b"\xef\xbb\xbf" + json.dumps({**filled, "note": "ours"}).encode()
+    assert json.loads(inputs.merge(bom))["note"] == "ours"
 
 
 def test_a_batch_deploys_on_its_own_with_the_same_bodies(module_dir: Path) -> None:
@@ -475,9 +482,21 @@ def test_traffic_merge_keeps_the_persons_split(example_plan: MigrationPlan) -> N
     disk["traffic"]["ab-endpoint"] = {"versiona": 50, "versionb": 25, "versionc": 25}
     again = _traffic(traffic.merge(json.dumps(disk).encode("utf-8")))
     assert again["traffic"]["ab-endpoint"] == {"versiona": 60, "versionb": 40}
-    # Not JSON (a person's half-done edit): kept as it is.
-    assert traffic.merge(b"{ not json") == b"{ not json"
-    assert traffic.merge(b"[]") == b"[]"
+    # Not JSON (a person's half-done edit) or not the expected shape: the run stops.
+    with pytest.raises(UnreadableFile, match="1:3: invalid JSON"):
+        traffic.merge(b"{ not json")
+    with pytest.raises(UnreadableFile, match="expected a JSON object"):
+        traffic.merge(b"[]")
+    with pytest.raises(UnreadableFile, match=r"field 'traffic\.ab-endpoint': expected an object"):
+        traffic.merge(json.dumps({**disk, "traffic": {"ab-endpoint": 5}}).encode())
+    with pytest.raises(UnreadableFile, match="2:3: duplicate key 'traffic'"):
+        traffic.merge(b'{"traffic": {},\n  "traffic": {}, "mirrorTraffic": {}}')
+    # A dark launch written as 0.0 stays dark; a BOM is read; the person's own keys stay.
+    disk["traffic"]["sentiment-aci"] = {"blue": 0.0}  # type: ignore[dict-item]
+    bom = b"\xef\xbb\xbf" + json.dumps({**disk, "$comment": {"why": "ours"}}).encode()
+    merged = traffic.merge(bom)
+    assert _traffic(merged)["traffic"]["sentiment-aci"] == {"blue": 0}
+    assert json.loads(merged)["$comment"] == {"why": "ours"}
 
 
 def test_bicepparam(module_dir: Path) -> None:

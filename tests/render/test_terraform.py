@@ -499,7 +499,8 @@ def test_inputs_only_a_person_can_give_are_placeholders_that_stop_the_plan(
 
 
 def test_the_inputs_file_is_the_persons_and_grows_with_new_deployments(tmp_path: Path) -> None:
-    from generator.render.terraform import InputsMerge, render_terraform
+    from generator.render.terraform import render_terraform
+    from generator.render.tfvars import InputsMerge
 
     result = generate(Options(input=EXAMPLE, out=tmp_path))
     (inputs,) = [f for f in render_terraform(result.plan) if f.path.endswith("/inputs.auto.tfvars")]

@@ -26,7 +26,7 @@ def test_reads_choices_and_flags_win(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("services: [", r"invalid YAML at line"),
+        ("services: [", r"o.yaml:1:12: invalid YAML"),
         ("- a\n", r"expected a mapping with 'services"),
         ("services:\n  a: 3\n", r"service 'a': expected a mapping"),
         ("services:\n  a:\n    cpu: 2\n", r"service 'a': field 'cpu': unknown"),

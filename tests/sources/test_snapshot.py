@@ -38,7 +38,7 @@ def test_bare_list_without_workspace_flags_names_the_flags(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("{not json", r"invalid JSON at line 1 column 2"),
+        ("{not json", r"snapshot.json:1:2: invalid JSON"),
         ('"a string"', r"expected \{\"workspace\""),
         ('{"services": {}}', r"field 'services': expected a list"),
         ('{"workspace": [], "services": []}', r"field 'workspace': expected an object"),
