@@ -233,7 +233,7 @@ def _generate(options: Options, path: Path) -> GenerateResult:
         files = render(plan, options, keys, input_name)
         # The bundles of what a run keeps from its record are on disk already: kept as they are.
         keep = tuple(
-            f"bundles/{plan.workspace.name}/{a.folder}/" for a in plan.workspace.assets if a.kept
+            f"bundles/{plan.workspace.folder}/{a.folder}/" for a in plan.workspace.assets if a.kept
         )
         if options.check:
             check = check_tree(options.out, files, locked=True, keep=keep)

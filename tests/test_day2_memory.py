@@ -498,3 +498,27 @@ def test_a_re_run_without_layout_keeps_the_last_layout(tmp_path: Path) -> None:
     assert {p: p.read_bytes() for p in (out / "terraform").rglob("*") if p.is_file()} == before
     assert generate(Options(input=EXAMPLE, out=tmp_path / "new")).plan.day2.lines() == []
     assert (tmp_path / "new" / "terraform" / WS / "rollout.auto.tfvars").is_file()
+
+
+def test_reserved_names_are_remembered_under_the_folders_every_renderer_uses(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import WORKSPACE, aci
+
+    snapshot = tmp_path / "snap"
+    snapshot.mkdir()
+
+    def write(names: list[str]) -> None:
+        doc = {"workspace": {**WORKSPACE, "name": "con"}, "services": [aci(n) for n in names]}
+        (snapshot / "snapshot.json").write_text(json.dumps(doc), encoding="utf-8")
+
+    out = tmp_path / "out"
+    write(["nul", "other"])
+    generate(Options(input=snapshot, out=out, layout="endpoint"))
+    assert (out / "record/con_/nul_.json").is_file()
+    write(["other"])
+    result = generate(Options(input=snapshot, out=out))  # the layout is remembered too
+    assert [x.split(":")[0] for x in result.plan.day2.lines()] == ["kept nul"]
+    assert (out / "terraform/con_/nul_/main.nul.tf").is_file()
+    generate(Options(input=snapshot, out=out, retire={"nul": "keep"}))
+    assert set(_removed(out / "terraform/con_/nul_")) >= {"azapi_resource.endpoint_nul"}

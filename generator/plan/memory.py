@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from generator.diagnostics import InputError
+from generator.files import path_component
 from generator.plan.model import (
     Asset,
     AssetId,
@@ -62,7 +63,9 @@ class RecordError(ValueError):
 
 
 def record_path(workspace: str, endpoint: str) -> str:
-    return f"{FOLDER}/{workspace}/{endpoint}.json"
+    """Where an endpoint's record lives (names as path components, Windows-reserved ones
+    changed as every renderer changes them)."""
+    return f"{FOLDER}/{path_component(workspace)}/{path_component(endpoint + '.json')}"
 
 
 # ---------------------------------------------------------------------------------------------

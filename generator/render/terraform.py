@@ -229,9 +229,9 @@ def render_terraform(
 REMOVED_FILE = "removed.tf"
 
 
-def module_of(workspace: str, endpoint: str, layout: str) -> str:
-    """The root module folder that manages `endpoint` in `layout`."""
-    return f"terraform/{workspace}" + (f"/{endpoint}" if layout == "endpoint" else "")
+def module_of(ws: WorkspacePlan, endpoint: Endpoint, layout: str) -> str:
+    """The root module folder that manages `endpoint` in `layout` (as `module_endpoints`)."""
+    return f"terraform/{ws.folder}" + (f"/{endpoint.folder}" if layout == "endpoint" else "")
 
 
 def endpoint_addresses(endpoint: Endpoint, whole: bool = True) -> list[str]:
@@ -278,7 +278,7 @@ def stamped_retirements(plan: MigrationPlan, layout: str) -> tuple[Retirement, .
         if r.endpoint is None:
             continue
         whole = "/" not in r.name
-        module = module_of(ws.name, r.endpoint.name, in_layout)
+        module = module_of(ws, r.endpoint, in_layout)
         used = r.endpoint.asset_keys
         assets = tuple(a for a in r.assets if (a.kind, a.key) in used)
         addresses = endpoint_addresses(r.endpoint, whole) + asset_addresses(assets)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.diagnostics import InputError
+from generator.files import path_component
 from generator.plan.memory import (
     FOLDER,
     RUN_FILE,
@@ -24,6 +25,7 @@ from generator.plan.memory import (
     RecordError,
     decode_record,
     decode_run,
+    record_path,
 )
 from generator.sources.untrusted import safe_component, shown
 
@@ -92,17 +94,17 @@ def read_memory(out: Path, workspace: str, layout: str) -> Memory:
     except RecordError as exc:
         raise InputError(_fix(exc)) from None
     endpoints: dict[str, EndpointRecord] = {}
-    folder = out / FOLDER / workspace
+    folder = out / FOLDER / path_component(workspace)
     if safe_component(workspace) and _read_dir(folder):
         for entry in sorted(os.listdir(folder)):
             if not entry.endswith(".json"):
                 continue
-            relative = f"{FOLDER}/{workspace}/{entry}"
+            relative = f"{FOLDER}/{path_component(workspace)}/{entry}"
             try:
                 record = decode_record(_json(out, relative), str(out / relative), workspace)
             except RecordError as exc:
                 raise InputError(_fix(exc)) from None
-            if f"{record.endpoint.name}.json" != entry:
+            if record_path(workspace, record.endpoint.name) != relative:
                 raise InputError(f"{out / relative}: names endpoint {record.endpoint.name}")
             endpoints[record.endpoint.name.lower()] = record
     traffic = {}
@@ -134,10 +136,11 @@ def _rollout_values(
     out: Path, workspace: str, layout: str, records: list[EndpointRecord]
 ) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
     """The person's traffic and mirror values in the rollout files of `layout`, by endpoint."""
+    base = f"terraform/{path_component(workspace)}"
     if layout == "workspace":
-        files = [f"terraform/{workspace}/{ROLLOUT_FILE}"]
+        files = [f"{base}/{ROLLOUT_FILE}"]
     else:
-        files = [f"terraform/{workspace}/{r.endpoint.name}/{ROLLOUT_FILE}" for r in records]
+        files = [f"{base}/{r.endpoint.folder}/{ROLLOUT_FILE}" for r in records]
     found: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
     for relative in files:
         data = _read(out, relative)
