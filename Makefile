@@ -34,10 +34,12 @@ run: $(RUN_STAMP)
 	@echo "  (or without activating: $(BIN)/gen-iac --help)"
 
 # The whole suite, as CI runs it (hclfmt is built from Debian's HCL sources first, and the
-# Terraform engine and providers from the Go module proxy: see scripts/toolchain.sh).
+# Terraform engine and providers from the Go module proxy: see scripts/toolchain.sh;
+# actionlint from its Go module).
 test: $(TEST_STAMP)
 	scripts/install-hclfmt.sh
 	scripts/toolchain.sh
+	scripts/install-actionlint.sh
 	$(BIN)/ruff check generator tests scripts
 	$(BIN)/mypy
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/python -m pytest -q

@@ -45,6 +45,9 @@ subcommands:
   gen-iac smoke BUNDLE [--model-dir DIR] [--request FILE]
                        run a generated bundle under azureml-inference-server-http on
                        127.0.0.1 and send it one request (before apply, in a pipeline)
+  gen-iac plan-summary PLAN_JSON
+                       a saved Terraform plan (terraform show -json) as Markdown for a
+                       reviewer: deletions first, traffic old -> new, deployments, sizes
 
 exit status: 0 all migrated, 1 some services not migrated (the rest written, the
 report says why), 2 bad usage, unreadable input or an unusable output folder
@@ -202,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
         "a re-run keeps generating what earlier runs generated)",
     )
     parser.add_argument(
+        "--pipeline-branch",
+        default="main",
+        metavar="BRANCH",
+        help="the branch whose pushes deploy and that pull requests target (default: main)",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="discard a person's edits of files gen-iac owns (by default they are kept and "
@@ -263,6 +272,10 @@ def _main(args_list: list[str]) -> int:
         from generator.export.command import main as export_main
 
         return export_main(args_list[1:])
+    if args_list[:1] == ["plan-summary"]:
+        from generator.plan_summary import main as summary_main
+
+        return summary_main(args_list[1:])
     if args_list[:1] == ["smoke"]:
         from generator.smoke import main as smoke_main
 
@@ -347,6 +360,7 @@ def _run(args: argparse.Namespace) -> GenerateResult:
         write_keys=args.write_keys,
         force=args.force,
         pipelines=tuple(dict.fromkeys(args.pipeline or [])),
+        pipeline_branch=args.pipeline_branch,
         layout=args.layout or "",
         check=args.check,
         retire=parse_retire(args.retire),

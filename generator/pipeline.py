@@ -45,6 +45,7 @@ class Options:
     write_keys: bool = False
     force: bool = False
     pipelines: tuple[str, ...] = ()  # github | azure-devops: definitions under out/pipelines/
+    pipeline_branch: str = "main"  # the branch whose pushes deploy (pull requests target it)
     # Terraform: one root module per workspace, or per endpoint; "" as the last run into
     # `out` (a re-run without --layout never moves the state), else workspace.
     layout: str = ""
@@ -163,7 +164,7 @@ def render(
         retired = stamped_retirements(plan, options.layout)
     yield from render_record(plan, options.targets, options.pipelines, options.layout, retired)
     if options.pipelines:
-        from generator.render.pipelines import render_pipelines
+        from generator.render.pipelines import recorded_install, render_pipelines
 
         yield from render_pipelines(
             plan,
@@ -174,6 +175,8 @@ def render(
             snapshot=options.input,
             out=options.out,
             example=options.input is None,
+            branch=options.pipeline_branch,
+            install=recorded_install(),
         )
 
 

@@ -2,7 +2,7 @@
 
     main.bicep                  parameters, one module call per batch, outputs
     main.bicepparam             the values (gen-iac's), read from the two files below and the
-                                environment (GEN_IAC_UPLOAD, GEN_IAC_NEW_ENDPOINTS, keys)
+                                environment (GEN_IAC_UPLOAD, keys)
     traffic.json                the traffic split, one line per endpoint (the person's file)
     inputs.json                 values only a person can give (the person's file)
     modules/assets-NNN.bicep    a batch of code and environment versions (deployed first)
@@ -26,19 +26,23 @@ only. Parameters of main.bicep:
   `workspaceName`;
 - `traffic` and `mirrorTraffic`, typed so every deployment must be listed, loaded by
   main.bicepparam from traffic.json;
-- `newEndpoints`: the endpoints the deployment creates (comma-separated, `*` for all: the first
-  deployment), from GEN_IAC_NEW_ENDPOINTS. Their first PUT carries no traffic (none of their
-  deployments exists yet); every other endpoint is PUT with its live traffic (deployments at 0
-  left out, since absent means 0), so no redeploy drops traffic;
+- `live`: what exists in the workspace when the deployment runs, as upload-bundles.sh read it
+  from ARM (no setting to remember): `endpoints` (each declared endpoint that exists, with its
+  live and mirrored traffic) and `capacity` (the instance count of each autoscaled deployment
+  that exists). An endpoint that exists is PUT with the traffic it has (the new split waits
+  for the traffic step, after its deployments are updated) and never sent keys; a new one is
+  PUT without traffic (none of its deployments exists yet); an autoscaled deployment keeps the
+  instance count autoscale gave it;
 - `datastoreName` and `assetVersions` (the version name of every asset folder), both from
-  what upload-bundles.sh prints (GEN_IAC_UPLOAD);
+  what upload-bundles.sh prints (GEN_IAC_UPLOAD), like `live`;
 - one object parameter per plan input map (`code_ids` -> `codeIds`), typed with a user-defined
   type that lists every "<endpoint>/<deployment>" key; inputs.json holds an empty
   placeholder per key, and the `@minLength(1)` of `resourceIdType` makes an unfilled
   placeholder fail validation before anything is deployed;
 - `endpointKeys` (only when an endpoint keeps its v1 keys): `@secure()`, read in
   main.bicepparam from GEN_IAC_ENDPOINT_KEYS (keys.json as is; `{}` when unset), sent in an
-  endpoint's `properties.keys` only when given for its service, never output or written.
+  endpoint's `properties.keys` only when given for its service and the endpoint does not exist
+  yet (`live`), never output or written.
 """
 
 from __future__ import annotations
@@ -79,8 +83,7 @@ WORKSPACE_TYPE = "Microsoft.MachineLearningServices/workspaces"
 TRAFFIC_MODULE = "modules/endpoint-traffic.bicep"
 TRAFFIC_FILE = "traffic.json"
 INPUTS_FILE = "inputs.json"
-NEW_ENDPOINTS_PARAM = "newEndpoints"
-NEW_ENDPOINTS_ENV = "GEN_IAC_NEW_ENDPOINTS"
+LIVE_PARAM = "live"
 # A batch module stays well under ARM's 800 resources and 4 MB per template: deployed
 # resources and module calls, and Bicep source bytes including the traffic module inlined at
 # each call (compiled JSON runs about 1.5x the source; 1 MB leaves room for 4x).
@@ -99,8 +102,9 @@ TRAFFIC_PARAM = "traffic"
 MIRROR_PARAM = "mirrorTraffic"
 DATASTORE_PARAM = "datastoreName"
 VERSIONS_PARAM = "assetVersions"
-# upload-bundles.sh prints {"datastoreName": ..., "versions": {"<folder>": "<version>"}};
-# the commands in README.md hand it to main.bicepparam through this variable.
+# upload-bundles.sh prints {"datastoreName": ..., "versions": {"<folder>": "<version>"},
+# "live": {"endpoints": ..., "capacity": ...}}; the commands in README.md hand it to
+# main.bicepparam through this variable.
 UPLOAD_ENV = "GEN_IAC_UPLOAD"
 UPLOAD_SCRIPT = "upload-bundles.sh"
 
@@ -137,10 +141,7 @@ _FIXED_NAMES = {
     "endpointIds",
     "scoringUris",
     RESOURCE_ID_TYPE,
-    NEW_ENDPOINTS_PARAM,
-    "allNew",
-    "newEndpointList",
-    "nonZero",
+    LIVE_PARAM,
 }
 
 
@@ -341,7 +342,13 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
             "value": enc.Raw(f"json(readEnvironmentVariable({enc.string(UPLOAD_ENV)}))"),
         },
         "bundles": shlex.quote(f"../../bundles/{ws.folder}"),
-        "new_endpoints": {"param": NEW_ENDPOINTS_PARAM, "env": NEW_ENDPOINTS_ENV},
+        "live": {
+            "param": LIVE_PARAM,
+            "value": enc.Raw(
+                f"json(readEnvironmentVariable({enc.string(UPLOAD_ENV)})).{LIVE_PARAM}"
+            ),
+        },
+        "declared": _declared(plan),
         "traffic_file": TRAFFIC_FILE,
         "inputs_file": INPUTS_FILE,
         "workspace_id": shlex.quote(ws.resource_id),
@@ -402,7 +409,7 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
             )
         )
     names = ["bicepconfig.json", "README.md"]
-    if ws.assets:
+    if ws.assets or ws.endpoints:
         names.append(UPLOAD_SCRIPT)
     files += [
         RenderedFile(f"{base}/{name}", env.get_template(f"{name}.j2").render(context))
@@ -436,7 +443,7 @@ def _batch_context(
         "location": enc.Raw("location"),
         "workspaceName": enc.Raw("workspaceName"),
         TRAFFIC_PARAM: enc.Raw(TRAFFIC_PARAM),
-        NEW_ENDPOINTS_PARAM: enc.Raw(NEW_ENDPOINTS_PARAM),
+        LIVE_PARAM: enc.Raw(LIVE_PARAM),
     }
     datastore = any("datastoreUrl" in text for text in batch.sections)
     if datastore:
@@ -822,7 +829,11 @@ def _keys(plan: MigrationPlan) -> dict[str, Any] | None:
 def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dict[str, Any]:
     properties: dict[str, Any] = dict(endpoint.properties)
     name = enc.string(endpoint.name)
-    extra = [symbols.current(endpoint.name)]
+    # What the endpoint's own PUT carries besides its properties. An endpoint that exists (in
+    # `live`, read from ARM when the deployment runs) keeps the traffic it has: the new split
+    # goes out in the traffic step, once the deployments it names are updated. A new one gets
+    # no traffic (its deployments do not exist yet) and its v1 keys: keys only at creation.
+    created = "{}"
     if endpoint.keys_from:
         service = enc.string(endpoint.keys_from)
         ref = f"{KEYS_PARAM}[{service}]"
@@ -832,14 +843,15 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
                 "secondaryKey": enc.Raw(f"{ref}.secondaryKey"),
             }
         )
-        extra.append(f"contains({KEYS_PARAM}, {service}) ? {{ keys: {keys} }} : {{}}")
+        created = f"(contains({KEYS_PARAM}, {service}) ? {{ keys: {keys} }} : {{}})"
+    existing = f"{LIVE_PARAM}.endpoints"
+    current = f"contains({existing}, {name}) ? {existing}[{name}] : {created}"
     # The traffic step is a full PUT: every endpoint property (keys aside: they are only
     # honoured at creation, as azapi's GET-merge-PUT leaves them out too) plus the traffic.
     live = f"{TRAFFIC_PARAM}[{name}]"
     mirror = f"{MIRROR_PARAM}[{name}]"
     names = [d.name for d in endpoint.deployments]
     traffic_properties: dict[str, Any] = {**endpoint.properties, "traffic": enc.Raw(live)}
-    current: dict[str, Any] = {"traffic": enc.Raw(f"nonZero({live})")}
     # Checks the module's parameter decorators make before the PUT (Bicep cannot sum a map
     # without a lambda): live total 0 or 100, mirror total <= 50, one mirrored deployment,
     # none both live and mirrored.
@@ -848,7 +860,6 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
     }
     if endpoint.can_mirror:
         traffic_properties["mirrorTraffic"] = enc.Raw(mirror)
-        current["mirrorTraffic"] = enc.Raw(f"nonZero({mirror})")
         checks["mirrorTotal"] = enc.Raw(" + ".join(enc.access(mirror, n) for n in names))
         checks["mirroredDeployments"] = enc.Raw(
             " + ".join(f"min({enc.access(mirror, n)}, 1)" for n in names)
@@ -865,6 +876,7 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
             {
                 "deployment": d,
                 "symbol": dsymbol,
+                "capacity": _live_capacity(endpoint.name, d.name) if d.autoscale else None,
                 # Siblings one at a time: Azure refuses a change while the endpoint updates.
                 "depends_on": [enc.Raw(previous)] if previous else [],
                 "autoscale": {
@@ -883,12 +895,7 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
         "compute": outcome.compute_type if outcome else "",
         "identity": {"type": endpoint.identity_type},
         "properties": properties,
-        "current": {
-            "symbol": symbols.current(endpoint.name),
-            "condition": f"allNew || contains(newEndpointList, {name})",
-            "value": current,
-        },
-        "extra": ", ".join(extra),
+        "current": {"symbol": symbols.current(endpoint.name), "value": current},
         "deployments": deployments,
         "traffic": {
             "symbol": symbols.traffic(endpoint.name),
@@ -911,6 +918,38 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
     }
 
 
+def _live_capacity(endpoint: str, deployment: str) -> str:
+    """The sku of an autoscaled deployment that exists takes the instance count it has
+    (`live.capacity`, read when the deployment runs): autoscale owns it, and a redeploy that
+    sent the generated count would undo its scaling for as long as it takes to climb back."""
+    key = enc.string(f"{endpoint}/{deployment}")
+    ref = f"{LIVE_PARAM}.capacity"
+    return f"contains({ref}, {key}) ? {{ capacity: {ref}[{key}] }} : {{}}"
+
+
+# Endpoint and deployment names as upload-bundles.sh compares them with ARM's answers (and
+# writes them into its JSON unescaped): the plan's naming rules give nothing else.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+
+
+def _declared(plan: MigrationPlan) -> list[dict[str, str]]:
+    """Each endpoint of the templates for upload-bundles.sh, shell-quoted: its deployments and
+    those with an autoscale setting (whose live instance count the deployment keeps)."""
+    found = []
+    for e in plan.workspace.endpoints:
+        for name in (e.name, *(d.name for d in e.deployments)):
+            if not _SAFE_NAME.fullmatch(name):
+                raise ValueError(f"not an endpoint or deployment name: {name!r}")
+        found.append(
+            {
+                "name": shlex.quote(e.name),
+                "deployments": shlex.quote(" ".join(d.name for d in e.deployments)),
+                "autoscaled": shlex.quote(" ".join(d.name for d in e.deployments if d.autoscale)),
+            }
+        )
+    return found
+
+
 def _commands(plan: MigrationPlan) -> dict[str, str]:
     ws = plan.workspace
     common = (
@@ -931,7 +970,7 @@ def _commands(plan: MigrationPlan) -> dict[str, str]:
         '    --parameters "$values"\n'
         "done"
     )
-    if not ws.assets:
+    if not ws.assets and not ws.endpoints:
         return {
             "what_if": f"az deployment group what-if \\\n{common}",
             "create": f"az deployment group create \\\n{common}",

@@ -26,8 +26,8 @@ from typing import Any
 
 from generator import __version__
 from generator.diagnostics import InputError
-from generator.files import RenderedFile
-from generator.plan.model import MigrationPlan
+from generator.files import PERSON, RenderedFile
+from generator.plan.model import Concat, MigrationPlan
 from generator.plan.naming import is_valid_name
 from generator.render.templating import environment as _jinja
 from generator.smoke import SERVER_REQUIREMENT
@@ -35,13 +35,43 @@ from generator.smoke import SERVER_REQUIREMENT
 SYSTEMS = ("github", "azure-devops")
 BASE = "pipelines"
 SCRIPTS = f"{BASE}/scripts"
+SETTINGS = f"{BASE}/azure-devops/settings.yml"  # the person's Azure Pipelines values
+DEFAULT_BRANCH = "main"
 # GitHub allows at most 256 jobs per matrix; Azure Pipelines is given the same bound.
 MATRIX_LIMIT = 256
 APPLY_TIMEOUT_MINUTES = 180  # first deployments build images; azapi's create timeout is 90m
+# terraform apply gets an interrupt (SIGINT) this long after it starts, so that it stops
+# cleanly and releases the state lock before the job's own timeout kills everything.
+APPLY_BUDGET_MINUTES = 150
 CHECK_TIMEOUT_MINUTES = 90  # the smoke tests build each bundle's conda environment
 PLAN_TIMEOUT_MINUTES = 60
 PYTHON_VERSION = "3.12"
-TERRAFORM_VERSION = "^1.11.0"  # setup-terraform takes a semver range; the modules need 1.11
+# The Terraform both platforms install (the modules need >= 1.11); Azure Pipelines checks the
+# download against HashiCorp's SHA256SUMS.
+TERRAFORM_VERSION = "1.11.4"
+# The Bicep CLI az compiles with (`az bicep install --version`), the newest Azure/bicep release.
+BICEP_VERSION = "v0.46.1"
+# GitHub Actions by full commit SHA (a tag can be moved), the release in the comment. Read from
+# the actions' own repositories (`git rev-parse TAG^{commit}`).
+ACTIONS = {
+    "checkout": ("actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "setup-python": ("actions/setup-python", "5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
+    "setup-terraform": (
+        "hashicorp/setup-terraform",
+        "dfe3c3f87815947d99a8997f908cb6525fc44e9e",
+        "v4.0.1",
+    ),
+    "upload-artifact": (
+        "actions/upload-artifact",
+        "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f",
+        "v7.0.0",
+    ),
+    "download-artifact": (
+        "actions/download-artifact",
+        "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c",
+        "v8.0.1",
+    ),
+}
 KEYS_SECRET = "GEN_IAC_ENDPOINT_KEYS"  # the pipeline secret holding keys.json, apply only
 PLACEHOLDER_KEY = "plan-only-placeholder"  # plans never see the real keys (write-only input)
 
@@ -52,6 +82,11 @@ _WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$")
 _RESOURCE_GROUP = re.compile(r"^[-\w.()]{0,89}[-\w()]$")
 _SUBSCRIPTION = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _FLAG_VALUE = re.compile(r"^[A-Za-z0-9._:/=@+,-]+$")
+_BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_MODEL = re.compile(
+    r"/models/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)/versions/(?P<version>[A-Za-z0-9._-]+)$"
+)
 
 
 class PipelineError(InputError):
@@ -198,7 +233,72 @@ def environment() -> Any:
     env.filters["yq"] = yaml_string
     env.filters["name"] = safe_name
     env.filters["sh"] = shell
+    env.filters["ado_str"] = ado_string
     return env
+
+
+def ado_string(value: str) -> str:
+    """An Azure Pipelines expression string literal of a checked name."""
+    return "'" + safe_branch(value).replace("'", "''") + "'"
+
+
+def safe_branch(value: str) -> str:
+    if not _BRANCH.fullmatch(value):
+        raise PipelineError(f"--pipeline-branch {value!r}: expected a plain branch name")
+    return value
+
+
+def models_of(plan: MigrationPlan) -> list[tuple[str, str, str]]:
+    """(code key, model name, version) of every deployment whose model is a registered model
+    of this workspace, one per code key (the smoke test runs each code bundle once)."""
+    found: dict[str, tuple[str, str, str]] = {}
+    for e in plan.workspace.endpoints:
+        for d in e.deployments:
+            model = d.properties.get("model")
+            ref = (
+                "".join(p for p in model.parts if isinstance(p, str))
+                if isinstance(model, Concat)
+                else model
+            )
+            match = _MODEL.search(ref) if isinstance(ref, str) else None
+            if match and d.code and d.code not in found and _FLAG_VALUE.fullmatch(d.code):
+                found[d.code] = (d.code, match["name"], match["version"])
+    return [found[k] for k in sorted(found)]
+
+
+def install_requirement(direct_url: dict[str, Any] | None) -> str:
+    """How the running gen-iac was installed, as a pip requirement another machine can use
+    (PEP 610 `direct_url.json`): a VCS URL at its commit, or an archive URL with its hash.
+    A local path or an index install gives "" (nothing portable to record); a URL holding
+    credentials is never recorded."""
+    if not isinstance(direct_url, dict):
+        return ""
+    url = direct_url.get("url")
+    if not isinstance(url, str) or not re.fullmatch(r"https://[^\s@'\"$]+", url):
+        return ""
+    vcs = direct_url.get("vcs_info")
+    if isinstance(vcs, dict):
+        commit = vcs.get("commit_id")
+        if vcs.get("vcs") == "git" and isinstance(commit, str) and _COMMIT.fullmatch(commit):
+            return f"gen-iac @ git+{url}@{commit}"
+        return ""
+    archive = direct_url.get("archive_info")
+    if isinstance(archive, dict):
+        sha = (archive.get("hashes") or {}).get("sha256")
+        if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha):
+            return f"gen-iac @ {url}#sha256={sha}"
+    return ""
+
+
+def recorded_install() -> str:
+    """`install_requirement` of the gen-iac that runs now."""
+    from importlib import metadata
+
+    try:
+        raw = metadata.distribution("gen-iac").read_text("direct_url.json")
+        return install_requirement(json.loads(raw) if raw else None)
+    except (metadata.PackageNotFoundError, ValueError):
+        return ""
 
 
 def render_pipelines(
@@ -211,18 +311,22 @@ def render_pipelines(
     snapshot: object = None,
     out: object = None,
     example: bool = False,
+    branch: str = DEFAULT_BRANCH,
+    install: str = "",
 ) -> list[RenderedFile]:
     """Pipeline files for `systems` x `targets`, the scripts they call and a README.
 
     `flags` are the choice flags of this generate (repeated in `gen-iac --check`), `snapshot`
     and `out` the paths as given (a relative one becomes the pipeline's default),
-    `example` true when no --input was given."""
+    `example` true when no --input was given, `branch` the branch that deploys, `install`
+    the recorded pip requirement of this gen-iac (`recorded_install`; "" for none)."""
     if not systems:
         return []
     unknown = sorted(set(systems) - set(SYSTEMS))
     if unknown:
         raise PipelineError(f"--pipeline {unknown[0]}: expected github or azure-devops")
     check_names(plan)
+    safe_branch(branch)
     ws = plan.workspace
     env = environment()
     systems = tuple(dict.fromkeys(systems))
@@ -233,19 +337,23 @@ def render_pipelines(
         s: {"primaryKey": PLACEHOLDER_KEY, "secondaryKey": PLACEHOLDER_KEY} for s in keyed
     }
     uploads = bool(ws.assets)  # upload-bundles.sh versions every asset folder (and uploads code)
+    if branch != DEFAULT_BRANCH:
+        flags = [*flags, ("--pipeline-branch", branch)]
+    out_dir = repo_path(out, "out")
     context: dict[str, Any] = {
         "version": __version__,
         "ws": ws,
         "environment_name": f"gen-iac-{ws.name}",
+        "branch": branch,
         "layout": layout,
         "matrix": layout == "endpoint",
         "modules": mods,
         "chunks": chunks(mods),
         "matrix_ids": {m.key: matrix_id(m.key, taken) for m in mods if m.key},
         "check_args": command_flags(targets, systems, layout, flags, not example),
-        "out_dir": repo_path(out, "out"),
+        "out_dir": out_dir,
         "snapshot_dir": repo_path(snapshot, "snapshot"),
-        "package": f"gen-iac=={__version__}",
+        "install_recorded": install,
         "server_package": SERVER_REQUIREMENT,  # for bundles smoke-tested without conda
         "keyed": keyed,
         "keys_placeholder": json.dumps(placeholder, sort_keys=True) if keyed else "",
@@ -253,14 +361,19 @@ def render_pipelines(
         "uploads": uploads,
         "timeouts": {
             "apply": APPLY_TIMEOUT_MINUTES,
+            "apply_budget": APPLY_BUDGET_MINUTES,
             "check": CHECK_TIMEOUT_MINUTES,
             "plan": PLAN_TIMEOUT_MINUTES,
         },
         "python_version": PYTHON_VERSION,
         "terraform_version": TERRAFORM_VERSION,
+        "bicep_version": BICEP_VERSION,
         "targets": list(targets),
         "systems": list(systems),
         "scripts": SCRIPTS,
+        # Each action as `owner/name@<commit SHA> # <release>`.
+        "actions": {k: f"{repo}@{sha} # {tag}" for k, (repo, sha, tag) in ACTIONS.items()},
+        "models": models_of(plan),
     }
     files: list[RenderedFile] = []
     for system in systems:
@@ -271,6 +384,16 @@ def render_pipelines(
                     env.get_template(f"{system}-{target}.yml.j2").render(context),
                 )
             )
+    if "azure-devops" in systems:
+        # The values a person sets for Azure Pipelines (pool, service connections, install
+        # source, model folder): theirs after the first run, never drift.
+        files.append(
+            RenderedFile(
+                SETTINGS,
+                env.get_template("settings.yml.j2").render(context),
+                owner=PERSON,
+            )
+        )
     files.append(
         RenderedFile(f"{BASE}/README.md", env.get_template("README.md.j2").render(context))
     )
@@ -282,13 +405,31 @@ def render_pipelines(
         "sh_ws": shell(ws.name),
         "sh_rg": shell(ws.resource_group),
         "sh_sub": shell(ws.subscription_id),
+        "sh_models": [tuple(shell(v) for v in m) for m in context["models"]],
+        "sh_keys_placeholder": shell(context["keys_placeholder"]),
     }
-    names = ["smoke-bundles.sh", "deployment-logs.sh", "job-summary.sh"]
+    names = [
+        "as-data.sh",
+        "az-login.sh",
+        "deployment-logs.sh",
+        "download-models.sh",
+        "install-gen-iac.sh",
+        "job-summary.sh",
+        "require-protected-environment.sh",
+        "smoke-bundles.sh",
+        "verify-endpoints.sh",
+    ]
+    if keyed:
+        names.append("stand-in-keys.sh")
+    if "bicep" in targets:
+        names += ["install-bicep.sh", "wait-deployment.sh"]
     if "terraform" in targets:
-        names.append("terraform-init.sh")
+        names += ["terraform-apply.sh", "terraform-init.sh", "terraform-plan.sh"]
+        if "azure-devops" in systems:
+            names.append("install-terraform.sh")
     files += [
         RenderedFile(f"{SCRIPTS}/{n}", env.get_template(f"{n}.j2").render(script_context))
-        for n in names
+        for n in sorted(names)
     ]
     return files
 

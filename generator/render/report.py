@@ -350,7 +350,6 @@ def report_view(
             [
                 shlex.join(["cd", f"bicep/{ws.folder}"]),
                 "set -euo pipefail",
-                "export GEN_IAC_NEW_ENDPOINTS='*'  # the first deployment only; unset afterwards",
                 'GEN_IAC_UPLOAD="$(./upload-bundles.sh --dry-run)"; export GEN_IAC_UPLOAD',
                 *_bicep_deploy(plan, "what-if"),
                 'GEN_IAC_UPLOAD="$(./upload-bundles.sh)"; export GEN_IAC_UPLOAD',

@@ -17,7 +17,9 @@ from generator.plan.model import ML_API_VERSION, MigrationPlan
 from generator.render.bicep import render_bicep
 from tests.conftest import EXAMPLE, WORKSPACE, SnapshotFactory
 from tests.render.test_cross_target import CASES, generate_case
-from tests.support.bicep import Evaluator, bodies, input_values, parse, parse_text
+from tests.support.az import LiveDeployment, LiveEndpoint, Workspace
+from tests.support.bicep import Evaluator, bodies, deployed, input_values, parse, parse_text
+from tests.support.upload import empty_workspace, run_upload
 
 WS = "mlw-contoso-prod"
 LOWER_CAMEL = re.compile(r"^[a-z][A-Za-z0-9]*$")
@@ -228,7 +230,7 @@ def test_main_calls_one_module_per_batch(main: dict[str, Any]) -> None:
         "environmentIds",
         "location",
         "mirrorTraffic",
-        "newEndpoints",
+        "live",
         "traffic",
         "workspaceName",
     }
@@ -268,9 +270,10 @@ def test_traffic_modules(batch: dict[str, Any], module_dir: Path) -> None:
 
 
 def test_first_deployment_puts_endpoints_without_traffic(module_dir: Path) -> None:
-    """GEN_IAC_NEW_ENDPOINTS=* (the first deployment): no deployment exists yet, so the
-    endpoints' own PUT carries no traffic; the traffic step sets it afterwards."""
-    found = bodies(module_dir, new_endpoints="*")
+    """An empty workspace (the first deployment, found so by upload-bundles.sh): no deployment
+    exists yet, so the endpoints' own PUT carries no traffic; the traffic step sets it
+    afterwards."""
+    found = bodies(module_dir)
     endpoints = [k for k in found if k.startswith("endpoint:")]
     assert len(endpoints) == 6
     for key in endpoints:
@@ -278,28 +281,36 @@ def test_first_deployment_puts_endpoints_without_traffic(module_dir: Path) -> No
         assert "mirrorTraffic" not in found[key]["properties"], key
 
 
-def test_redeploy_puts_endpoints_with_their_live_traffic(module_dir: Path, tmp_path: Path) -> None:
-    """A redeploy (GEN_IAC_NEW_ENDPOINTS unset): every PUT of every endpoint carries the
-    traffic from traffic.json, so no moment has 0 %; deployments at 0 are left out (absent
-    means 0, and a deployment new in this run does not exist yet)."""
-    found = bodies(module_dir, new_endpoints=None)
+def test_redeploy_puts_endpoints_with_the_traffic_they_have(
+    module_dir: Path, tmp_path: Path
+) -> None:
+    """A redeploy, with no setting to remember: upload-bundles.sh finds the endpoints in ARM,
+    and every endpoint's own PUT carries the traffic it has, so no moment has 0 %. A changed
+    split in traffic.json goes out only in the traffic step, after the deployments it names
+    are updated; the endpoint's first PUT keeps the live one."""
+    live = deployed(module_dir)
+    found = bodies(module_dir, workspace=live)
     assert found["endpoint:ab-endpoint"]["properties"]["traffic"] == {
         "versiona": 60,
         "versionb": 40,
     }
-    assert found["endpoint:ab-endpoint"]["properties"]["mirrorTraffic"] == {}
+    assert found["endpoint:ab-endpoint"]["properties"]["mirrorTraffic"] == {
+        "versiona": 0,
+        "versionb": 0,
+    }
     for name in ("churn-aci", "fraud-aks", "ocr-aci-private", "recs-aks-token", "sentiment-aci"):
         assert found[f"endpoint:{name}"]["properties"]["traffic"] == {"blue": 100}, name
         assert "mirrorTraffic" not in found[f"endpoint:{name}"]["properties"], name
     # The same bodies as the first deployment otherwise.
-    first = bodies(module_dir, new_endpoints="*")
+    first = bodies(module_dir)
     for key, body in first.items():
         if key.startswith("endpoint:"):
             redeployed = found[key]["properties"]
             assert {k: v for k, v in redeployed.items() if "raffic" not in k} == body["properties"]
         else:
             assert found[key] == body, key
-    # A changed split and a mirror reach the endpoint's own PUT, zeros left out.
+    # A changed split and a mirror: the endpoint's own PUT keeps what is live, the traffic
+    # step (which depends on every deployment of the endpoint) sends the new split.
     copy = tmp_path / "out"
     shutil.copytree(module_dir.parent.parent, copy)
     changed = copy / "bicep" / WS
@@ -313,15 +324,47 @@ def test_redeploy_puts_endpoints_with_their_live_traffic(module_dir: Path, tmp_p
         '"ab-endpoint": {"versiona": 0, "versionb": 20}',
     )
     path.write_text(text, encoding="utf-8")
-    again = bodies(changed, new_endpoints=None)
-    assert again["endpoint:ab-endpoint"]["properties"]["traffic"] == {"versiona": 100}
-    assert again["endpoint:ab-endpoint"]["properties"]["mirrorTraffic"] == {"versionb": 20}
+    again = bodies(changed, workspace=live)
+    assert again["endpoint:ab-endpoint"]["properties"]["traffic"] == {
+        "versiona": 60,
+        "versionb": 40,
+    }
+    assert again["endpoint:ab-endpoint"]["properties"]["mirrorTraffic"] == {
+        "versiona": 0,
+        "versionb": 0,
+    }
     assert again["traffic:ab-endpoint"]["properties"]["traffic"] == {"versiona": 100, "versionb": 0}
-    # Endpoints new in this run (a re-run that added them) are PUT without traffic.
-    some = bodies(module_dir, new_endpoints="churn-aci,fraud-aks")
-    assert "traffic" not in some["endpoint:churn-aci"]["properties"]
-    assert "traffic" not in some["endpoint:fraud-aks"]["properties"]
-    assert some["endpoint:sentiment-aci"]["properties"]["traffic"] == {"blue": 100}
+    assert again["traffic:ab-endpoint"]["properties"]["mirrorTraffic"] == {
+        "versiona": 0,
+        "versionb": 20,
+    }
+    step = parse(changed / "modules" / "endpoints-001.bicep")["modules"]["trafficAbEndpoint"]
+    assert {str(d) for d in step["config"]["dependsOn"]} == {
+        "deploymentAbEndpointVersiona",
+        "deploymentAbEndpointVersionb",
+    }
+    # Endpoints that do not exist yet (a re-run added them) are PUT without traffic.
+    some = replace(live, endpoints=[e for e in live.endpoints if e.name == "sentiment-aci"])
+    partly = bodies(module_dir, workspace=some)
+    assert "traffic" not in partly["endpoint:churn-aci"]["properties"]
+    assert "traffic" not in partly["endpoint:fraud-aks"]["properties"]
+    assert partly["endpoint:sentiment-aci"]["properties"]["traffic"] == {"blue": 100}
+
+
+def test_autoscaled_capacity_is_kept(module_dir: Path) -> None:
+    """autoscale owns sku.capacity: a deployment that exists is PUT with the instance count it
+    has (read from ARM by upload-bundles.sh), not the generated one; a new one starts at the
+    generated count; a deployment without autoscale keeps the generated count."""
+    first = bodies(module_dir)
+    assert first["deployment:fraud-aks/blue"]["sku"]["capacity"] == 2
+    live = deployed(module_dir, capacity={"fraud-aks/blue": 7, "churn-aci/blue": 5})
+    found = bodies(module_dir, workspace=live)
+    assert found["deployment:fraud-aks/blue"]["sku"] == {
+        **first["deployment:fraud-aks/blue"]["sku"],
+        "capacity": 7,
+    }
+    # churn-aci has no autoscale setting: its count is the person's, from the template.
+    assert found["deployment:churn-aci/blue"]["sku"] == first["deployment:churn-aci/blue"]["sku"]
 
 
 def test_sibling_deployments_form_a_chain(batch: dict[str, Any], module_dir: Path) -> None:
@@ -419,11 +462,11 @@ def test_inputs_merge_keeps_what_a_person_filled_in(example_plan: MigrationPlan)
 def test_a_batch_deploys_on_its_own_with_the_same_bodies(module_dir: Path) -> None:
     """modules/endpoints-NNN.bicepparam deploys one batch alone (workspaces too large for one
     deployment of main.bicep) from the same values: the same bodies as through main.bicep."""
-    for new_endpoints in ("*", None):
-        through_main = bodies(module_dir, new_endpoints=new_endpoints)
+    for live in (None, deployed(module_dir, capacity={"fraud-aks/blue": 5})):
+        through_main = bodies(module_dir, workspace=live)
         alone = {}
         for template in ("modules/assets-001.bicep", "modules/endpoints-001.bicep"):
-            alone.update(bodies(module_dir, new_endpoints=new_endpoints, template=template))
+            alone.update(bodies(module_dir, workspace=live, template=template))
         assert alone == through_main
 
 
@@ -511,7 +554,7 @@ def test_bicepparam(module_dir: Path) -> None:
         "workspaceName",
         "datastoreName",
         "assetVersions",  # both from what upload-bundles.sh prints
-        "newEndpoints",
+        "live",  # and this
         "traffic",
         "mirrorTraffic",
         "environmentIds",  # ab-endpoint's versions record no environment
@@ -629,25 +672,199 @@ def test_keys_param_is_secure_and_never_output(keyed_out: Path) -> None:
             assert "test-primary" not in json.dumps(body), key  # keys only at creation
 
 
-def test_keys_only_when_sent(keyed_out: Path) -> None:
-    """A later deployment needs no secret (GEN_IAC_ENDPOINT_KEYS unset reads as `{}`) and
-    sends no keys, so a rotation made since is never reverted; keys given for one service
-    reach that endpoint alone."""
+def test_keys_only_at_creation(keyed_out: Path) -> None:
+    """Keys go to an endpoint that does not exist yet, never again: with the keys still set
+    (a pipeline secret), a redeploy sends none, so a rotation made since is never reverted;
+    an endpoint added later gets its keys when it is created. Unset, nothing needs a secret."""
     module_dir = keyed_out / "bicep" / WORKSPACE["name"]
-    values = {k: v for k, v in input_values(module_dir).items() if k != "endpointKeys"}
-    later = bodies(module_dir, values, new_endpoints=None)
+    values = input_values(module_dir)
+    live = deployed(module_dir, values)
+    later = bodies(module_dir, values, workspace=live)
     assert not [k for k in later if k.startswith("endpoint-secrets:")]
     assert later["endpoint:svc-a"]["properties"]["traffic"] == {"blue": 100}
-    one = {
-        **values,
-        "endpointKeys": {"svc-b": {"primaryKey": "p-b", "secondaryKey": "s-b"}},
-    }
-    alone = bodies(module_dir, one, new_endpoints=None, template="modules/endpoints-001.bicep")
-    reset = bodies(module_dir, one, new_endpoints=None)
+    unset = {k: v for k, v in values.items() if k != "endpointKeys"}
+    assert not [k for k in bodies(module_dir, unset) if k.startswith("endpoint-secrets:")]
+    # svc-b is new in this deployment (a re-run added it): it alone is sent its keys.
+    some = replace(live, endpoints=[e for e in live.endpoints if e.name != "svc-b"])
+    alone = bodies(module_dir, values, workspace=some, template="modules/endpoints-001.bicep")
+    added = bodies(module_dir, values, workspace=some)
     # The batch deployed on its own sends the same, keys included (assets aside: their module).
-    assert alone == {k: v for k, v in reset.items() if not k.startswith(("code:", "environment:"))}
-    assert [k for k in reset if k.startswith("endpoint-secrets:")] == ["endpoint-secrets:svc-b"]
-    assert reset["endpoint-secrets:svc-b"]["properties"]["keys"] == {
-        "primaryKey": "p-b",
-        "secondaryKey": "s-b",
+    assert alone == {k: v for k, v in added.items() if not k.startswith(("code:", "environment:"))}
+    assert [k for k in added if k.startswith("endpoint-secrets:")] == ["endpoint-secrets:svc-b"]
+    assert added["endpoint-secrets:svc-b"]["properties"]["keys"] == {
+        "primaryKey": "test-primary-svc-b",
+        "secondaryKey": "test-secondary-svc-b",
     }
+    assert "traffic" not in added["endpoint:svc-b"]["properties"]
+
+
+# ---- upload-bundles.sh: what exists in the workspace, read from ARM (az stood in for) ----
+
+
+def _live(module_dir: Path, *endpoints: LiveEndpoint, page_size: int = 100) -> Workspace:
+    return replace(empty_workspace(module_dir), endpoints=list(endpoints), page_size=page_size)
+
+
+def test_the_script_reads_every_page_and_reports_undeclared_endpoints(module_dir: Path) -> None:
+    """Endpoints come from every page of ARM's list (az rest does not follow nextLink); the
+    declared ones that exist are handed over with their traffic, autoscaled deployments with
+    their instance count; an endpoint the templates do not declare is named on stderr and
+    left out (nothing deletes it)."""
+    live = _live(
+        module_dir,
+        LiveEndpoint("churn-aci", {"blue": 100}, deployments=[LiveDeployment("blue", 3)]),
+        LiveEndpoint("hand-made", {"default": 100}, deployments=[LiveDeployment("default")]),
+        LiveEndpoint(
+            "ab-endpoint",
+            {"versiona": 70, "versionb": 30},
+            {"versionb": 10},
+            [LiveDeployment("versiona"), LiveDeployment("versionb")],
+        ),
+        LiveEndpoint("fraud-aks", {"blue": 100}, deployments=[LiveDeployment("blue", 6)]),
+        page_size=2,
+    )
+    run = run_upload(module_dir, "--dry-run", workspace=live)
+    assert run.returncode == 0, run.stderr
+    assert run.answer["live"] == {
+        "endpoints": {
+            "churn-aci": {"traffic": {"blue": 100}},
+            "ab-endpoint": {
+                "traffic": {"versiona": 70, "versionb": 30},
+                "mirrorTraffic": {"versionb": 10},
+            },
+            "fraud-aks": {"traffic": {"blue": 100}},
+        },
+        # Only fraud-aks/blue has an autoscale setting: churn-aci's count is the template's.
+        "capacity": {"fraud-aks/blue": 6},
+    }
+    listed = [u for u in run.urls if "/onlineEndpoints?" in u]
+    assert any(u.endswith("&$skipToken=1") for u in listed)  # the second page was read
+    assert len(listed) == 2  # one GET a page
+    assert [u for u in run.urls if "/deployments?" in u] == [
+        f"{live.id}/onlineEndpoints/fraud-aks/deployments?api-version={ML_API_VERSION}"
+    ]
+    lines = run.stderr.splitlines()
+    assert [ln for ln in lines if "hand-made" in ln] == [
+        "upload-bundles: endpoint hand-made is in the workspace but not in these templates: "
+        "left as it is"
+    ]
+    assert "1 endpoint(s) not in these templates; nothing deletes them" in run.stderr
+    assert not [c for c in run.calls if c[0] != "rest" or c[2] != "get"]  # reads only
+
+
+@pytest.mark.parametrize(
+    ("traffic", "mirror", "says"),
+    [
+        ({"versiona": 50, "versionb": 0, "canary": 50}, {}, "has 50 % of its traffic"),
+        ({"versiona": 100, "canary": 0}, {"canary": 20}, "has 20 % of its mirror-traffic"),
+    ],
+)
+def test_the_script_refuses_to_drain_an_undeclared_deployment_unasked(
+    module_dir: Path, traffic: dict[str, int], mirror: dict[str, int], says: str
+) -> None:
+    """Deletes drain first: a deployment the templates do not declare (made by hand, or
+    retired from them) that still has traffic would lose it in the traffic step without
+    anyone choosing so. The script stops before anything is deployed, in one line."""
+    deployments = [LiveDeployment(n) for n in ("versiona", "versionb", "canary")]
+    live = _live(module_dir, LiveEndpoint("ab-endpoint", traffic, mirror, deployments))
+    run = run_upload(module_dir, "--dry-run", workspace=live)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.splitlines()[-1] == (
+        f"upload-bundles: endpoint ab-endpoint: deployment canary is not in these templates but "
+        f"{says}: move it first (az ml online-endpoint update --name ab-endpoint "
+        f"--{says.rsplit(' ', 1)[1]} ...), then deploy"
+    )
+    # Drained (0 %), it is left alone and out of what the deployment is handed.
+    drained = _live(
+        module_dir,
+        LiveEndpoint("ab-endpoint", {"versiona": 100, "versionb": 0, "canary": 0}, {}, deployments),
+    )
+    ok = run_upload(module_dir, "--dry-run", workspace=drained)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stderr.splitlines() == [
+        "upload-bundles: endpoint ab-endpoint: deployment canary is not in these templates and "
+        "has no traffic: left as it is (az ml online-deployment delete --endpoint-name "
+        "ab-endpoint --name canary deletes it)"
+    ]
+    assert ok.answer["live"] == {
+        "capacity": {},
+        "endpoints": {"ab-endpoint": {"traffic": {"versiona": 100, "versionb": 0}}},
+    }
+
+
+def test_the_script_stops_on_a_failed_or_strange_answer(module_dir: Path) -> None:
+    """A listing cut short would make live endpoints look new (PUT without traffic): any
+    failed GET stops the script with nothing on stdout. Names and numbers from ARM are checked
+    before they reach the JSON or a message."""
+    endpoints = [LiveEndpoint(f"e{n}", {"blue": 100}) for n in range(3)]
+    second_page = f"{empty_workspace(module_dir).id}/onlineEndpoints?api-version={ML_API_VERSION}"
+    throttled = replace(_live(module_dir, *endpoints, page_size=2), failing={second_page})
+    run = run_upload(module_dir, "--dry-run", workspace=throttled)
+    assert run.returncode != 0 and run.stdout == ""
+    assert "throttled" in run.stderr
+    hostile = _live(module_dir, LiveEndpoint("x$(touch pwned)", {"blue": 100}))
+    run = run_upload(module_dir, "--dry-run", workspace=hostile)
+    assert run.returncode == 1 and run.stdout == "" and not (module_dir / "pwned").exists()
+    assert run.stderr == "upload-bundles: unexpected endpoint name in ARM's answer\n"
+    strange = _live(module_dir, LiveEndpoint("churn-aci", {'blue","x': 100}))
+    run = run_upload(module_dir, "--dry-run", workspace=strange)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr == "upload-bundles: endpoint churn-aci: unexpected traffic in ARM's answer\n"
+    zero_padded = _live(
+        module_dir,
+        LiveEndpoint("fraud-aks", {"blue": 100}, deployments=[LiveDeployment("blue", -1)]),
+    )
+    run = run_upload(module_dir, "--dry-run", workspace=zero_padded)
+    assert run.returncode == 1 and "unexpected instance count of blue" in run.stderr
+
+
+def test_a_new_deployment_beside_the_old_gets_traffic_through_traffic_json(
+    module_dir: Path, tmp_path: Path
+) -> None:
+    """What Azure refuses in place becomes a deployment beside the old one: the endpoint keeps
+    its live split while the new deployment is created, and traffic moves to it only through
+    traffic.json (at 0 % until a person moves it), in the traffic step after it exists."""
+    copy = tmp_path / "out"
+    shutil.copytree(module_dir.parent.parent, copy)
+    changed = copy / "bicep" / WS
+    path = changed / "traffic.json"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace(
+            '"ab-endpoint": {"versiona": 60, "versionb": 40}',
+            '"ab-endpoint": {"versiona": 100, "versionb": 0}',
+        ),
+        encoding="utf-8",
+    )
+    # versiona is live with all the traffic; versionb is new in the templates.
+    old = _live(
+        changed, LiveEndpoint("ab-endpoint", {"versiona": 100}, {}, [LiveDeployment("versiona")])
+    )
+    found = bodies(changed, workspace=old)
+    assert found["endpoint:ab-endpoint"]["properties"]["traffic"] == {"versiona": 100}
+    assert "deployment:ab-endpoint/versionb" in found
+    assert found["traffic:ab-endpoint"]["properties"]["traffic"] == {"versiona": 100, "versionb": 0}
+    # Once it runs, the person moves the traffic in traffic.json; the endpoint's own PUT
+    # still carries the live split, the traffic step the new one.
+    path.write_text(
+        text.replace(
+            '"ab-endpoint": {"versiona": 60, "versionb": 40}',
+            '"ab-endpoint": {"versiona": 0, "versionb": 100}',
+        ),
+        encoding="utf-8",
+    )
+    both = _live(
+        changed,
+        LiveEndpoint(
+            "ab-endpoint",
+            {"versiona": 100, "versionb": 0},
+            {},
+            [LiveDeployment("versiona"), LiveDeployment("versionb")],
+        ),
+    )
+    moved = bodies(changed, workspace=both)
+    assert moved["endpoint:ab-endpoint"]["properties"]["traffic"] == {
+        "versiona": 100,
+        "versionb": 0,
+    }
+    assert moved["traffic:ab-endpoint"]["properties"]["traffic"] == {"versiona": 0, "versionb": 100}

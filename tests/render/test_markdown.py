@@ -46,7 +46,7 @@ KEEP = {"computeType", "deploymentType", "versionType", "subscriptionId", "resou
 # Headings the templates write (a service heading is one code span).
 HEADINGS = re.compile(
     r"^(Migration report: workspace .*|gen-iac: workspace .*|Totals|Cost per month.*|"
-    r"Quota check.*|Before you apply|Both targets|Terraform: .*|Bicep: .*|Findings|"
+    r"Quota check.*|Before you apply|Both targets|Terraform: .*|Bicep: .*|Roles|Findings|"
     r"Errors \(the service is not migrated\)|Warnings \(a person must act or check\)|Notes|"
     r"Services|Not migrated.*|Skipped|Needs a person|Adopted.*)$"
 )

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.az import LiveDeployment, LiveEndpoint, Workspace
 from tests.support.terraform import DUMMY_ID
-from tests.support.upload import upload_answer
+from tests.support.upload import empty_workspace, upload_answer
 
 KEYS_ENV = "GEN_IAC_ENDPOINT_KEYS"
 UPLOAD_ENV = "GEN_IAC_UPLOAD"  # what upload-bundles.sh prints, read by main.bicepparam
-NEW_ENDPOINTS_ENV = "GEN_IAC_NEW_ENDPOINTS"
 TRAFFIC_MODULE = "endpoint-traffic.bicep"
 # Stand-in for the workspace's default datastore (upload-bundles.sh finds the real one).
 DATASTORE = {
@@ -416,23 +416,21 @@ def resolved_params(
     module_dir: Path,
     values: dict[str, Any] | None = None,
     scope: dict[str, str] | None = None,
-    new_endpoints: str | None = "*",
+    workspace: Workspace | None = None,
     template: str = "main.bicep",
 ) -> dict[str, Any]:
     """Parameter values as a deployment would see them: defaults, then main.bicepparam
-    (evaluated, with GEN_IAC_ENDPOINT_KEYS from `values` and GEN_IAC_NEW_ENDPOINTS from
-    `new_endpoints`: "*" is the first deployment, None leaves it unset, a redeploy), then
-    `values` for the inputs. `template` is the file deployed (with its .bicepparam beside it):
-    main.bicep, or a batch module deployed on its own."""
+    (evaluated, with GEN_IAC_ENDPOINT_KEYS from `values` and GEN_IAC_UPLOAD from running
+    upload-bundles.sh against `workspace`, what exists in Azure: None is an empty workspace,
+    the first deployment), then `values` for the inputs. `template` is the file deployed (with
+    its .bicepparam beside it): main.bicep, or a batch module deployed on its own."""
     values = input_values(module_dir) if values is None else values
     scope = {**DEFAULT_SCOPE, **(scope or {})}
     environ: dict[str, str] = {}
     if (module_dir / "upload-bundles.sh").exists():  # run for real, az stood in for
-        environ[UPLOAD_ENV] = upload_answer(module_dir)
+        environ[UPLOAD_ENV] = upload_answer(module_dir, workspace)
     if "endpointKeys" in values:
         environ[KEYS_ENV] = json.dumps(values["endpointKeys"])
-    if new_endpoints is not None:
-        environ[NEW_ENDPOINTS_ENV] = new_endpoints
     path = module_dir / template
     evaluator = Evaluator({}, environ, scope, path.parent)
     main = parse(path)
@@ -452,7 +450,7 @@ def bodies(
     module_dir: Path,
     values: dict[str, Any] | None = None,
     scope: dict[str, str] | None = None,
-    new_endpoints: str | None = "*",
+    workspace: Workspace | None = None,
     template: str = "main.bicep",
 ) -> dict[str, dict[str, Any]]:
     """ARM bodies as the Bicep deployment would send them, keyed like the Terraform support
@@ -460,13 +458,49 @@ def bodies(
     "deployment:<ep>/<name>", "autoscale:<name>", "code:..."/"environment:...", "traffic:<endpoint>"
     (the traffic module's full PUT). Each entry holds properties (and sku) plus location, tags
     and identity where the resource has them. `scope` gives subscriptionId/resourceGroup/location
-    of the deployment; `new_endpoints` is GEN_IAC_NEW_ENDPOINTS ("*": the first deployment);
-    `template` the file deployed (main.bicep, or a batch module on its own)."""
+    of the deployment; `workspace` what exists in Azure when it runs (None: nothing, the first
+    deployment); `template` the file deployed (main.bicep, or a batch module on its own)."""
     scope = {**DEFAULT_SCOPE, **(scope or {})}
-    params = resolved_params(module_dir, values, scope, new_endpoints, template)
+    params = resolved_params(module_dir, values, scope, workspace, template)
     found: dict[str, dict[str, Any]] = {}
     deploy(module_dir / template, params, scope, found)
     return found
+
+
+def deployed(
+    module_dir: Path,
+    values: dict[str, Any] | None = None,
+    scope: dict[str, str] | None = None,
+    capacity: dict[str, int] | None = None,
+) -> Workspace:
+    """The workspace as a deployment of these templates left it: every endpoint with the
+    traffic of the traffic step (traffic.json, zeros included) and every deployment with the
+    instance count it was created with, or `capacity["<endpoint>/<deployment>"]` (what
+    autoscale made of it since)."""
+    found = bodies(module_dir, values, scope)
+    state = empty_workspace(module_dir)
+    for key, body in found.items():
+        if not key.startswith("traffic:"):
+            continue
+        name = key.split(":", 1)[1]
+        properties = body["properties"]
+        prefix = f"deployment:{name}/"
+        state.endpoints.append(
+            LiveEndpoint(
+                name,
+                dict(properties["traffic"]),
+                dict(properties.get("mirrorTraffic", {})),
+                [
+                    LiveDeployment(
+                        k.removeprefix(prefix),
+                        (capacity or {}).get(k.removeprefix("deployment:"), d["sku"]["capacity"]),
+                    )
+                    for k, d in found.items()
+                    if k.startswith(prefix)
+                ],
+            )
+        )
+    return state
 
 
 def deploy(
@@ -528,6 +562,8 @@ def deploy(
                 ident = f"{rg_id}/providers/{kind}/{body['name']}"
             names[symbol] = {**body, "id": ident, "name": body["name"]}
             if spec["existing"] and kind.endswith("/datastores"):
+                if body["name"] != DATASTORE["name"]:  # ARM: NotFound
+                    raise ValueError(f"no datastore {body['name']!r} in the workspace")
                 names[symbol]["properties"] = {k: v for k, v in DATASTORE.items() if k != "name"}
             del pending[symbol]
             progressed = True

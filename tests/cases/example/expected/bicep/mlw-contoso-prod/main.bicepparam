@@ -11,9 +11,9 @@ param workspaceName = 'mlw-contoso-prod'
 param datastoreName = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).datastoreName
 param assetVersions = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).versions
 
-// The endpoints this deployment creates: * on the first deployment, the new endpoints'
-// names (comma-separated) when a re-run adds some, unset on every other redeploy.
-param newEndpoints = readEnvironmentVariable('GEN_IAC_NEW_ENDPOINTS', '')
+// What exists in the workspace now, as upload-bundles.sh read it from ARM: endpoints
+// with their live traffic, autoscaled deployments with their instance count.
+param live = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).live
 
 // The rollout controls are in traffic.json (one line per endpoint; yours to edit).
 param traffic = loadJsonContent('traffic.json', '$.traffic')

@@ -11,15 +11,15 @@ param workspaceName = 'mlw-keys'
 param datastoreName = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).datastoreName
 param assetVersions = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).versions
 
-// The endpoints this deployment creates: * on the first deployment, the new endpoints'
-// names (comma-separated) when a re-run adds some, unset on every other redeploy.
-param newEndpoints = readEnvironmentVariable('GEN_IAC_NEW_ENDPOINTS', '')
+// What exists in the workspace now, as upload-bundles.sh read it from ARM: endpoints
+// with their live traffic, autoscaled deployments with their instance count.
+param live = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).live
 
 // The rollout controls are in traffic.json (one line per endpoint; yours to edit).
 param traffic = loadJsonContent('traffic.json', '$.traffic')
 
 param mirrorTraffic = loadJsonContent('traffic.json', '$.mirrorTraffic')
 
-// The v1 endpoint keys, read from the environment when the deployment runs, never stored here.
-// Set GEN_IAC_ENDPOINT_KEYS="$(cat SNAPSHOT/keys.json)" only to create the endpoints or reset keys.
+// The v1 endpoint keys, read from the environment when the deployment runs, never stored here
+// (GEN_IAC_ENDPOINT_KEYS="$(cat SNAPSHOT/keys.json)"); sent only to an endpoint that does not exist yet.
 param endpointKeys = json(readEnvironmentVariable('GEN_IAC_ENDPOINT_KEYS', '{}'))

@@ -24,8 +24,8 @@ param datastoreName string
 @description('Required. Version name of each code and environment folder of the bundles, as upload-bundles.sh computed it from the files.')
 param assetVersions assetVersionsType
 
-@description('Optional. The endpoints this deployment creates, comma-separated, or * for all of them (the first deployment). Their first PUT carries no traffic, as none of their deployments exists yet; every other endpoint is PUT with its live traffic, so a redeploy never drops traffic.')
-param newEndpoints string = ''
+@description('Required. What exists in the workspace when the deployment runs, as upload-bundles.sh read it from ARM: endpoints (live and mirrored traffic by endpoint) and capacity (instance count by "<endpoint>/<deployment>" of autoscaled deployments). An endpoint that exists is PUT with the traffic it has and no keys; a new one without traffic.')
+param live object
 
 @description('Required. Live traffic by endpoint, then deployment: whole percentages, 0 or 100 in all per endpoint, every deployment listed (0 included). Change a split in traffic.json.')
 param traffic trafficType
@@ -61,9 +61,9 @@ module endpoints001 'modules/endpoints-001.bicep' = {
   params: {
     assetVersions: assetVersions
     environmentIds: environmentIds
+    live: live
     location: location
     mirrorTraffic: mirrorTraffic
-    newEndpoints: newEndpoints
     traffic: traffic
     workspaceName: workspaceName
   }

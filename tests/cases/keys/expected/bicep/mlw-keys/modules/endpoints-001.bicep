@@ -17,8 +17,8 @@ param workspaceName string
 @description('Required. Live traffic by endpoint, then deployment (validated by main.bicep).')
 param traffic object
 
-@description('Required. The endpoints this deployment creates, comma-separated, or * for all; empty on a redeploy.')
-param newEndpoints string
+@description('Required. What exists in the workspace when the deployment runs (upload-bundles.sh reads it): endpoints with their live traffic, autoscaled deployments with their instance count.')
+param live object
 
 @description('Required. Version name of each code and environment folder of the bundles (validated by main.bicep).')
 param assetVersions object
@@ -26,17 +26,6 @@ param assetVersions object
 @secure()
 @description('Required. Keys of the v1 services by service name; an endpoint is sent its keys only when they are given.')
 param endpointKeys object
-
-// ============= //
-//   Variables   //
-// ============= //
-
-var allNew = newEndpoints == '*'
-
-var newEndpointList = split(newEndpoints, ',')
-
-@description('A traffic split without its zeros: a deployment left out gets 0 %, and one added in this deployment does not exist yet when its endpoint is PUT.')
-func nonZero(split object) object => toObject(filter(items(split), d => d.value > 0), d => d.key, d => d.value)
 
 // ============= //
 //   Resources   //
@@ -114,11 +103,10 @@ resource environmentSearchApiEnv2 'Microsoft.MachineLearningServices/workspaces/
 
 // ---- Endpoint billing-api: from v1 ACI service billing-api ----
 
-// What a redeploy's PUT of the endpoint carries besides its properties: the live traffic
-// (none for a new endpoint, whose deployments do not exist yet).
-var currentBillingApi = (allNew || contains(newEndpointList, 'billing-api')) ? {} : {
-  traffic: nonZero(traffic['billing-api'])
-}
+// What the endpoint's own PUT carries besides its properties: the traffic it has when it
+// exists (the new split follows in the traffic step, once its deployments are updated); when
+// it is new, no traffic (its deployments do not exist yet).
+var currentBillingApi = contains(live.endpoints, 'billing-api') ? live.endpoints['billing-api'] : {}
 
 resource endpointBillingApi 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -184,11 +172,10 @@ module trafficBillingApi 'endpoint-traffic.bicep' = {
 
 // ---- Endpoint public-demo: from v1 ACI service public-demo ----
 
-// What a redeploy's PUT of the endpoint carries besides its properties: the live traffic
-// (none for a new endpoint, whose deployments do not exist yet).
-var currentPublicDemo = (allNew || contains(newEndpointList, 'public-demo')) ? {} : {
-  traffic: nonZero(traffic['public-demo'])
-}
+// What the endpoint's own PUT carries besides its properties: the traffic it has when it
+// exists (the new split follows in the traffic step, once its deployments are updated); when
+// it is new, no traffic (its deployments do not exist yet).
+var currentPublicDemo = contains(live.endpoints, 'public-demo') ? live.endpoints['public-demo'] : {}
 
 resource endpointPublicDemo 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -254,11 +241,11 @@ module trafficPublicDemo 'endpoint-traffic.bicep' = {
 
 // ---- Endpoint search-api: from v1 ACI service search-api ----
 
-// What a redeploy's PUT of the endpoint carries besides its properties: the live traffic
-// (none for a new endpoint, whose deployments do not exist yet).
-var currentSearchApi = (allNew || contains(newEndpointList, 'search-api')) ? {} : {
-  traffic: nonZero(traffic['search-api'])
-}
+// What the endpoint's own PUT carries besides its properties: the traffic it has when it
+// exists (the new split follows in the traffic step, once its deployments are updated); when
+// it is new, no traffic (its deployments do not exist yet) but its v1 keys: keys are
+// sent at creation only.
+var currentSearchApi = contains(live.endpoints, 'search-api') ? live.endpoints['search-api'] : (contains(endpointKeys, 'search-api') ? { keys: { primaryKey: endpointKeys['search-api'].primaryKey, secondaryKey: endpointKeys['search-api'].secondaryKey } } : {})
 
 resource endpointSearchApi 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -272,7 +259,7 @@ resource endpointSearchApi 'Microsoft.MachineLearningServices/workspaces/onlineE
   }
   properties: union({
     authMode: 'Key'
-  }, currentSearchApi, contains(endpointKeys, 'search-api') ? { keys: { primaryKey: endpointKeys['search-api'].primaryKey, secondaryKey: endpointKeys['search-api'].secondaryKey } } : {})
+  }, currentSearchApi)
 }
 
 resource deploymentSearchApiBlue 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {

@@ -20,25 +20,14 @@ param traffic object
 @description('Required. Mirrored traffic by endpoint, then deployment (validated by main.bicep).')
 param mirrorTraffic object
 
-@description('Required. The endpoints this deployment creates, comma-separated, or * for all; empty on a redeploy.')
-param newEndpoints string
+@description('Required. What exists in the workspace when the deployment runs (upload-bundles.sh reads it): endpoints with their live traffic, autoscaled deployments with their instance count.')
+param live object
 
 @description('Required. Environment version ARM id for each deployment, keyed by "<endpoint>/<deployment>".')
 param environmentIds object
 
 @description('Required. Version name of each code and environment folder of the bundles (validated by main.bicep).')
 param assetVersions object
-
-// ============= //
-//   Variables   //
-// ============= //
-
-var allNew = newEndpoints == '*'
-
-var newEndpointList = split(newEndpoints, ',')
-
-@description('A traffic split without its zeros: a deployment left out gets 0 %, and one added in this deployment does not exist yet when its endpoint is PUT.')
-func nonZero(split object) object => toObject(filter(items(split), d => d.value > 0), d => d.key, d => d.value)
 
 // ============= //
 //   Resources   //
@@ -171,12 +160,10 @@ resource environmentSentimentEnv 'Microsoft.MachineLearningServices/workspaces/e
 
 // ---- Endpoint ab-endpoint: from v1 AKSENDPOINT service ab-endpoint ----
 
-// What a redeploy's PUT of the endpoint carries besides its properties: the live traffic
-// (none for a new endpoint, whose deployments do not exist yet).
-var currentAbEndpoint = (allNew || contains(newEndpointList, 'ab-endpoint')) ? {} : {
-  mirrorTraffic: nonZero(mirrorTraffic['ab-endpoint'])
-  traffic: nonZero(traffic['ab-endpoint'])
-}
+// What the endpoint's own PUT carries besides its properties: the traffic it has when it
+// exists (the new split follows in the traffic step, once its deployments are updated); when
+// it is new, no traffic (its deployments do not exist yet).
+var currentAbEndpoint = contains(live.endpoints, 'ab-endpoint') ? live.endpoints['ab-endpoint'] : {}
 
 resource endpointAbEndpoint 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -283,11 +270,10 @@ module trafficAbEndpoint 'endpoint-traffic.bicep' = {
 
 // ---- Endpoint churn-aci: from v1 ACI service churn-aci ----
 
-// What a redeploy's PUT of the endpoint carries besides its properties: the live traffic
-// (none for a new endpoint, whose deployments do not exist yet).
-var currentChurnAci = (allNew || contains(newEndpointList, 'churn-aci')) ? {} : {
-  traffic: nonZero(traffic['churn-aci'])
-}
+// What the endpoint's own PUT carries besides its properties: the traffic it has when it
+// exists (the new split follows in the traffic step, once its deployments are updated); when
+// it is new, no traffic (its deployments do not exist yet).
+var currentChurnAci = contains(live.endpoints, 'churn-aci') ? live.endpoints['churn-aci'] : {}
 
 resource endpointChurnAci 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -363,11 +349,10 @@ module trafficChurnAci 'endpoint-traffic.bicep' = {
 
 // ---- Endpoint fraud-aks: from v1 AKS service fraud-aks ----
 
-// What a redeploy's PUT of the endpoint carries besides its properties: the live traffic
-// (none for a new endpoint, whose deployments do not exist yet).
-var currentFraudAks = (allNew || contains(newEndpointList, 'fraud-aks')) ? {} : {
-  traffic: nonZero(traffic['fraud-aks'])
-}
+// What the endpoint's own PUT carries besides its properties: the traffic it has when it
+// exists (the new split follows in the traffic step, once its deployments are updated); when
+// it is new, no traffic (its deployments do not exist yet).
+var currentFraudAks = contains(live.endpoints, 'fraud-aks') ? live.endpoints['fraud-aks'] : {}
 
 resource endpointFraudAks 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -386,8 +371,8 @@ resource endpointFraudAks 'Microsoft.MachineLearningServices/workspaces/onlineEn
   }, currentFraudAks)
 }
 
-// autoscaleFraudAksBlue changes sku.capacity after creation; Bicep cannot ignore a
-// property, so a redeploy sets the instance count back to this value until autoscale acts.
+// autoscaleFraudAksBlue owns sku.capacity after creation: a deployment that exists keeps
+// the instance count it has (read when the deployment runs); this one is the initial count.
 resource deploymentFraudAksBlue 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments@2025-12-01' = {
   parent: endpointFraudAks
   name: 'blue'
@@ -396,10 +381,10 @@ resource deploymentFraudAksBlue 'Microsoft.MachineLearningServices/workspaces/on
     team: 'risk'
     tier: 'gold'
   }
-  sku: {
+  sku: union({
     capacity: 2
     name: 'Default'
-  }
+  }, contains(live.capacity, 'fraud-aks/blue') ? { capacity: live.capacity['fraud-aks/blue'] } : {})
   properties: {
     appInsightsEnabled: true
     codeConfiguration: {
@@ -512,11 +497,10 @@ module trafficFraudAks 'endpoint-traffic.bicep' = {
 
 // ---- Endpoint ocr-aci-private: from v1 ACI service ocr-aci-private ----
 
-// What a redeploy's PUT of the endpoint carries besides its properties: the live traffic
-// (none for a new endpoint, whose deployments do not exist yet).
-var currentOcrAciPrivate = (allNew || contains(newEndpointList, 'ocr-aci-private')) ? {} : {
-  traffic: nonZero(traffic['ocr-aci-private'])
-}
+// What the endpoint's own PUT carries besides its properties: the traffic it has when it
+// exists (the new split follows in the traffic step, once its deployments are updated); when
+// it is new, no traffic (its deployments do not exist yet).
+var currentOcrAciPrivate = contains(live.endpoints, 'ocr-aci-private') ? live.endpoints['ocr-aci-private'] : {}
 
 resource endpointOcrAciPrivate 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -589,11 +573,10 @@ module trafficOcrAciPrivate 'endpoint-traffic.bicep' = {
 
 // ---- Endpoint recs-aks-token: from v1 AKS service recs-aks-token ----
 
-// What a redeploy's PUT of the endpoint carries besides its properties: the live traffic
-// (none for a new endpoint, whose deployments do not exist yet).
-var currentRecsAksToken = (allNew || contains(newEndpointList, 'recs-aks-token')) ? {} : {
-  traffic: nonZero(traffic['recs-aks-token'])
-}
+// What the endpoint's own PUT carries besides its properties: the traffic it has when it
+// exists (the new split follows in the traffic step, once its deployments are updated); when
+// it is new, no traffic (its deployments do not exist yet).
+var currentRecsAksToken = contains(live.endpoints, 'recs-aks-token') ? live.endpoints['recs-aks-token'] : {}
 
 resource endpointRecsAksToken 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
@@ -675,11 +658,10 @@ module trafficRecsAksToken 'endpoint-traffic.bicep' = {
 
 // ---- Endpoint sentiment-aci: from v1 ACI service sentiment-aci ----
 
-// What a redeploy's PUT of the endpoint carries besides its properties: the live traffic
-// (none for a new endpoint, whose deployments do not exist yet).
-var currentSentimentAci = (allNew || contains(newEndpointList, 'sentiment-aci')) ? {} : {
-  traffic: nonZero(traffic['sentiment-aci'])
-}
+// What the endpoint's own PUT carries besides its properties: the traffic it has when it
+// exists (the new split follows in the traffic step, once its deployments are updated); when
+// it is new, no traffic (its deployments do not exist yet).
+var currentSentimentAci = contains(live.endpoints, 'sentiment-aci') ? live.endpoints['sentiment-aci'] : {}
 
 resource endpointSentimentAci 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace

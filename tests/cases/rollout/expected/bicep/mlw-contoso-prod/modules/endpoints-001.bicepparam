@@ -7,7 +7,7 @@ param location = 'westeurope'
 
 param workspaceName = 'mlw-contoso-prod'
 
-param newEndpoints = readEnvironmentVariable('GEN_IAC_NEW_ENDPOINTS', '')
+param live = json(readEnvironmentVariable('GEN_IAC_UPLOAD')).live
 
 param traffic = loadJsonContent('../traffic.json', '$.traffic')
 
