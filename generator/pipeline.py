@@ -12,7 +12,7 @@ from generator.diagnostics import InputError
 from generator.files import RenderedFile
 from generator.output import CheckResult, WriteResult, check_tree, claim, write_tree
 from generator.places import example_snapshot
-from generator.plan.adoption import adopt, without_keys
+from generator.plan.adoption import adopt
 from generator.plan.build import build_plan
 from generator.plan.memory import remember
 from generator.plan.model import MigrationPlan, ServiceOutcome
@@ -108,8 +108,7 @@ def plan_from(
     keys = {name: (k.primary, k.secondary) for name, k in snapshot.keys.items()}
     with snapshot_budget():  # limits across all the snapshot's archives together
         plan = build_plan(snapshot, overrides, options.defaults)
-    adoption = adopt(plan.workspace, snapshot.existing_endpoints)
-    plan = replace(plan, adoption=adoption, workspace=without_keys(plan.workspace, adoption))
+    plan = replace(plan, adoption=adopt(plan.workspace, snapshot.existing_endpoints))
     return plan, keys
 
 

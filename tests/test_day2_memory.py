@@ -476,17 +476,22 @@ def test_retiring_or_dropping_what_is_live_is_refused(
     assert expected in err and err.count("\n") == 1
 
 
-def test_an_adopted_endpoint_is_sent_no_keys() -> None:
-    from generator.plan.adoption import AdoptedEndpoint, Adoption, without_keys
-    from generator.plan.model import Endpoint, WorkspacePlan
+def test_an_adopted_endpoint_is_sent_no_keys(tmp_path: Path) -> None:
+    from tests.golden import CASES_DIR
 
-    def endpoint(name: str) -> Endpoint:
-        return Endpoint(name, name, {}, {}, (), {}, keys_from=name)
-
-    ws = WorkspacePlan("s", "rg", "ws", "westeurope", (endpoint("old"), endpoint("new")), ())
-    adopted = Adoption((AdoptedEndpoint("old", "old", "/id"),))
-    keyed = {e.name: e.keys_from for e in without_keys(ws, adopted).endpoints}
-    assert keyed == {"old": None, "new": "new"}
+    out = tmp_path / "out"
+    generate(Options(input=CASES_DIR / "keys" / "input", out=out))
+    module = out / "terraform" / "mlw-keys"
+    adopted = (module / "main.billing-api.tf").read_text(encoding="utf-8")
+    created = (module / "main.search-api.tf").read_text(encoding="utf-8")
+    # billing-api exists already (imports.tf): its keys stay as they are, and no write-only
+    # body makes azapi plan an update on every plan.
+    assert "azapi_resource.endpoint_billing_api" in (module / "imports.tf").read_text()
+    assert (
+        "sensitive_body" not in adopted
+        and "billing-api" not in (module / "variables.tf").read_text()
+    )
+    assert 'sensitive_body = try(var.endpoint_keys["search-api"], null)' in created
 
 
 def test_a_re_run_without_layout_keeps_the_last_layout(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ resources. Pure: no I/O; the snapshot's resources come in as `ExistingEndpoint` 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from generator.sources.existing import ExistingDeployment, ExistingEndpoint
@@ -82,19 +82,6 @@ def adopt(workspace: WorkspacePlan, existing: Sequence[ExistingEndpoint]) -> Ado
             adopted.append(_endpoint(workspace, endpoint, found))
     others = tuple(sorted((e.name for e in by_name.values()), key=str.lower))
     return Adoption(tuple(adopted), others)
-
-
-def without_keys(workspace: WorkspacePlan, adoption: Adoption) -> WorkspacePlan:
-    """An endpoint that exists already keeps its keys: none are sent to it (keys go only with
-    the PUT that creates an endpoint; sent to an adopted one they would replace its keys, and
-    Terraform would plan the write-only keys again on every plan)."""
-    adopted = {e.name for e in adoption.endpoints}
-    if not any(e.keys_from and e.name in adopted for e in workspace.endpoints):
-        return workspace
-    endpoints = tuple(
-        replace(e, keys_from=None) if e.name in adopted else e for e in workspace.endpoints
-    )
-    return replace(workspace, endpoints=endpoints)
 
 
 def endpoint_id(workspace: WorkspacePlan, endpoint: str) -> str:

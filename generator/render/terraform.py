@@ -371,7 +371,7 @@ def _render_module(
     assets = module_assets(ws, endpoints)
     uploads = any(a.upload for a in assets)
     inputs = inputs_of(endpoints)
-    keyed = tuple(sorted(e.keys_from for e in endpoints if e.keys_from))
+    keyed = tuple(sorted(e.keys_from for e in endpoints if e.keys_from and _sends_keys(plan, e)))
     context: dict[str, Any] = {
         "terraform_version": TERRAFORM_VERSION,
         "azapi_source": AZAPI_SOURCE,
@@ -395,11 +395,12 @@ def _render_module(
     outcomes = {o.endpoint: o for o in plan.outcomes if o.endpoint}
     for endpoint in endpoints:
         outcome = outcomes.get(endpoint.name)
+        sends_keys = _sends_keys(plan, endpoint)
         files.append(
             RenderedFile(
                 f"{base}/main.{endpoint.name}.tf",
                 endpoint_template.render(
-                    _endpoint_context(endpoint, outcome.compute_type if outcome else "")
+                    _endpoint_context(endpoint, outcome.compute_type if outcome else "", sends_keys)
                 ),
             )
         )
@@ -608,16 +609,25 @@ def endpoint_ignore_changes() -> list[str]:
     return ["body", "sensitive_body_version", "tags"]
 
 
+def _sends_keys(plan: MigrationPlan, endpoint: Endpoint) -> bool:
+    """Whether the endpoint's create PUT carries the v1 keys: never for one that exists
+    already (adopted: imports.tf). Sent to it, they would replace its live keys, and with no
+    hash of them in the imported state azapi would plan them again on every plan."""
+    return bool(endpoint.keys_from) and endpoint.name not in {
+        e.name for e in plan.adoption.endpoints
+    }
+
+
 def _keys_expression(service: str) -> hcl.Raw:
     """The endpoint's v1 keys when the ephemeral input holds them, else nothing to send."""
     ref = f"var.{KEYS_VARIABLE}[{hcl.string(service)}]"
     return hcl.Raw(f"try({ref}, null) == null ? null : {{ properties = {{ keys = {ref} }} }}")
 
 
-def _endpoint_context(endpoint: Endpoint, compute_type: str) -> dict[str, Any]:
+def _endpoint_context(endpoint: Endpoint, compute_type: str, sends_keys: bool) -> dict[str, Any]:
     ep_label = endpoint_label(endpoint.name)
     body: dict[str, Any] = {"properties": endpoint.properties}
-    sensitive = _keys_expression(endpoint.keys_from) if endpoint.keys_from else None
+    sensitive = _keys_expression(endpoint.keys_from) if sends_keys and endpoint.keys_from else None
     locks = [hcl.Raw(f"azapi_resource.{ep_label}.id")]
     return {
         "endpoint": endpoint,

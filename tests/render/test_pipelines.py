@@ -421,8 +421,7 @@ def test_v1_keys_come_from_the_secret_store_only_at_the_apply(
     keyed: tuple[Path, MigrationPlan],
 ) -> None:
     root, plan = keyed
-    # billing-api exists already (the snapshot's onlineEndpoints): it keeps its live keys.
-    assert plan.workspace.keyed_services == ("search-api",)
+    assert plan.workspace.keyed_services == ("billing-api", "search-api")
     wf = load(root / "github" / "gen-iac-mlw-keys-terraform.yml")
     text = (root / "github" / "gen-iac-mlw-keys-terraform.yml").read_text()
     assert text.count("secrets.GEN_IAC_ENDPOINT_KEYS") == 1
@@ -433,6 +432,10 @@ def test_v1_keys_come_from_the_secret_store_only_at_the_apply(
     assert "terraform" in step["run"] and "apply" in step["run"]
     stand_in = json.loads(wf["jobs"]["plan"]["env"]["TF_VAR_endpoint_keys"])
     assert stand_in == {
+        "billing-api": {
+            "primaryKey": "plan-only-placeholder",
+            "secondaryKey": "plan-only-placeholder",
+        },
         "search-api": {
             "primaryKey": "plan-only-placeholder",
             "secondaryKey": "plan-only-placeholder",

@@ -36,7 +36,7 @@ param mirrorTraffic mirrorTrafficType
 // The v1 endpoint keys: secure, never output. main.bicepparam reads them from the
 // environment variable GEN_IAC_ENDPOINT_KEYS; unset, no endpoint is sent keys.
 @secure()
-@description('Required. Keys of the v1 services by service name, in the keys.json format of gen-iac export, for: search-api. An endpoint is sent its keys (properties.keys) only when they are given here: at its creation or for a deliberate reset; an empty object sends none and keeps the live keys.')
+@description('Required. Keys of the v1 services by service name, in the keys.json format of gen-iac export, for: billing-api, search-api. An endpoint is sent its keys (properties.keys) only when they are given here: at its creation or for a deliberate reset; an empty object sends none and keeps the live keys.')
 param endpointKeys object
 
 // ============= //

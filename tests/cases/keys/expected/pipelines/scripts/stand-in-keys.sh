@@ -13,4 +13,4 @@ snapshot="${1:?usage: stand-in-keys.sh SNAPSHOT_DIR}"
 if [ -e "$snapshot/keys.json" ]; then
   exit 0
 fi
-(umask 077 && printf '%s\n' '{"search-api": {"primaryKey": "plan-only-placeholder", "secondaryKey": "plan-only-placeholder"}}' > "$snapshot/keys.json")
+(umask 077 && printf '%s\n' '{"billing-api": {"primaryKey": "plan-only-placeholder", "secondaryKey": "plan-only-placeholder"}, "search-api": {"primaryKey": "plan-only-placeholder", "secondaryKey": "plan-only-placeholder"}}' > "$snapshot/keys.json")

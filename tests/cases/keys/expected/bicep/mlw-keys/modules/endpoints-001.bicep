@@ -105,8 +105,9 @@ resource environmentSearchApiEnv2 'Microsoft.MachineLearningServices/workspaces/
 
 // What the endpoint's own PUT carries besides its properties: the traffic it has when it
 // exists (the new split follows in the traffic step, once its deployments are updated); when
-// it is new, no traffic (its deployments do not exist yet).
-var currentBillingApi = contains(live.endpoints, 'billing-api') ? live.endpoints['billing-api'] : {}
+// it is new, no traffic (its deployments do not exist yet) but its v1 keys: keys are
+// sent at creation only.
+var currentBillingApi = contains(live.endpoints, 'billing-api') ? live.endpoints['billing-api'] : (contains(endpointKeys, 'billing-api') ? { keys: { primaryKey: endpointKeys['billing-api'].primaryKey, secondaryKey: endpointKeys['billing-api'].secondaryKey } } : {})
 
 resource endpointBillingApi 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints@2025-12-01' = {
   parent: workspace
