@@ -487,10 +487,8 @@ def test_an_adopted_endpoint_is_sent_no_keys(tmp_path: Path) -> None:
     # billing-api exists already (imports.tf): its keys stay as they are, and no write-only
     # body makes azapi plan an update on every plan.
     assert "azapi_resource.endpoint_billing_api" in (module / "imports.tf").read_text()
-    assert (
-        "sensitive_body" not in adopted
-        and "billing-api" not in (module / "variables.tf").read_text()
-    )
+    assert "sensitive_body =" not in adopted and "sensitive_body_version =" not in adopted
+    assert "billing-api" not in (module / "variables.tf").read_text()
     assert 'sensitive_body = try(var.endpoint_keys["search-api"], null)' in created
 
 
