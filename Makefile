@@ -52,8 +52,9 @@ toolchain: $(RUN_STAMP)
 golden: $(TEST_STAMP)
 	$(BIN)/python -m tests.regen
 
-# Measures, asserts nothing: 1k, 10k, 20k services, both targets, median of 3 (minutes).
-# A quick look: make bench BENCH_ARGS='--counts 1000 --repeats 1'
+# Measures, asserts nothing: 1k, 10k, 20k services, both targets, median of 3 (minutes); then
+# day 2 at 10k per layout: one change re-generated, a first and an up-to-date --check.
+# A quick look: make bench BENCH_ARGS='--counts 1000 --day2-counts 1000 --repeats 1'
 bench: $(RUN_STAMP)
 	$(BIN)/python scripts/benchmark.py $(BENCH_ARGS)
 

@@ -2,7 +2,7 @@
 
 Exit status: 0 all migrated (warnings allowed), 1 some services not migrated (the rest
 written), 2 bad usage, unreadable input or an unusable output folder (nothing written),
-3 drift found by --check. Heavy modules (jinja2, the
+3 drift found by --check (4: differences found by `gen-iac verify`). Heavy modules (jinja2, the
 renderers, azureml-core for `export`) are imported only once a command runs.
 """
 
@@ -45,6 +45,10 @@ subcommands:
   gen-iac smoke BUNDLE [--model-dir DIR] [--request FILE]
                        run a generated bundle under azureml-inference-server-http on
                        127.0.0.1 and send it one request (before apply, in a pipeline)
+  gen-iac verify --out DIR [--input SNAPSHOT] [--v2-only] ...
+                       after the apply: send the same requests to each v1 service and
+                       its v2 endpoint, compare the answers, complete CUTOVER.md (exit 4
+                       when any differs; see gen-iac verify --help)
   gen-iac plan-summary PLAN_JSON
                        a saved Terraform plan (terraform show -json) as Markdown for a
                        reviewer: deletions first, traffic old -> new, deployments, sizes
@@ -280,6 +284,10 @@ def _main(args_list: list[str]) -> int:
         from generator.smoke import main as smoke_main
 
         return smoke_main(args_list[1:])
+    if args_list[:1] == ["verify"]:
+        from generator.verify.command import main as verify_main
+
+        return verify_main(args_list[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)
@@ -311,7 +319,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace, result: GenerateResult) -> int:
     if result.check is not None:
-        for line in (*result.plan.day2.lines(), *result.check.lines(result.out)):
+        for line in result.check.lines(result.out):
             _say(line)
         if result.check.drift:
             _say(

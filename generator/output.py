@@ -929,3 +929,74 @@ def _diff(path: str, before: bytes | None, after: bytes) -> tuple[str, ...]:
     if len(lines) > DIFF_LINES:
         shown.append(f"... {len(lines) - DIFF_LINES} more diff line(s)")
     return tuple(shown)
+
+
+# ---------------------------------------------------------------------------------------------
+# Beside a generate: `gen-iac verify`
+
+
+def write_beside(out: Path, files: Iterable[RenderedFile], completes: str) -> list[str]:
+    """Write `files` into the folder of a generate, under the same lock, all or nothing (the
+    same journal), confined the same way. Returns warnings.
+
+    `completes` names the one file of the generate these files include (CUTOVER.md): it is
+    written only when the manifest lists it and nobody edited it, and its new hash is
+    recorded, so the next generate neither takes it for a person's edit nor rewrites it (it
+    renders the same bytes). The other files are not the generate's (verify.json, VERIFY.md):
+    they stay out of the manifest, and a generate leaves them alone."""
+    if not out.is_dir():
+        raise OutputError(f"{out}: not a folder")
+    warnings: list[str] = []
+    with _locked(out, exclusive=True):
+        try:
+            warnings += recover(out)
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot complete an interrupted run: {_why(exc)}") from None
+        old = _read_manifest(out, warnings)
+        tree = _Tree(out)
+        staging = out / f"{STAGING_PREFIX}{secrets.token_hex(6)}"
+        keep = False
+        try:
+            os.mkdir(staging, 0o700)
+            ops: list[list[str]] = []
+            seen: dict[str, str] = {}
+            for number, f in enumerate(files):
+                path = _checked_path(out, f, seen)
+                if tree.parent_state(path):
+                    raise OutputError(f"{out / path}: under a link or a file; not written")
+                state, disk = tree.read(path)
+                if state not in ("absent", "file"):
+                    raise OutputError(f"{out / path}: not a regular file; not written")
+                if path == completes:
+                    before = old.get(path)
+                    if before is None or before.owner != GEN_IAC:
+                        warnings.append(f"{path}: not written (no generate wrote it here)")
+                        continue
+                    if disk is not None and _hash(disk) != before.sha256:
+                        warnings.append(f"{path}: edited by a person; kept as it is")
+                        continue
+                    digest = _hash(f.content)
+                    old[path] = _Entry(digest, digest)
+                if disk == f.content:
+                    continue
+                fd = os.open(staging / str(number), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(f.content)
+                ops.append(["put", str(number), path, _hash(f.content)])
+            if completes in {op[2] for op in ops}:
+                manifest = _manifest_bytes(old)
+                with open(staging / "manifest", "xb") as handle:
+                    handle.write(manifest)
+                ops.append(["put", "manifest", MANIFEST, _hash(manifest)])
+            if ops:
+                _commit(out, staging, ops)
+                keep = True  # committed: if moving in fails, the next run completes it
+                _roll_forward(out, staging.name, ops)
+                os.unlink(out / JOURNAL)
+                keep = False
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot write: {_why(exc)}") from None
+        finally:
+            if not keep:
+                shutil.rmtree(staging, ignore_errors=True)
+    return warnings

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator.assets.archive import snapshot_budget
 from generator.diagnostics import InputError
 from generator.files import RenderedFile
 from generator.output import CheckResult, WriteResult, check_tree, claim, write_tree
 from generator.places import example_snapshot
-from generator.plan.adoption import adopt
-from generator.plan.build import build_plan
-from generator.plan.memory import remember
-from generator.plan.model import MigrationPlan, ServiceOutcome
-from generator.sources.memory import read_memory
 from generator.sources.overrides import Override, merge_flags, parse_field, read_overrides
-from generator.sources.snapshot import read_snapshot
 from generator.sources.untrusted import shown
+from generator.sources.verified import read_verified
+
+if TYPE_CHECKING:  # imported where planning starts: a recorded --check never plans
+    from generator.plan.model import MigrationPlan, ServiceOutcome
 
 # Choice flags: flag -> (Override field, value type, whether a bare VALUE applies to all).
 CHOICE_FLAGS: dict[str, tuple[str, type, bool]] = {
@@ -59,10 +59,16 @@ class Options:
 
 @dataclass(frozen=True)
 class GenerateResult:
-    plan: MigrationPlan
+    # The plan, or how to make it: an up-to-date --check answered from its record
+    # (generator.incremental) plans only when asked.
+    source: MigrationPlan | Callable[[], MigrationPlan]
     written: WriteResult  # empty for --check
     out: Path
     check: CheckResult | None = None  # set for --check
+
+    @cached_property
+    def plan(self) -> MigrationPlan:
+        return self.source() if callable(self.source) else self.source
 
     @property
     def not_migrated(self) -> tuple[ServiceOutcome, ...]:
@@ -101,6 +107,10 @@ def parse_choices(flags: dict[str, list[str]]) -> tuple[Override, dict[str, Over
 def plan_from(
     options: Options, path: Path | None = None
 ) -> tuple[MigrationPlan, dict[str, tuple[str, str]]]:
+    from generator.plan.adoption import adopt
+    from generator.plan.build import build_plan
+    from generator.sources.snapshot import read_snapshot
+
     path = path or options.input or example_snapshot()
     overrides = merge_flags(read_overrides(options.overrides_file), options.service_overrides)
     flags = {k: v for k, v in options.workspace_flags.items() if v}
@@ -113,13 +123,32 @@ def plan_from(
 
 
 def remembered(options: Options, plan: MigrationPlan) -> tuple[Options, MigrationPlan]:
-    """The run's plan, targets and pipelines given what the last run into --out generated."""
+    """The run's plan, targets, pipelines and layout given what the last run into --out
+    generated (generator.plan.memory): nothing it wrote disappears unless a person says so."""
+    from generator.plan.memory import remember
+    from generator.sources.memory import read_memory
+
     memory = read_memory(options.out, plan.workspace.name, options.layout)
     layout = options.layout or memory.layout or "workspace"
     plan, targets, pipelines = remember(
         plan, memory, options.retire, options.targets, options.pipelines, options.drop, layout
     )
     return replace(options, targets=targets, pipelines=pipelines, layout=layout), plan
+
+
+def _planned(
+    options: Options, path: Path
+) -> tuple[Options, MigrationPlan, dict[str, tuple[str, str]]]:
+    plan, keys = plan_from(options, path)
+    options, plan = remembered(options, plan)
+    return options, plan, keys
+
+
+def _kept(plan: MigrationPlan) -> tuple[str, ...]:
+    """The bundle folders of what a run keeps from its record: on disk already, kept as
+    they are (`write_tree`/`check_tree` keep=)."""
+    ws = plan.workspace
+    return tuple(f"bundles/{ws.folder}/{a.folder}/" for a in ws.assets if a.kept)
 
 
 def render(
@@ -153,7 +182,9 @@ def render(
         from generator.render.bicep import render_bicep
 
         yield from render_bicep(plan)
-    yield from render_report(plan, options.targets, input_name, keys_file)
+    # CUTOVER.md shows what the last `gen-iac verify` into this folder found.
+    verified = read_verified(options.out)
+    yield from render_report(plan, options.targets, input_name, keys_file, verified)
     from generator.render.record import render_record
 
     retired = plan.day2.earlier_retired + plan.day2.retired
@@ -209,6 +240,37 @@ def command_flags(options: Options) -> list[tuple[str, str]]:
     return found
 
 
+def _input_name(options: Options, path: Path) -> str:
+    return shown(str(path) if options.input and not path.is_absolute() else path.name)
+
+
+def _check(options: Options, path: Path) -> GenerateResult:
+    """--check (the caller holds the claim on `--out`); one that finds `--out` up to date is
+    recorded outside it, and the next with the same input and the same `--out` is answered
+    from the record."""
+    from generator import incremental
+
+    inputs = [path] + ([options.overrides_file] if options.overrides_file else [])
+    settings = repr(options)
+    memo = incremental.check_memo(inputs, settings, options.out)
+    started, before = 0, None
+    if memo is not None:
+        recalled = incremental.recall(memo, options.out)
+        if recalled is not None:
+            return GenerateResult(
+                lambda: _planned(options, path)[1], WriteResult(), options.out, recalled
+            )
+        started, before = incremental.now_ns(), incremental.listing_before(options.out)
+    run, plan, keys = _planned(options, path)
+    files = render(plan, run, keys, _input_name(options, path))
+    result = check_tree(options.out, files, locked=True, keep=_kept(plan))
+    # What the run keeps or retires of earlier runs' output, first (recorded with the rest).
+    result.warnings[:0] = plan.day2.lines()
+    if memo is not None:
+        incremental.remember(memo, options.out, before, started, result, inputs, settings)
+    return GenerateResult(plan, WriteResult(), options.out, result)
+
+
 def generate(options: Options, *, claimed: bool = False) -> GenerateResult:
     """Snapshot -> plan -> files -> `options.out`. `claimed`: the caller already holds
     `claim(options.out, ...)` (the CLI takes it before importing the planner)."""
@@ -229,18 +291,11 @@ def _generate(options: Options, path: Path) -> GenerateResult:
     paused = gc.isenabled()
     gc.disable()
     try:
-        plan, keys = plan_from(options, path)
-        options, plan = remembered(options, plan)
-        input_name = shown(str(path) if options.input and not path.is_absolute() else path.name)
-        files = render(plan, options, keys, input_name)
-        # The bundles of what a run keeps from its record are on disk already: kept as they are.
-        keep = tuple(
-            f"bundles/{plan.workspace.folder}/{a.folder}/" for a in plan.workspace.assets if a.kept
-        )
         if options.check:
-            check = check_tree(options.out, files, locked=True, keep=keep)
-            return GenerateResult(plan, WriteResult(), options.out, check)
-        written = write_tree(options.out, files, options.force, locked=True, keep=keep)
+            return _check(options, path)
+        run, plan, keys = _planned(options, path)
+        files = render(plan, run, keys, _input_name(options, path))
+        written = write_tree(options.out, files, options.force, locked=True, keep=_kept(plan))
         return GenerateResult(plan, written, options.out)
     finally:
         if paused:

@@ -12,6 +12,13 @@ paths, same sizes, after reading the same snapshot JSON): the floor any generato
 for that output on that file system. Output goes to tmpfs (/dev/shm) when there is one, so the
 disk's noise does not decide; the first line says where. This is a measurement tool, not a
 test: it asserts nothing and CI does not run it.
+
+Day 2 (`--day2-counts`, default 10,000; `--layouts`): per layout, into one output folder, a
+full generate, a re-generation after one service changed, the first `--check` after it (a
+full check, which records an up-to-date answer) and a second `--check` (answered from that
+record). Each child gets its own per-user cache (XDG_CACHE_HOME in the work folder), so
+the first run of each layout compiles the templates. `--source DIR` measures another
+checkout (e.g. an export of main, for before/after figures).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+SETTLE = 0.5  # s between writing and a --check: a record trusts only settled entries
 
 FLOOR = r"""
 import json, os, sys
@@ -126,9 +134,11 @@ class Run:
     bytes: int
 
 
-def measure(argv: list[str], ok: tuple[int, ...] = (0,)) -> Usage:
+def measure(
+    argv: list[str], ok: tuple[int, ...] = (0,), env: dict[str, str] | None = None
+) -> Usage:
     """Wall time, CPU time and peak RSS of one fresh child process (its own rusage)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     start = time.perf_counter()
     child = subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -176,6 +186,34 @@ def one_run(work: Path, snapshot: Path, targets: list[str]) -> Run:
     return Run(gen, floor, len(files), sum(s for _, s in files))
 
 
+DAY2 = ("full generate", "one change", "--check (first)", "--check (up to date)")
+
+
+def day2(work: Path, count: int, layout: str, targets: list[str]) -> list[Usage]:
+    """The day-2 runs of one layout, in order (see DAY2), into one output folder."""
+    out, cache = work / f"out-{layout}", work / f"cache-{layout}"
+    for old in (out, cache):
+        shutil.rmtree(old, ignore_errors=True)
+    snapshot = work / f"day2-{count}.json"
+    doc = synthetic(count)
+    snapshot.write_text(json.dumps(doc), encoding="utf-8")
+    flags = [a for t in targets for a in ("--target", t)]
+    command = [sys.executable, "-m", "generator", *flags, "--layout", layout]
+    command += ["--input", str(snapshot), "--out", str(out), "--quiet"]
+    env = {"XDG_CACHE_HOME": str(cache)}
+    found = [measure(command, ok=(0, 1), env=env)]
+    doc["services"][count // 2]["description"] = "changed on day 2"
+    snapshot.write_text(json.dumps(doc), encoding="utf-8")
+    found.append(measure(command, ok=(0, 1), env=env))
+    for _ in range(2):
+        time.sleep(SETTLE)
+        found.append(measure([*command, "--check"], env=env))
+    for folder in (out, cache):
+        shutil.rmtree(folder, ignore_errors=True)
+    snapshot.unlink()
+    return found
+
+
 def where_to_measure(given: Path | None) -> tuple[Path, str]:
     """The folder for the runs and a note saying what file system it is on."""
     base = given or (Path("/dev/shm") if os.access("/dev/shm", os.W_OK) else None)
@@ -213,7 +251,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--counts", type=int, nargs="+", default=[1000, 10000, 20000])
+    parser.add_argument("--counts", type=int, nargs="*", default=[1000, 10000, 20000])
     parser.add_argument(
         "--targets", nargs="+", default=["terraform", "bicep"], choices=["terraform", "bicep"]
     )
@@ -221,7 +259,17 @@ def main() -> None:
         "--repeats", type=int, default=3, help="runs per count; the table shows the median"
     )
     parser.add_argument("--dir", type=Path, help="where to write (default: /dev/shm if present)")
+    parser.add_argument(
+        "--day2-counts", type=int, nargs="*", default=[10000], help="day-2 runs (none: skip)"
+    )
+    parser.add_argument(
+        "--layouts", nargs="+", default=["workspace", "endpoint"], choices=["workspace", "endpoint"]
+    )
+    parser.add_argument("--source", type=Path, help="the checkout to measure (default: this one)")
     args = parser.parse_args()
+    if args.source:
+        global ROOT
+        ROOT = args.source.resolve()
     base, note = where_to_measure(args.dir)
     print(
         f"measuring in {note}; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}; "
@@ -261,6 +309,25 @@ def main() -> None:
             f"{runs[0].files:>7} {runs[0].bytes / 2**20:>8.1f} {floor:>8.2f} "
             f"{statistics.median(r.floor.cpu for r in runs):>6.2f} {wall / floor:>8.1f}"
         )
+    if not args.day2_counts:
+        return
+    print(f"\nday 2 (median of {args.repeats}): {' + '.join(args.targets)}, source {ROOT}")
+    print(f"{'services':>8} {'layout':<10} {'run':<22} {'wall s':>7} {'cpu s':>7} {'peak MiB':>9}")
+    with tempfile.TemporaryDirectory(prefix="gen-iac-bench-", dir=base) as tmp:
+        for count in args.day2_counts:
+            for layout in args.layouts:
+                repeats = [
+                    day2(Path(tmp), count, layout, args.targets) for _ in range(args.repeats)
+                ]
+                for n, name in enumerate(DAY2):
+                    usage = [r[n] for r in repeats]
+                    print(
+                        f"{count:>8} {layout:<10} {name:<22} "
+                        f"{statistics.median(u.wall for u in usage):>7.2f} "
+                        f"{statistics.median(u.cpu for u in usage):>7.2f} "
+                        f"{statistics.median(u.peak_mib for u in usage):>9.0f}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,14 @@ WORKSPACE = {
 }
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """gen-iac's per-user cache (compiled templates, --check records) in a folder of the
+    suite's own, never the user's ~/.cache."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    os.environ.pop("GEN_IAC_NO_CACHE", None)
+
+
 @pytest.fixture
 def example_services() -> list[dict[str, Any]]:
     data = json.loads((EXAMPLE / "snapshot.json").read_text(encoding="utf-8"))

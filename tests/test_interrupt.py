@@ -173,7 +173,10 @@ def test_ctrl_c_at_any_moment_is_one_line_exit_130_and_old_or_new(
             assert files(out) == new
             continue
         interrupted += 1
-        assert code == 130, (moment, code, err)
+        # 130, or killed by SIGINT after the line: CPython re-sends SIGINT to itself at exit
+        # when a KeyboardInterrupt escaped its runner during start-up (Py_RunMain's
+        # _Py_UnhandledKeyboardInterrupt), which a shell reports as 130 too.
+        assert code in (130, -signal.SIGINT), (moment, code, err)
         assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err, err
         if not (out / JOURNAL).exists():
             assert files(out) in (old, new), f"{moment}: a mixed tree"

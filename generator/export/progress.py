@@ -14,7 +14,16 @@ PREFIX = "gen-iac export"
 
 
 class Progress:
-    def __init__(self, stream: TextIO, quiet: bool = False, tty: bool | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        quiet: bool = False,
+        tty: bool | None = None,
+        prefix: str = PREFIX,
+        count_bytes: bool = True,  # the export counts downloaded bytes; verify does not
+    ) -> None:
+        self.prefix = prefix
+        self.count_bytes = count_bytes
         self.stream = stream
         self.quiet = quiet
         self.tty = stream.isatty() if tty is None else tty
@@ -25,10 +34,10 @@ class Progress:
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            self._line(f"{PREFIX}: {text}")
+            self._line(f"{self.prefix}: {text}")
 
     def error(self, text: str) -> None:
-        self._line(f"{PREFIX}: error: {text}")
+        self._line(f"{self.prefix}: error: {text}")
 
     def start(self, total: int) -> None:
         self.total, self.done, self.bytes = total, 0, 0
@@ -47,7 +56,8 @@ class Progress:
         if self.tty:
             self._draw(label)
         else:
-            self.info(f"[{self.done}/{self.total}] {label} ({human_bytes(self.bytes)} so far)")
+            so_far = f" ({human_bytes(self.bytes)} so far)" if self.count_bytes else ""
+            self.info(f"[{self.done}/{self.total}] {label}{so_far}")
 
     def finish(self) -> None:
         if self._bar_shown:
@@ -61,8 +71,9 @@ class Progress:
         width = 24
         filled = width * self.done // self.total
         bar = "#" * filled + "." * (width - filled)
-        self.stream.write(f"\r\x1b[K{PREFIX} [{bar}] {self.done}/{self.total} services, "
-                          f"{human_bytes(self.bytes)} {label[:40]}")
+        so_far = f", {human_bytes(self.bytes)}" if self.count_bytes else ""
+        self.stream.write(f"\r\x1b[K{self.prefix} [{bar}] {self.done}/{self.total} services"
+                          f"{so_far} {label[:40]}")
         self.stream.flush()
         self._bar_shown = True
 

@@ -37,12 +37,18 @@ class DeadlinePassed(GaveUp):
 
 
 class Deadline:
-    """The export's end: `None` seconds means no deadline. Thread-safe (read-only after init)."""
+    """A run's end: `None` seconds means no deadline. Thread-safe (read-only after init)."""
 
-    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seconds: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        text: str | None = None,
+    ) -> None:
         self.clock = clock
         self.seconds = seconds
         self.at = None if seconds is None else clock() + seconds
+        self.text = text  # what describe() says, for a command other than the export
 
     def remaining(self) -> float | None:
         return None if self.at is None else self.at - self.clock()
@@ -52,6 +58,8 @@ class Deadline:
         return left is not None and left <= 0
 
     def describe(self) -> str:
+        if self.text:
+            return self.text
         minutes = (self.seconds or 0) / 60
         return f"the export deadline (--deadline {minutes:g} min) passed"
 

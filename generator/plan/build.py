@@ -17,6 +17,7 @@ from generator.plan import rules, traffic
 from generator.plan.assets import DeploymentAssets, deployment_assets, register_assets
 from generator.plan.cost import compare, total
 from generator.plan.model import (
+    AuthChange,
     Autoscale,
     Body,
     Concat,
@@ -385,6 +386,7 @@ def _plan_service(
         endpoint_kind=endpoint.kind,
         old_scoring_uri=s.scoring_uri,
         new_scoring_uri=scoring_uri(endpoint_name, snapshot.workspace.location),
+        auth=AuthChange(rules.v1_auth(s), auth, keys_from is not None),
         sku=skus[units[0].name] if single else None,
         cost=total(costs) if costs and len(costs) == len(units) else None,
     )

@@ -314,6 +314,15 @@ class Rollout:
 
 
 @dataclass(frozen=True)
+class AuthChange:
+    """What a service's clients send before and after (CUTOVER.md, `gen-iac verify`)."""
+
+    v1: str  # key | token | none
+    v2: str  # the endpoint's authMode: Key | AMLToken | AADToken
+    keys_kept: bool  # the endpoint is created with the exported v1 keys
+
+
+@dataclass(frozen=True)
 class ServiceOutcome:
     """What happened to one v1 service: the report's unit."""
 
@@ -326,6 +335,7 @@ class ServiceOutcome:
     endpoint_kind: str = "Managed"
     old_scoring_uri: str | None = None
     new_scoring_uri: str | None = None
+    auth: AuthChange | None = None
     sku: SkuChoice | None = None
     cost: CostComparison | None = None
     reason: str = ""

@@ -28,6 +28,13 @@ V1_AUTOSCALE_DEFAULTS = AutoScaler(
 )
 
 
+def v1_auth(service: LegacyService) -> str:
+    """How v1 clients authenticate: key | token | none."""
+    if service.aad_auth_enabled:
+        return "token"
+    return "key" if service.auth_enabled else "none"
+
+
 def auth_mode(service: LegacyService) -> tuple[str, list[Finding]]:
     if service.aad_auth_enabled:
         return "AMLToken", [

@@ -8,10 +8,10 @@ are declared with (azapi reads an imported resource at that version).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from generator.files import RenderedFile
-from generator.plan.adoption import deployment_id, endpoint_id
+from generator.plan.adoption import AdoptedEndpoint, deployment_id, endpoint_id
 from generator.plan.model import (
     AUTOSCALE_API_VERSION,
     AUTOSCALE_TYPE,
@@ -35,25 +35,13 @@ def import_targets(
     """(resource address, import id) of every adopted resource, endpoints first, each
     followed by its deployments; only those of `endpoints` when given (one root module per
     endpoint)."""
-    wanted = None if endpoints is None else set(endpoints)
-    found: list[tuple[str, str]] = []
-    for e in plan.adoption.endpoints:
-        if wanted is not None and e.name not in wanted:
-            continue
-        found.append((f"azapi_resource.{endpoint_label(e.name)}", e.resource_id))
-        found += [
-            (f"azapi_resource.{deployment_label(e.name, d.name)}", d.resource_id)
-            for d in e.deployments
-        ]
-    return found + _moved_in(plan, wanted, {address for address, _ in found})
+    return _with_moved(_targets(plan.adoption.endpoints, endpoints), moved_in(plan), endpoints)
 
 
-def _moved_in(
-    plan: MigrationPlan, wanted: set[str] | None, adopted: set[str]
-) -> list[tuple[str, str]]:
-    """What a root module manages that another state let go of (`removed` blocks: a layout
-    change, or a retirement with keep of something the snapshot has again): it exists in
-    Azure, so the module imports it. Once imported, an import block is a no-op."""
+def moved_in(plan: MigrationPlan) -> dict[str, list[tuple[str, str]]]:
+    """By endpoint, what a root module manages that another state let go of (`removed`
+    blocks: a layout change, or a retirement with keep of something the snapshot has again):
+    it exists in Azure, so the module imports it. Once imported, an import is a no-op."""
     ws = plan.workspace
     day2 = plan.day2
     let_go = {
@@ -61,17 +49,16 @@ def _moved_in(
         for r in (*day2.earlier_retired, *day2.retired, *day2.handover)
         if r.how == "keep"
     }
-    found: list[tuple[str, str]] = []
+    found: dict[str, list[tuple[str, str]]] = {}
     for e in ws.endpoints:
-        if wanted is not None and e.name not in wanted:
-            continue
         whole = e.name.lower() in let_go
+        targets = found.setdefault(e.name, [])
         if whole:
-            found.append((f"azapi_resource.{endpoint_label(e.name)}", endpoint_id(ws, e.name)))
+            targets.append((f"azapi_resource.{endpoint_label(e.name)}", endpoint_id(ws, e.name)))
         for d in e.deployments:
             if not whole and f"{e.name}/{d.name}".lower() not in let_go:
                 continue
-            found.append(
+            targets.append(
                 (
                     f"azapi_resource.{deployment_label(e.name, d.name)}",
                     deployment_id(ws, e.name, d.name),
@@ -79,8 +66,44 @@ def _moved_in(
             )
             if d.autoscale:
                 autoscale = f"{ws.resource_group_id}/providers/{AUTOSCALE_TYPE}/{d.autoscale.name}"
-                found.append((f"azapi_resource.{autoscale_label(e.name, d.name)}", autoscale))
-    return [(address, rid) for address, rid in found if address not in adopted]
+                targets.append((f"azapi_resource.{autoscale_label(e.name, d.name)}", autoscale))
+    return found
+
+
+def _with_moved(
+    adopted: list[tuple[str, str]],
+    moved: Mapping[str, list[tuple[str, str]]],
+    endpoints: Iterable[str] | None,
+) -> list[tuple[str, str]]:
+    have = {address for address, _ in adopted}
+    names = moved if endpoints is None else endpoints
+    extra = [t for name in names for t in moved.get(name, []) if t[0] not in have]
+    return adopted + extra
+
+
+def _targets(
+    adopted: Sequence[AdoptedEndpoint],
+    endpoints: Iterable[str] | None = None,
+    position: Mapping[str, int] | None = None,
+) -> list[tuple[str, str]]:
+    """`position` (adopted endpoint name -> index), when given, is built once for all
+    modules: with one module per endpoint, scanning every adopted endpoint per module would
+    make rendering quadratic."""
+    if endpoints is not None:
+        position = position if position is not None else _positions(adopted)
+        adopted = [adopted[n] for n in sorted({position[e] for e in endpoints if e in position})]
+    found: list[tuple[str, str]] = []
+    for e in adopted:
+        found.append((f"azapi_resource.{endpoint_label(e.name)}", e.resource_id))
+        found += [
+            (f"azapi_resource.{deployment_label(e.name, d.name)}", d.resource_id)
+            for d in e.deployments
+        ]
+    return found
+
+
+def _positions(adopted: Sequence[AdoptedEndpoint]) -> dict[str, int]:
+    return {e.name: n for n, e in enumerate(adopted)}
 
 
 def _api(resource_id: str) -> str:
@@ -90,7 +113,10 @@ def _api(resource_id: str) -> str:
 
 def import_blocks(plan: MigrationPlan, endpoints: Iterable[str] | None = None) -> str:
     """The text of imports.tf ('' when nothing is adopted)."""
-    targets = import_targets(plan, endpoints)
+    return _blocks(import_targets(plan, endpoints))
+
+
+def _blocks(targets: list[tuple[str, str]]) -> str:
     if not targets:
         return ""
     blocks = [
@@ -111,9 +137,13 @@ def import_blocks(plan: MigrationPlan, endpoints: Iterable[str] | None = None) -
 
 def render_imports(plan: MigrationPlan, layout: str = "workspace") -> list[RenderedFile]:
     """imports.tf in each root module that manages something that already exists."""
+    adopted = plan.adoption.endpoints
+    position = _positions(adopted)
+    moved = moved_in(plan)
     found = []
     for folder, endpoints in module_endpoints(plan, layout).items():
-        text = import_blocks(plan, [e.name for e in endpoints])
+        names = [e.name for e in endpoints]
+        text = _blocks(_with_moved(_targets(adopted, names, position), moved, names))
         if text:
             found.append(RenderedFile(f"{folder}/{IMPORTS_FILE}", text))
     return found

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -24,6 +25,7 @@ from generator.plan.kubernetes import PREREQUISITES
 from generator.plan.model import MigrationPlan, Prices, Rollout, ServiceOutcome
 from generator.plan.quota import QuotaCheck, check_quota, usage_command, vm_size
 from generator.render import markdown
+from generator.sources.verified import Verified
 
 if TYPE_CHECKING:
     import jinja2
@@ -171,16 +173,21 @@ def totals(plan: MigrationPlan) -> dict[str, Any]:
 def _environment() -> jinja2.Environment:
     import jinja2
 
-    from generator.render.templating import environment_class, templates_dir
+    from generator.render.templating import (
+        OPTIONS,
+        bytecode_cache,
+        environment_class,
+        templates_dir,
+    )
 
     env = environment_class()(
         loader=jinja2.FileSystemLoader(str(templates_dir() / "report")),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,  # Markdown is escaped by generator.render.markdown, see finalize
+        # Markdown is escaped by generator.render.markdown: autoescape off, see finalize.
         finalize=markdown.finalize,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
+        auto_reload=False,
+        bytecode_cache=bytecode_cache("markdown.finalize"),
+        **OPTIONS,
     )
     env.filters.update(
         code=markdown.code,
@@ -188,6 +195,8 @@ def _environment() -> jinja2.Environment:
         cell=markdown.cell,
         code_cell=markdown.code_cell,
         money=lambda v: markdown.Md(money(v)),
+        # A macro's output: built from the template's text and filtered values, so safe.
+        md=markdown.Md,
         codes=lambda values: markdown.Md(", ".join(markdown.code(v) for v in values)),
         code_cells=lambda values: markdown.Md(", ".join(markdown.code_cell(v) for v in values)),
     )
@@ -215,14 +224,25 @@ def adopted_resources(plan: MigrationPlan) -> tuple[Adopted, ...]:
 
 
 def render_report(
-    plan: MigrationPlan, targets: tuple[str, ...], input_name: str, keys_file: str | None
+    plan: MigrationPlan,
+    targets: tuple[str, ...],
+    input_name: str,
+    keys_file: str | None,
+    verified: Mapping[str, Verified] | None = None,
 ) -> list[RenderedFile]:
+    """MIGRATION.md, SUMMARY.md, migration.json and CUTOVER.md (with the statuses of the
+    last `gen-iac verify`, `verified`)."""
+    from generator.render.cutover import render_cutover
+
     view = report_view(plan, targets, input_name, keys_file)
     env = _environment()
+    data = _json(plan, view)
+    cutover = render_cutover(data, verified or {})  # before _dump, which takes the services
     return [
         RenderedFile("MIGRATION.md", env.get_template("MIGRATION.md.j2").render(view)),
         RenderedFile("SUMMARY.md", env.get_template("SUMMARY.md.j2").render(view)),
-        RenderedFile("migration.json", _dump(_json(plan, view))),
+        RenderedFile("migration.json", _dump(data)),
+        cutover,
     ]
 
 
@@ -581,6 +601,9 @@ def _service(o: ServiceOutcome, ids: list[str]) -> dict[str, Any]:
         ],
         "oldScoringUri": o.old_scoring_uri,
         "newScoringUri": o.new_scoring_uri,
+        "auth": {"v1": o.auth.v1, "v2": o.auth.v2, "keysKept": o.auth.keys_kept}
+        if o.auth
+        else None,
         "sku": None,
         "cost": None,
         "diagnostics": [_ref(d, k) for d, k in zip(o.diagnostics, ids, strict=True)],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -213,13 +214,18 @@ def render_terraform(
     if layout not in LAYOUTS:
         raise ValueError(f"unknown Terraform layout {layout!r}; expected one of {LAYOUTS}")
     check_labels(plan.workspace.endpoints)
+    # Built once for all modules: per module, they made `--layout endpoint` quadratic.
+    compute = {o.endpoint: o.compute_type for o in plan.outcomes if o.endpoint}
+    assets = AssetIndex(plan.workspace)
+    # Endpoints that exist already (imports.tf) are sent no keys: see `_render_module`.
+    adopted = frozenset(e.name for e in plan.adoption.endpoints)
     files: list[RenderedFile] = []
     modules = module_endpoints(plan, layout)
     removals = _removals_by_module(plan, layout)
     for base, endpoints in modules.items():
         scope = endpoints[0].name if layout == "endpoint" else ""
-        files += _render_module(plan, endpoints, base, keys, scope)
-        configured = set(module_addresses(endpoints, module_assets(plan.workspace, endpoints)))
+        files += _render_module(plan, endpoints, base, keys, scope, compute, assets, adopted)
+        configured = set(module_addresses(endpoints, assets.used_by(endpoints)))
         files += _removed_file(base, removals.pop(base, []), configured)
     for base, retired in sorted(removals.items()):
         files += _handover_module(plan, base, retired)
@@ -363,15 +369,21 @@ def _render_module(
     endpoints: tuple[Endpoint, ...],
     base: str,
     keys: dict[str, tuple[str, str]] | None,
-    scope: str = "",
+    scope: str,
+    compute: Mapping[str, str],
+    index: AssetIndex,
+    adopted: frozenset[str] = frozenset(),
 ) -> list[RenderedFile]:
+    """One root module. `adopted`: endpoints that exist already, whose create PUT never
+    carries the v1 keys (sent to one they would replace its live keys, and with no hash of
+    them in the imported state azapi would plan them again on every plan)."""
     ws = plan.workspace
     env = environment()
     up = "../" * (base.count("/") + 1)  # from the module back to the output folder
-    assets = module_assets(ws, endpoints)
+    assets = index.used_by(endpoints)
     uploads = any(a.upload for a in assets)
     inputs = inputs_of(endpoints)
-    keyed = tuple(sorted(e.keys_from for e in endpoints if e.keys_from and _sends_keys(plan, e)))
+    keyed = tuple(sorted(e.keys_from for e in endpoints if e.keys_from and e.name not in adopted))
     context: dict[str, Any] = {
         "terraform_version": TERRAFORM_VERSION,
         "azapi_source": AZAPI_SOURCE,
@@ -392,15 +404,13 @@ def _render_module(
         for name in ("terraform.tf", "providers.tf", "variables.tf", "locals.tf", "outputs.tf")
     ]
     endpoint_template = env.get_template("endpoint.tf.j2")
-    outcomes = {o.endpoint: o for o in plan.outcomes if o.endpoint}
     for endpoint in endpoints:
-        outcome = outcomes.get(endpoint.name)
-        sends_keys = _sends_keys(plan, endpoint)
+        sends_keys = bool(endpoint.keys_from) and endpoint.name not in adopted
         files.append(
             RenderedFile(
                 f"{base}/main.{endpoint.name}.tf",
                 endpoint_template.render(
-                    _endpoint_context(endpoint, outcome.compute_type if outcome else "", sends_keys)
+                    _endpoint_context(endpoint, compute.get(endpoint.name, ""), sends_keys)
                 ),
             )
         )
@@ -609,15 +619,6 @@ def endpoint_ignore_changes() -> list[str]:
     return ["body", "sensitive_body_version", "tags"]
 
 
-def _sends_keys(plan: MigrationPlan, endpoint: Endpoint) -> bool:
-    """Whether the endpoint's create PUT carries the v1 keys: never for one that exists
-    already (adopted: imports.tf). Sent to it, they would replace its live keys, and with no
-    hash of them in the imported state azapi would plan them again on every plan."""
-    return bool(endpoint.keys_from) and endpoint.name not in {
-        e.name for e in plan.adoption.endpoints
-    }
-
-
 def _keys_expression(service: str) -> hcl.Raw:
     """The endpoint's v1 keys when the ephemeral input holds them, else nothing to send."""
     ref = f"var.{KEYS_VARIABLE}[{hcl.string(service)}]"
@@ -763,8 +764,27 @@ def _traffic_preconditions(endpoint: Endpoint) -> list[dict[str, Any]]:
 
 def module_assets(ws: WorkspacePlan, endpoints: tuple[Endpoint, ...]) -> tuple[Asset, ...]:
     """The assets a module registers: those its endpoints' deployments use."""
-    used = {k for e in endpoints for k in e.asset_keys}
-    return tuple(a for a in ws.assets if (a.kind, a.key) in used)
+    return AssetIndex(ws).used_by(endpoints)
+
+
+class AssetIndex:
+    """The workspace's assets by (kind, key), in the plan's order: a module's assets are
+    found in time proportional to its deployments, not to the workspace's assets."""
+
+    def __init__(self, ws: WorkspacePlan) -> None:
+        self.position: dict[tuple[str, str | None], tuple[int, Asset]] = {
+            (a.kind, a.key): (n, a) for n, a in enumerate(ws.assets)
+        }
+
+    def used_by(self, endpoints: tuple[Endpoint, ...]) -> tuple[Asset, ...]:
+        wanted = {
+            (kind, key)
+            for e in endpoints
+            for d in e.deployments
+            for kind, key in (("code", d.code), ("environment", d.environment))
+        }
+        found = sorted(self.position[k] for k in wanted if k in self.position)
+        return tuple(a for _, a in found)
 
 
 def render_assets(
