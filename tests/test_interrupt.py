@@ -53,6 +53,14 @@ def start(snapshot: Path, out: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def held(out: Path, pid: int) -> bool:
+    """Whether process `pid` holds the flock a run takes on its output folder (read from
+    /proc/locks: probing with flock ourselves could make the run find the folder taken)."""
+    inode = f":{out.stat().st_ino} "
+    with open("/proc/locks", encoding="ascii") as locks:
+        return any(" FLOCK " in line and f" {pid} " in line and inode in line for line in locks)
+
+
 def signal_at(
     old: Path, out: Path, snapshot: Path, moment: float | str, signum: int
 ) -> subprocess.Popen[bytes]:
@@ -61,6 +69,11 @@ def signal_at(
     shutil.copytree(old, out)
     process = start(snapshot, out)
     if isinstance(moment, float):
+        # Seconds after the run holds its lock on `out` (the first thing it does), not after
+        # the process started: a loaded machine may take longer than `moment` to start Python.
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline and not held(out, process.pid):
+            time.sleep(0.001)
         time.sleep(moment)
     else:
         deadline = time.monotonic() + 60
