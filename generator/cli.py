@@ -171,9 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--layout",
         choices=("workspace", "endpoint"),
-        default="workspace",
-        help="Terraform: one root module per workspace (default), or one per endpoint, "
-        "each with its own state, under terraform/<workspace>/<endpoint>/",
+        default=None,
+        help="Terraform: one root module per workspace, or one per endpoint, each with its "
+        "own state, under terraform/<workspace>/<endpoint>/ (default: as the last run into "
+        "--out, else workspace)",
     )
     secrets = parser.add_argument_group("secrets")
     secrets.add_argument(
@@ -189,6 +190,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="{github,azure-devops}",
         help="also write CI pipeline definitions under OUT/pipelines/ (plan on pull requests, "
         "approve-then-apply on main, OIDC sign-in); repeat for both",
+    )
+    parser.add_argument(
+        "--retire",
+        action="append",
+        default=[],
+        metavar="NAME=keep|delete",
+        help="retire an endpoint (or ENDPOINT/DEPLOYMENT) that gen-iac generated before and "
+        "keeps because its service left the snapshot or was refused: keep = stop managing it "
+        "(Terraform removed blocks, nothing deleted), delete = drain its traffic, then delete it",
+    )
+    parser.add_argument(
+        "--drop",
+        action="append",
+        default=[],
+        choices=("terraform", "bicep", "github", "azure-devops"),
+        metavar="{terraform,bicep,github,azure-devops}",
+        help="remove a target's or pipeline's output that an earlier run wrote (without it, "
+        "a re-run keeps generating what earlier runs generated)",
     )
     parser.add_argument(
         "--pipeline-branch",
@@ -321,6 +340,7 @@ def _report(args: argparse.Namespace, result: GenerateResult) -> int:
 def _run(args: argparse.Namespace) -> GenerateResult:
     """Plan, render and write (or check), with `args.out` already claimed."""
     from generator.pipeline import Options, generate, parse_choices
+    from generator.plan.memory import parse_retire
 
     defaults, per_service = parse_choices(
         {
@@ -350,8 +370,10 @@ def _run(args: argparse.Namespace) -> GenerateResult:
         force=args.force,
         pipelines=tuple(dict.fromkeys(args.pipeline or [])),
         pipeline_branch=args.pipeline_branch,
-        layout=args.layout,
+        layout=args.layout or "",
         check=args.check,
+        retire=parse_retire(args.retire),
+        drop=tuple(dict.fromkeys(args.drop)),
     )
     return generate(options, claimed=True)
 

@@ -104,6 +104,8 @@ def lines(
             f"{warnings} warning(s)"
         )
     )
+    # Day 2: what this run kept or retired of what earlier runs generated, one line each.
+    out.extend(fit(line) for line in plan.day2.lines())
     out.append(fit(f"files in {relative(result.out, cwd)}/: {_files(result)}"))
     report = relative(result.out / "MIGRATION.md", cwd)
     summary = relative(result.out / "SUMMARY.md", cwd)

@@ -481,17 +481,24 @@ def _why(exc: OSError) -> str:
 
 
 def write_tree(
-    out: Path, files: Iterable[RenderedFile], force: bool = False, *, locked: bool = False
+    out: Path,
+    files: Iterable[RenderedFile],
+    force: bool = False,
+    *,
+    locked: bool = False,
+    keep: tuple[str, ...] = (),
 ) -> WriteResult:
     """Write `files` (consumed as they come: each is staged at once) under `out`. `locked`:
     the caller holds `claim(out, write=True)`; else the folder is prepared and locked here.
+    Files under a `keep` prefix that the run does not render (what it keeps from its record)
+    stay as they are, manifest entries included.
 
     Raises OutputError (exit 2) when `out` cannot be used, another run holds it, or a file's
     path is not a safe relative path; the old tree is then intact."""
     if not locked:
         _prepare_out(out)
         with _locked(out, exclusive=True):
-            return write_tree(out, files, force, locked=True)
+            return write_tree(out, files, force, locked=True, keep=keep)
     try:
         warnings = recover(out)
     except OSError as exc:
@@ -500,7 +507,7 @@ def write_tree(
     committed = False
     try:
         os.mkdir(staging, 0o700)
-        result, ops = _stage(out, staging, files, force)
+        result, ops = _stage(out, staging, files, force, keep)
         result.warnings[:0] = warnings
         if ops:
             _commit(out, staging, ops)
@@ -546,7 +553,7 @@ def _commit(out: Path, staging: Path, ops: list[list[str]]) -> None:
 
 
 def _stage(
-    out: Path, staging: Path, files: Iterable[RenderedFile], force: bool
+    out: Path, staging: Path, files: Iterable[RenderedFile], force: bool, keep: tuple[str, ...]
 ) -> tuple[WriteResult, list[list[str]]]:
     result = WriteResult()
     old = _read_manifest(out, result.warnings)
@@ -601,6 +608,9 @@ def _stage(
     dels: list[list[str]] = []
     allowed = _Allowed(entries)
     for path in sorted(set(old) - set(entries)):
+        if path.startswith(keep):
+            entries[path] = old[path]
+            continue
         if not allowed.generated(path):  # not even read: gen-iac removes nothing there
             if os.path.lexists(out / path):
                 result.kept_edited.append(path)
@@ -809,7 +819,9 @@ def _manifest_bytes(entries: dict[str, _Entry]) -> bytes:
 # --check
 
 
-def check_tree(out: Path, files: Iterable[RenderedFile], *, locked: bool = False) -> CheckResult:
+def check_tree(
+    out: Path, files: Iterable[RenderedFile], *, locked: bool = False, keep: tuple[str, ...] = ()
+) -> CheckResult:
     """Compare what a run would write with `out`; write nothing (a shared lock on the folder
     is the only thing taken; `locked`: the caller holds `claim(out, write=False)`). Drift: a
     file gen-iac owns that would be written, changed or removed, and anything else in the
@@ -825,7 +837,7 @@ def check_tree(out: Path, files: Iterable[RenderedFile], *, locked: bool = False
         )
     if not locked:
         with _locked(out, exclusive=False):
-            return check_tree(out, files, locked=True)
+            return check_tree(out, files, locked=True, keep=keep)
     result = CheckResult()
     exists = out.is_dir()
     old = _read_manifest(out, result.warnings) if exists else {}
@@ -857,7 +869,7 @@ def check_tree(out: Path, files: Iterable[RenderedFile], *, locked: bool = False
         diff = SECRET_DIFF if f.secret else _diff(path, disk, rendered)
         result.drift.append(Drift(path, change, diff))
     if exists:
-        result.drift.extend(_unexpected(out, tree, paths, old))
+        result.drift.extend(_unexpected(out, tree, paths, old, keep))
     result.drift.sort(key=lambda d: d.path)
     return result
 
@@ -869,7 +881,9 @@ def _is_link(path: Path) -> bool:
         return False
 
 
-def _unexpected(out: Path, tree: _Tree, paths: set[str], old: dict[str, _Entry]) -> list[Drift]:
+def _unexpected(
+    out: Path, tree: _Tree, paths: set[str], old: dict[str, _Entry], keep: tuple[str, ...] = ()
+) -> list[Drift]:
     """Everything in the generated folders that a run would not write, without following a
     link: obsolete files of gen-iac's, links, and files nobody declared; the allow-list
     aside. Listed without a diff (an obsolete file may hold keys)."""
@@ -883,8 +897,8 @@ def _unexpected(out: Path, tree: _Tree, paths: set[str], old: dict[str, _Entry])
             mode = os.lstat(out / path).st_mode
         except OSError:
             continue
-        if path in paths or (kind == "file" and stat.S_ISREG(mode)):
-            continue  # judged above, or a tool's file
+        if path in paths or path.startswith(keep) or (kind == "file" and stat.S_ISREG(mode)):
+            continue  # judged above, kept from the record, or a tool's file
         if stat.S_ISLNK(mode):
             found.append(Drift(path, "link"))
         elif stat.S_ISDIR(mode):

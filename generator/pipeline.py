@@ -46,8 +46,15 @@ class Options:
     force: bool = False
     pipelines: tuple[str, ...] = ()  # github | azure-devops: definitions under out/pipelines/
     pipeline_branch: str = "main"  # the branch whose pushes deploy (pull requests target it)
-    layout: str = "workspace"  # Terraform: one root module per workspace, or per endpoint
+    # Terraform: one root module per workspace, or per endpoint; "" as the last run into
+    # `out` (a re-run without --layout never moves the state), else workspace.
+    layout: str = ""
     check: bool = False  # compare with `out` and write nothing (`--check`)
+    # Day 2: what earlier runs generated and the snapshot no longer has is kept until retired
+    # here (NAME or ENDPOINT/DEPLOYMENT, lower case -> keep | delete); targets and pipelines
+    # an earlier run wrote are kept unless dropped.
+    retire: dict[str, str] = field(default_factory=dict)
+    drop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,35 @@ def plan_from(
     return plan, keys
 
 
+def remembered(options: Options, plan: MigrationPlan) -> tuple[Options, MigrationPlan]:
+    """The run's plan, targets, pipelines and layout given what the last run into --out
+    generated (generator.plan.memory): nothing it wrote disappears unless a person says so."""
+    from generator.plan.memory import remember
+    from generator.sources.memory import read_memory
+
+    memory = read_memory(options.out, plan.workspace.name, options.layout)
+    layout = options.layout or memory.layout or "workspace"
+    plan, targets, pipelines = remember(
+        plan, memory, options.retire, options.targets, options.pipelines, options.drop, layout
+    )
+    return replace(options, targets=targets, pipelines=pipelines, layout=layout), plan
+
+
+def _planned(
+    options: Options, path: Path
+) -> tuple[Options, MigrationPlan, dict[str, tuple[str, str]]]:
+    plan, keys = plan_from(options, path)
+    options, plan = remembered(options, plan)
+    return options, plan, keys
+
+
+def _kept(plan: MigrationPlan) -> tuple[str, ...]:
+    """The bundle folders of what a run keeps from its record: on disk already, kept as
+    they are (`write_tree`/`check_tree` keep=)."""
+    ws = plan.workspace
+    return tuple(f"bundles/{ws.folder}/{a.folder}/" for a in ws.assets if a.kept)
+
+
 def render(
     plan: MigrationPlan, options: Options, keys: dict[str, tuple[str, str]], input_name: str
 ) -> Iterator[RenderedFile]:
@@ -149,6 +185,14 @@ def render(
     # CUTOVER.md shows what the last `gen-iac verify` into this folder found.
     verified = read_verified(options.out)
     yield from render_report(plan, options.targets, input_name, keys_file, verified)
+    from generator.render.record import render_record
+
+    retired = plan.day2.earlier_retired + plan.day2.retired
+    if "terraform" in options.targets:
+        from generator.render.terraform import stamped_retirements
+
+        retired = stamped_retirements(plan, options.layout)
+    yield from render_record(plan, options.targets, options.pipelines, options.layout, retired)
     if options.pipelines:
         from generator.render.pipelines import recorded_install, render_pipelines
 
@@ -214,12 +258,14 @@ def _check(options: Options, path: Path) -> GenerateResult:
         recalled = incremental.recall(memo, options.out)
         if recalled is not None:
             return GenerateResult(
-                lambda: plan_from(options, path)[0], WriteResult(), options.out, recalled
+                lambda: _planned(options, path)[1], WriteResult(), options.out, recalled
             )
         started, before = incremental.now_ns(), incremental.listing_before(options.out)
-    plan, keys = plan_from(options, path)
-    files = render(plan, options, keys, _input_name(options, path))
-    result = check_tree(options.out, files, locked=True)
+    run, plan, keys = _planned(options, path)
+    files = render(plan, run, keys, _input_name(options, path))
+    result = check_tree(options.out, files, locked=True, keep=_kept(plan))
+    # What the run keeps or retires of earlier runs' output, first (recorded with the rest).
+    result.warnings[:0] = plan.day2.lines()
     if memo is not None:
         incremental.remember(memo, options.out, before, started, result, inputs, settings)
     return GenerateResult(plan, WriteResult(), options.out, result)
@@ -247,9 +293,9 @@ def _generate(options: Options, path: Path) -> GenerateResult:
     try:
         if options.check:
             return _check(options, path)
-        plan, keys = plan_from(options, path)
-        files = render(plan, options, keys, _input_name(options, path))
-        written = write_tree(options.out, files, options.force, locked=True)
+        run, plan, keys = _planned(options, path)
+        files = render(plan, run, keys, _input_name(options, path))
+        written = write_tree(options.out, files, options.force, locked=True, keep=_kept(plan))
         return GenerateResult(plan, written, options.out)
     finally:
         if paused:

@@ -159,7 +159,8 @@ def test_check_up_to_date_then_drift_and_it_writes_nothing(tmp_path: Path) -> No
     assert result.returncode == 3, result.stderr
     drifted = [line for line in result.stderr.splitlines() if line.startswith("drift: ")]
     assert any("main.churn-aci.tf: would change" in line for line in drifted)
-    assert "+" in result.stderr and "Standard_DS3_v2" in result.stderr
+    # A new size cannot change in place: a new deployment beside the old, said first.
+    assert "+" in result.stderr and "kept churn-aci/blue: replaced by green" in result.stderr
     assert "Traceback" not in result.stderr
     # An edit of a generated file is drift too; --check never repairs it.
     edited = out / "terraform/mlw-contoso-prod/main.churn-aci.tf"

@@ -95,8 +95,10 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     # The new snapshot changes every service's text, drops 20 services and adds 20.
     old_in = write_snapshot(base / "in" / "old", "first", range(SERVICES))
     new_in = write_snapshot(base / "in" / "new", "second", range(20, SERVICES + 20))
-    for name, snapshot in (("old", old_in), ("new", new_in)):
-        generate(Options(input=snapshot, out=base / name, targets=TARGETS))
+    generate(Options(input=old_in, out=base / "old", targets=TARGETS))
+    # The new tree is the re-run's: the 20 services gone stay, kept from the record (day 2).
+    shutil.copytree(base / "old", base / "new")
+    generate(Options(input=new_in, out=base / "new", targets=TARGETS))
     old, new = files(base / "old"), files(base / "new")
     assert old != new and len(old) > SERVICES
     return {"base": base, "old_in": old_in, "new_in": new_in, "old": old, "new": new}

@@ -209,9 +209,12 @@ class WorkspaceAssets:
 def register_assets(
     endpoints: list[Endpoint] | tuple[Endpoint, ...],
     drafts: dict[tuple[str, str], DeploymentAssets],
+    own: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
 ) -> WorkspaceAssets:
     """One asset per distinct content, in plan order (endpoints as given, deployments in
-    order); `drafts` holds each deployment's `deployment_assets` by (endpoint, deployment)."""
+    order); `drafts` holds each deployment's `deployment_assets` by (endpoint, deployment).
+    A deployment in `own` (a canary given its own code) shares with no other: its folders
+    are `<endpoint>-<deployment>`, so editing them rolls that deployment only."""
     codes: dict[tuple[str, ...], _Group] = {}
     environments: dict[tuple[str, ...], _Group] = {}
     env_keys: dict[str, tuple[str, ...]] = {}  # lower-cased key -> identity (case-safe folders)
@@ -220,23 +223,24 @@ def register_assets(
         for d in endpoint.deployments:
             draft = drafts[(endpoint.name, d.name)]
             user = f"{endpoint.name}/{d.name}"
-            own = provisional_key(endpoint.name, d.name)
+            own_key = provisional_key(endpoint.name, d.name)
+            alone = (endpoint.name, d.name) in own
             code_identity = (
                 ("content", draft.code.content, draft.code.scoring_script)
-                if draft.code.content is not None
-                else ("missing", own)
+                if draft.code.content is not None and not alone
+                else ("own", own_key)
             )
             code = codes.get(code_identity)
             if code is None:
-                code = codes[code_identity] = _Group(own, draft)
+                code = codes[code_identity] = _Group(own_key, draft)
             code.users.append(user)
             env_key = None
             spec = draft.environment
             if spec is not None:
-                identity = (spec.version, spec.name or "")
+                identity = ("own", own_key) if alone else (spec.version, spec.name or "")
                 group = environments.get(identity)
                 if group is None:
-                    key = _environment_key(spec, own, identity, env_keys)
+                    key = _environment_key(spec, own_key, identity, env_keys, alone)
                     group = environments[identity] = _Group(key, draft)
                     env_keys[key.lower()] = identity
                 group.users.append(user)
@@ -271,12 +275,13 @@ def _environment_key(
     own: str,
     identity: tuple[str, ...],
     taken: dict[str, tuple[str, ...]],
+    alone: bool = False,
 ) -> str:
     """`<v1 name>-<v1 version>` (or the name alone) when that is a valid, free name for a
     user environment; with `-<content hash>` when another content has it; else `own`."""
     candidates = []
     base = _asset_name(spec.name or "", spec.v1_version)
-    if base and not base.lower().startswith(_CURATED_PREFIXES):
+    if base and not alone and not base.lower().startswith(_CURATED_PREFIXES):
         candidates += [base, _asset_name(base, spec.version[:8])]
     candidates.append(own)
     for candidate in candidates:

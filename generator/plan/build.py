@@ -95,6 +95,7 @@ def build_plan(
         by_service.setdefault(d.service, []).append(d)
 
     drafts: dict[tuple[str, str], DeploymentAssets] = {}  # (endpoint, deployment) -> assets
+    own: set[tuple[str, str]] = set()  # (endpoint, deployment) with folders of their own
     for service in snapshot.services:
         ctx = _Service(service, snapshot.file)
         ctx.diagnostics.extend(by_service.pop(service.name, []))
@@ -128,6 +129,7 @@ def build_plan(
             )
             endpoints.append(endpoint)
             drafts.update({(endpoint.name, name): a for name, a in planned.items()})
+            own |= _own_bundles(ctx, endpoint, overrides.get(service.name))
             outcomes.append(replace(outcome, diagnostics=_sorted(ctx.diagnostics)))
         except _Skip:
             outcomes.append(
@@ -159,7 +161,7 @@ def build_plan(
     general += _unknown_overrides(overrides, [s.name for s in snapshot.services])
 
     endpoints.sort(key=lambda e: e.name)
-    shared = register_assets(endpoints, drafts)
+    shared = register_assets(endpoints, drafts, own)
     outcomes = _with_asset_folders(outcomes, shared.endpoints, path_component(ws.name))
     inputs = inputs_of(endpoints)
     workspace = WorkspacePlan(
@@ -226,6 +228,23 @@ def _workspace_names(endpoint: Endpoint) -> list[str]:
     """Names of an endpoint's resources that live beside other endpoints' resources in the
     resource group (autoscale settings), which must not meet another endpoint's."""
     return [d.autoscale.name for d in endpoint.deployments if d.autoscale]
+
+
+def _own_bundles(
+    ctx: _Service, endpoint: Endpoint, override: Override | None
+) -> set[tuple[str, str]]:
+    """The deployments the overrides give folders of their own (`own_bundles`)."""
+    wanted = set(override.own_bundles or ()) if override else set()
+    names = {d.name for d in endpoint.deployments}
+    for name in sorted(wanted - names):
+        ctx.add(
+            Level.WARNING,
+            "unknown-deployment",
+            f"own_bundles names {name!r}, which is not a deployment of endpoint "
+            f"{endpoint.name} ({', '.join(sorted(names))})",
+            "own_bundles",
+        )
+    return {(endpoint.name, name) for name in wanted & names}
 
 
 def _choices(

@@ -146,6 +146,9 @@ class Asset:
     environment_kind: str = ""  # environment: image | build
     image: str | None = None  # environment: the base image (kind image)
     python: str | None = None  # environment: the Python it pins, "3.10"
+    # Kept from an earlier run's record: its files are in bundles/ already, the run keeps
+    # them as they are (`files` is empty).
+    kept: bool = False
 
     @property
     def folder(self) -> str:
@@ -192,6 +195,10 @@ class Deployment:
     autoscale: Autoscale | None = None  # managed only; Kubernetes scales in scaleSettings
     code: str = ""  # key of its code asset in WorkspacePlan.assets
     environment: str | None = None  # key of its environment asset; None: referenced or input
+    retained: str = ""  # why an earlier run's deployment is kept though no longer planned
+    # The plan's name for it when a rollout renamed it (a change Azure refuses in place
+    # made a new deployment beside the old one); "" when it has the plan's name.
+    planned: str = ""
 
 
 def inputs_of(endpoints: tuple[Endpoint, ...] | list[Endpoint]) -> tuple[Input, ...]:
@@ -231,6 +238,11 @@ class Endpoint:
     kind: str = "Managed"  # Managed | Kubernetes (properties.compute is set)
     identity_type: str = "SystemAssigned"
     keys_from: str | None = None  # the v1 service whose exported keys the endpoint keeps
+    # Why an earlier run's endpoint is kept though the plan no longer has it ("" planned).
+    retained: str = ""
+    # Deployments retired with delete by this run: the traffic step sets them to 0 before
+    # Terraform deletes them (it updates a dependent before it destroys what it depended on).
+    draining: tuple[str, ...] = ()
 
     @property
     def folder(self) -> str:
@@ -241,6 +253,12 @@ class Endpoint:
     def can_mirror(self) -> bool:
         """Mirrored traffic needs a managed endpoint and a second deployment to copy to."""
         return self.kind == "Managed" and len(self.deployments) > 1
+
+    @property
+    def asset_keys(self) -> set[tuple[str, str | None]]:
+        """(kind, key) of every asset its deployments use."""
+        found: set[tuple[str, str | None]] = {("code", d.code) for d in self.deployments}
+        return found | {("environment", d.environment) for d in self.deployments}
 
     @property
     def mirror_split(self) -> dict[str, int]:
@@ -366,11 +384,79 @@ class WorkspacePlan:
 
 
 @dataclass(frozen=True)
+class Retirement:
+    """A person's decision about an endpoint (or one deployment) gen-iac no longer plans, or
+    an endpoint a Terraform layout change moves out of its old root module."""
+
+    name: str  # ENDPOINT or ENDPOINT/DEPLOYMENT
+    how: str  # keep (stop managing, nothing deleted) | delete (drained, then deleted)
+    service: str = ""
+    # Terraform: the root module it lived in and every address there (`removed` blocks).
+    module: str = ""
+    addresses: tuple[str, ...] = ()
+    # What it was (this run only, not remembered): the renderers derive the addresses.
+    endpoint: Endpoint | None = None
+    assets: tuple[Asset, ...] = ()
+
+
+@dataclass(frozen=True)
+class Day2:
+    """What a run did about what earlier runs generated, for the report, console and --check."""
+
+    kept: tuple[tuple[str, str], ...] = ()  # (ENDPOINT or ENDPOINT/DEPLOYMENT, why), retained
+    retired: tuple[Retirement, ...] = ()  # retired by this run's --retire
+    earlier_retired: tuple[Retirement, ...] = ()  # retired by earlier runs (removed blocks stay)
+    targets_kept: tuple[str, ...] = ()  # targets and pipelines an earlier run wrote, not asked
+    dropped: tuple[str, ...] = ()  # ... and dropped on purpose (--drop)
+    layout_from: str = ""  # the earlier layout when this run changes it
+    handover: tuple[Retirement, ...] = ()  # what the earlier layout's root modules forget
+
+    @property
+    def any(self) -> bool:
+        return bool(self.kept or self.retired or self.targets_kept or self.dropped) or bool(
+            self.layout_from
+        )
+
+    def lines(self) -> list[str]:
+        """One line each, for the console, the top of SUMMARY.md and MIGRATION.md."""
+        found = [
+            f"kept {name}: {why}; retire it with --retire {name}=keep (stop managing) or "
+            f"--retire {name}=delete (drain, then delete)"
+            for name, why in self.kept
+        ]
+        for r in self.retired:
+            if r.how == "keep":
+                found.append(
+                    f"retired {r.name}: no longer managed; the next apply forgets it from the "
+                    "Terraform state and deletes nothing in Azure"
+                )
+            else:
+                found.append(
+                    f"retired {r.name}: the next Terraform apply moves its traffic away, then "
+                    "deletes it (a Bicep deployment deletes nothing)"
+                )
+        found += [
+            f"kept {t}: an earlier run generated it; add it to the command, or --drop {t} to "
+            "remove it"
+            for t in self.targets_kept
+        ]
+        found += [f"removed {t}: dropped by --drop" for t in self.dropped]
+        if self.layout_from:
+            found.append(
+                f"Terraform layout changed from {self.layout_from}: the new root modules adopt "
+                "the live endpoints (imports.tf) and keep your traffic; apply the old root "
+                "modules once (removed blocks, nothing deleted), then the new ones"
+            )
+        return found
+
+
+@dataclass(frozen=True)
 class MigrationPlan:
     workspace: WorkspacePlan
     outcomes: tuple[ServiceOutcome, ...]
     diagnostics: tuple[Diagnostic, ...] = ()  # not tied to one service (e.g. keys.json mode)
     adoption: Adoption = field(default_factory=Adoption)  # what already exists in the workspace
+    day2: Day2 = field(default_factory=Day2)  # what this run kept and retired of earlier runs
 
     @property
     def not_migrated(self) -> tuple[ServiceOutcome, ...]:

@@ -333,6 +333,8 @@ def report_view(
     return {
         "plan": plan,
         "ws": ws,
+        # What this run kept or retired of earlier runs' output: at the top of both reports.
+        "day2": plan.day2.lines(),
         "totals": t,
         "targets": targets,
         "target_names": ", ".join(TARGET_NAMES.get(t_, t_) for t_ in targets),

@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from generator.files import PERSON, RenderedFile
@@ -34,6 +35,7 @@ from generator.plan.model import (
     Endpoint,
     Input,
     MigrationPlan,
+    Retirement,
     WorkspaceId,
     WorkspacePlan,
     asset_root,
@@ -127,6 +129,10 @@ def traffic_label(endpoint: str) -> str:
     return "traffic_" + label(endpoint)
 
 
+def drain_label(endpoint: str) -> str:
+    return "drain_" + label(endpoint)
+
+
 def asset_label(kind: str, key: str) -> str:
     """code_<key> / environment_<key>: an asset's version registration and its uploaded blobs.
 
@@ -211,11 +217,142 @@ def render_terraform(
     # Built once for all modules: per module, they made `--layout endpoint` quadratic.
     compute = {o.endpoint: o.compute_type for o in plan.outcomes if o.endpoint}
     assets = AssetIndex(plan.workspace)
+    # Endpoints that exist already (imports.tf) are sent no keys: see `_render_module`.
+    adopted = frozenset(e.name for e in plan.adoption.endpoints)
     files: list[RenderedFile] = []
-    for base, endpoints in module_endpoints(plan, layout).items():
+    modules = module_endpoints(plan, layout)
+    removals = _removals_by_module(plan, layout)
+    for base, endpoints in modules.items():
         scope = endpoints[0].name if layout == "endpoint" else ""
-        files += _render_module(plan, endpoints, base, keys, scope, compute, assets)
+        files += _render_module(plan, endpoints, base, keys, scope, compute, assets, adopted)
+        configured = set(module_addresses(endpoints, assets.used_by(endpoints)))
+        files += _removed_file(base, removals.pop(base, []), configured)
+    for base, retired in sorted(removals.items()):
+        files += _handover_module(plan, base, retired)
     return files
+
+
+REMOVED_FILE = "removed.tf"
+
+
+def module_of(ws: WorkspacePlan, endpoint: Endpoint, layout: str) -> str:
+    """The root module folder that manages `endpoint` in `layout` (as `module_endpoints`)."""
+    return f"terraform/{ws.folder}" + (f"/{endpoint.folder}" if layout == "endpoint" else "")
+
+
+def endpoint_addresses(endpoint: Endpoint, whole: bool = True) -> list[str]:
+    """The Terraform addresses of an endpoint's resources (`whole`: the endpoint, its traffic
+    step and drain too; else its deployments alone)."""
+    found = []
+    if whole:
+        found += [
+            f"azapi_resource.{endpoint_label(endpoint.name)}",
+            f"azapi_update_resource.{traffic_label(endpoint.name)}",
+            f"azapi_resource_action.{drain_label(endpoint.name)}",
+        ]
+    for d in endpoint.deployments:
+        found.append(f"azapi_resource.{deployment_label(endpoint.name, d.name)}")
+        if d.autoscale:
+            found.append(f"azapi_resource.{autoscale_label(endpoint.name, d.name)}")
+    return found
+
+
+def asset_addresses(assets: tuple[Asset, ...]) -> list[str]:
+    found = []
+    for a in assets:
+        found.append(f"azapi_resource_action.{asset_label(a.kind, a.key)}")
+        if a.upload:
+            found.append(f"azurerm_storage_blob.{asset_label(a.kind, a.key)}")
+    return found
+
+
+def module_addresses(endpoints: tuple[Endpoint, ...], assets: tuple[Asset, ...]) -> list[str]:
+    """Every resource address a root module declares."""
+    return [a for e in endpoints for a in endpoint_addresses(e)] + asset_addresses(assets)
+
+
+def stamped_retirements(plan: MigrationPlan, layout: str) -> tuple[Retirement, ...]:
+    """Every retirement Terraform must still know of, each with its root module and the
+    addresses it had there: the earlier runs' as remembered, this run's (and a layout
+    change's) derived from what they were."""
+    ws = plan.workspace
+    day2 = plan.day2
+    found = list(day2.earlier_retired)
+    for r, in_layout in [(r, layout) for r in day2.retired] + [
+        (r, day2.layout_from) for r in day2.handover
+    ]:
+        if r.endpoint is None:
+            continue
+        whole = "/" not in r.name
+        module = module_of(ws, r.endpoint, in_layout)
+        used = r.endpoint.asset_keys
+        assets = tuple(a for a in r.assets if (a.kind, a.key) in used)
+        addresses = endpoint_addresses(r.endpoint, whole) + asset_addresses(assets)
+        found.append(
+            replace(r, module=module, addresses=tuple(addresses), endpoint=None, assets=())
+        )
+    return tuple(found)
+
+
+def _removals_by_module(plan: MigrationPlan, layout: str) -> dict[str, list[Retirement]]:
+    found: dict[str, list[Retirement]] = {}
+    for r in stamped_retirements(plan, layout):
+        found.setdefault(r.module, []).append(r)
+    return found
+
+
+def _removed_blocks(retired: list[Retirement], configured: set[str]) -> str:
+    """`removed` blocks (Terraform >= 1.7) for what was retired with keep: forgotten from the
+    state, nothing deleted in Azure. Retired with delete: nothing here, so the apply destroys
+    it (its drain first). An address the module declares again is left out."""
+    addresses = sorted({a for r in retired if r.how == "keep" for a in r.addresses} - configured)
+    blocks = [
+        "removed {\n"
+        + hcl.attributes([("from", a)], 1)
+        + "\n\n  lifecycle {\n    destroy = false\n  }\n}\n"
+        for a in addresses
+    ]
+    return "\n".join(blocks)
+
+
+def _removed_file(base: str, retired: list[Retirement], configured: set[str]) -> list[RenderedFile]:
+    blocks = _removed_blocks(retired, configured)
+    if not blocks:
+        return []
+    names = ", ".join(sorted({r.name for r in retired if r.how == "keep"}))
+    return [
+        RenderedFile(
+            f"{base}/{REMOVED_FILE}",
+            "# Generated by gen-iac. A re-run replaces this file unless a person edited it.\n"
+            f"# No longer managed here ({hcl.comment(names)}): the next apply forgets these\n"
+            "# resources from the state and deletes nothing in Azure. Once applied, each\n"
+            "# block is a no-op.\n\n" + blocks,
+        )
+    ]
+
+
+def _handover_module(
+    plan: MigrationPlan, base: str, retired: list[Retirement]
+) -> list[RenderedFile]:
+    """A root module that no longer manages anything (an endpoint retired in the endpoint
+    layout, or the root modules of an earlier layout): applied once, it forgets what was
+    retired with keep and destroys, drained first, what was retired with delete."""
+    env = environment()
+    addresses = {a for r in retired for a in r.addresses}
+    context: dict[str, Any] = {
+        "terraform_version": TERRAFORM_VERSION,
+        "azapi_source": AZAPI_SOURCE,
+        "azapi_version": AZAPI_VERSION,
+        "azurerm": {"source": AZURERM_SOURCE, "version": AZURERM_VERSION}
+        if any(a.startswith("azurerm_") for a in addresses)
+        else None,
+        "subscription_id": plan.workspace.subscription_id,
+    }
+    files = [
+        RenderedFile(f"{base}/{name}", env.get_template(f"{name}.j2").render(context))
+        for name in ("terraform.tf", "providers.tf")
+    ]
+    return files + _removed_file(base, retired, set())
 
 
 def module_endpoints(plan: MigrationPlan, layout: str) -> dict[str, tuple[Endpoint, ...]]:
@@ -235,14 +372,18 @@ def _render_module(
     scope: str,
     compute: Mapping[str, str],
     index: AssetIndex,
+    adopted: frozenset[str] = frozenset(),
 ) -> list[RenderedFile]:
+    """One root module. `adopted`: endpoints that exist already, whose create PUT never
+    carries the v1 keys (sent to one they would replace its live keys, and with no hash of
+    them in the imported state azapi would plan them again on every plan)."""
     ws = plan.workspace
     env = environment()
     up = "../" * (base.count("/") + 1)  # from the module back to the output folder
     assets = index.used_by(endpoints)
     uploads = any(a.upload for a in assets)
     inputs = inputs_of(endpoints)
-    keyed = tuple(sorted(e.keys_from for e in endpoints if e.keys_from))
+    keyed = tuple(sorted(e.keys_from for e in endpoints if e.keys_from and e.name not in adopted))
     context: dict[str, Any] = {
         "terraform_version": TERRAFORM_VERSION,
         "azapi_source": AZAPI_SOURCE,
@@ -264,11 +405,12 @@ def _render_module(
     ]
     endpoint_template = env.get_template("endpoint.tf.j2")
     for endpoint in endpoints:
+        sends_keys = bool(endpoint.keys_from) and endpoint.name not in adopted
         files.append(
             RenderedFile(
                 f"{base}/main.{endpoint.name}.tf",
                 endpoint_template.render(
-                    _endpoint_context(endpoint, compute.get(endpoint.name, ""))
+                    _endpoint_context(endpoint, compute.get(endpoint.name, ""), sends_keys)
                 ),
             )
         )
@@ -483,13 +625,14 @@ def _keys_expression(service: str) -> hcl.Raw:
     return hcl.Raw(f"try({ref}, null) == null ? null : {{ properties = {{ keys = {ref} }} }}")
 
 
-def _endpoint_context(endpoint: Endpoint, compute_type: str) -> dict[str, Any]:
+def _endpoint_context(endpoint: Endpoint, compute_type: str, sends_keys: bool) -> dict[str, Any]:
     ep_label = endpoint_label(endpoint.name)
     body: dict[str, Any] = {"properties": endpoint.properties}
-    sensitive = _keys_expression(endpoint.keys_from) if endpoint.keys_from else None
+    sensitive = _keys_expression(endpoint.keys_from) if sends_keys and endpoint.keys_from else None
     locks = [hcl.Raw(f"azapi_resource.{ep_label}.id")]
     return {
         "endpoint": endpoint,
+        "retire": f"--retire {endpoint.name}=keep (stop managing) or --retire {endpoint.name}=delete",
         "endpoint_compute": compute_type,
         "label": ep_label,
         "body": body,
@@ -497,9 +640,22 @@ def _endpoint_context(endpoint: Endpoint, compute_type: str) -> dict[str, Any]:
         "sensitive_body_version": {"properties.keys": "1"} if sensitive else None,
         "ignore_changes": endpoint_ignore_changes(),
         "locks": locks,
-        "deployments": [_deployment_context(endpoint, ep_label, d) for d in endpoint.deployments],
+        "deployments": [
+            _deployment_context(endpoint, ep_label, d, before)
+            for d, before in zip(
+                endpoint.deployments, (None, *endpoint.deployments[:-1]), strict=True
+            )
+        ],
         "traffic_label": traffic_label(endpoint.name),
         "traffic_body": _traffic_body(endpoint),
+        "drain_label": drain_label(endpoint.name),
+        "drain_body": _drain_body(endpoint),
+        "drain_depends_on": [hcl.Raw(f"azapi_update_resource.{traffic_label(endpoint.name)}")]
+        + [
+            hcl.Raw(f"azapi_resource.{autoscale_label(endpoint.name, d.name)}")
+            for d in endpoint.deployments
+            if d.autoscale
+        ],
         "traffic_preconditions": _traffic_preconditions(endpoint),
         "traffic_depends_on": [
             hcl.Raw(f"azapi_resource.{deployment_label(endpoint.name, d.name)}")
@@ -520,15 +676,32 @@ def _traffic_body(endpoint: Endpoint) -> dict[str, Any]:
     return body
 
 
+def _drain_body(endpoint: Endpoint) -> dict[str, Any]:
+    """The endpoint as it is, with no traffic: what its destroy-time drain PUTs (onlineEndpoints
+    has no PATCH for traffic), so no deployment is deleted while it takes requests."""
+    empty: dict[str, Any] = {"traffic": {}}
+    if endpoint.can_mirror:
+        empty["mirrorTraffic"] = {}
+    return {
+        "identity": {"type": endpoint.identity_type},
+        "location": hcl.Raw("local.location"),
+        "properties": {**endpoint.properties, **empty},
+        "tags": endpoint.tags,
+    }
+
+
 def _traffic_properties(endpoint: Endpoint) -> dict[str, Any]:
     """Every deployment at 0, then the reviewer's values: azapi merges this body into the
     remote endpoint, so a deployment left out would keep its old percentage."""
-    zeros = hcl.inline({d.name: 0 for d in endpoint.deployments})
+    zeros = hcl.inline(
+        {d: 0 for d in (*(d.name for d in endpoint.deployments), *endpoint.draining)}
+    )
     name = hcl.string(endpoint.name)
     found: dict[str, Any] = {
         "traffic": hcl.Raw(f"merge({zeros}, lookup(var.{TRAFFIC_VARIABLE}, {name}, {{}}))")
     }
-    if endpoint.can_mirror:
+    # A deployment being deleted may still get mirrored traffic: set to 0 as well.
+    if endpoint.can_mirror or (endpoint.kind == "Managed" and endpoint.draining):
         found["mirrorTraffic"] = hcl.Raw(
             f"merge({zeros}, lookup(var.{MIRROR_VARIABLE}, {name}, {{}}))"
         )
@@ -537,7 +710,7 @@ def _traffic_properties(endpoint: Endpoint) -> dict[str, Any]:
 
 def _traffic_preconditions(endpoint: Endpoint) -> list[dict[str, Any]]:
     name = hcl.string(endpoint.name)
-    names = encode([d.name for d in endpoint.deployments])
+    names = encode([d.name for d in endpoint.deployments] + list(endpoint.draining))
     split = f"lookup(var.{TRAFFIC_VARIABLE}, {name}, {{}})"
     mirror = f"lookup(var.{MIRROR_VARIABLE}, {name}, {{}})"
     checks = [
@@ -553,6 +726,16 @@ def _traffic_preconditions(endpoint: Endpoint) -> list[dict[str, Any]]:
             "and apply; then delete the deployment and its entry.",
         },
     ]
+    if endpoint.draining:
+        checks.append(
+            {
+                "condition": hcl.Raw(
+                    f"alltrue([for d in {encode(list(endpoint.draining))} : lookup({split}, d, 0) == 0])"
+                ),
+                "error_message": f"Endpoint {endpoint.name}: {', '.join(endpoint.draining)} "
+                f"is being deleted: give its traffic to another deployment in {ROLLOUT_FILE}.",
+            }
+        )
     if endpoint.can_mirror:
         checks.append(
             {
@@ -694,8 +877,12 @@ def scaled_by(endpoint: Endpoint, d: Deployment) -> str | None:
     return None
 
 
-def _deployment_context(endpoint: Endpoint, ep_label: str, d: Deployment) -> dict[str, Any]:
+def _deployment_context(
+    endpoint: Endpoint, ep_label: str, d: Deployment, before: Deployment | None
+) -> dict[str, Any]:
     return {
+        "after": f"azapi_resource.{deployment_label(endpoint.name, before.name)}" if before else "",
+        "retire": f"--retire {endpoint.name}/{d.name}=keep or =delete",
         "scaled_by": scaled_by(endpoint, d),
         "deployment": d,
         "label": deployment_label(endpoint.name, d.name),

@@ -29,6 +29,9 @@ class Override:
     deployment_name: str | None = None  # instead of "blue" for single services
     initial_traffic: int | None = None  # 0 (dark launch) or 100
     mirror: int | None = None  # percent of live traffic copied to the shadow deployment
+    # Deployments (e.g. a canary) that get code and environment folders of their own, even
+    # when their content equals another's: editing them rolls that deployment only.
+    own_bundles: tuple[str, ...] | None = None
 
     def merged(self, other: Override) -> Override:
         """`other`'s set fields win."""
@@ -61,6 +64,13 @@ def _whole(low: int, high: int | None = None) -> Callable[[Any], int | None]:
     return check
 
 
+def _names(value: Any) -> tuple[str, ...] | None:
+    if not isinstance(value, list) or not value:
+        return None
+    names = [_resource_name(v) for v in value]
+    return None if None in names else tuple(sorted(set(names)))  # type: ignore[arg-type]
+
+
 def _choice(*allowed: Any) -> Callable[[Any], Any]:
     return lambda value: value if value in allowed and not isinstance(value, bool) else None
 
@@ -76,6 +86,7 @@ FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "deployment_name": (_text, "printable text"),
     "initial_traffic": (_choice(0, 100), "0 or 100"),
     "mirror": (_whole(1, 50), "a whole number from 1 to 50"),
+    "own_bundles": (_names, "a list of the service's deployment names"),
 }
 
 

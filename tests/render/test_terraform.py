@@ -393,10 +393,18 @@ def test_deployments_of_one_endpoint_take_turns(example_out: Path) -> None:
     # ab-endpoint's two deployments share one lock; other endpoints hold their own.
     assert len(locks[endpoint_ids["ab-endpoint"]]) == 2
     assert set(locks) == set(endpoint_ids.values())
-    # No ordering across endpoints: a deployment depends on nothing of another endpoint.
-    for address, block in hcl_blocks(module).items():
-        if address.startswith("azapi_resource.deployment_"):
-            assert "depends_on" not in block
+    # Within an endpoint, an explicit order: azapi starts a timeout before it waits for the
+    # lock, so a deployment waiting its turn must not be started yet. Across endpoints none.
+    after = {
+        address: block.get("depends_on")
+        for address, block in hcl_blocks(module).items()
+        if address.startswith("azapi_resource.deployment_")
+    }
+    assert after["azapi_resource.deployment_ab_endpoint__versiona"] is None
+    assert after["azapi_resource.deployment_ab_endpoint__versionb"] == [
+        "${azapi_resource.deployment_ab_endpoint__versiona}"
+    ]
+    assert sum(1 for v in after.values() if v) == 1  # every other endpoint has one deployment
 
 
 def test_autoscaled_managed_deployments_ignore_capacity(example_out: Path) -> None:

@@ -190,6 +190,10 @@ resource "azapi_resource" "deployment_ab_endpoint__versionb" {
 
   response_export_values = []
 
+  # After the deployment before it: azapi starts the timeout before it waits for the lock
+  # (internal/services/azapi_resource.go CreateUpdate at v2.12.0).
+  depends_on = [azapi_resource.deployment_ab_endpoint__versiona]
+
   tags = {}
 
   timeouts {
@@ -290,6 +294,10 @@ resource "azapi_update_resource" "traffic_ab_endpoint" {
     }
   }
 
+  # A split changed or removed outside Terraform shows in the plan (the default, true, reads a
+  # missing deployment back as the body says: utils/json.go updateObjectAtPath at v2.12.0).
+  ignore_missing_property = false
+
   locks = [azapi_resource.endpoint_ab_endpoint.id]
 
   response_export_values = []
@@ -315,4 +323,36 @@ resource "azapi_update_resource" "traffic_ab_endpoint" {
       error_message = "Mirrored traffic of endpoint ab-endpoint must go to one of its deployments that has no live traffic."
     }
   }
+}
+
+# Drains the endpoint when it is destroyed: a PUT without traffic, before its deployments and
+# autoscale settings go (it depends on them). azapi runs a "destroy" action only in Delete, with
+# the body from the state (internal/services/azapi_resource_action_resource.go at v2.12.0).
+resource "azapi_resource_action" "drain_ab_endpoint" {
+  type        = local.resource_types.machinelearningservices_workspaces_online_endpoints
+  resource_id = azapi_resource.endpoint_ab_endpoint.id
+  method      = "PUT"
+  when        = "destroy"
+
+  body = {
+    identity = {
+      type = "SystemAssigned"
+    }
+    location = local.location
+    properties = {
+      authMode      = "Key"
+      description   = "A/B test of two fraud models"
+      mirrorTraffic = {}
+      traffic       = {}
+    }
+    tags = {
+      team = "risk"
+    }
+  }
+
+  locks = [azapi_resource.endpoint_ab_endpoint.id]
+
+  response_export_values = []
+
+  depends_on = [azapi_update_resource.traffic_ab_endpoint, azapi_resource.autoscale_ab_endpoint__versiona, azapi_resource.autoscale_ab_endpoint__versionb]
 }

@@ -102,6 +102,10 @@ resource "azapi_update_resource" "traffic_churn_aci" {
     }
   }
 
+  # A split changed or removed outside Terraform shows in the plan (the default, true, reads a
+  # missing deployment back as the body says: utils/json.go updateObjectAtPath at v2.12.0).
+  ignore_missing_property = false
+
   locks = [azapi_resource.endpoint_churn_aci.id]
 
   response_export_values = []
@@ -127,4 +131,36 @@ resource "azapi_update_resource" "traffic_churn_aci" {
       error_message = "Endpoint churn-aci: mirroring needs a second deployment."
     }
   }
+}
+
+# Drains the endpoint when it is destroyed: a PUT without traffic, before its deployments and
+# autoscale settings go (it depends on them). azapi runs a "destroy" action only in Delete, with
+# the body from the state (internal/services/azapi_resource_action_resource.go at v2.12.0).
+resource "azapi_resource_action" "drain_churn_aci" {
+  type        = local.resource_types.machinelearningservices_workspaces_online_endpoints
+  resource_id = azapi_resource.endpoint_churn_aci.id
+  method      = "PUT"
+  when        = "destroy"
+
+  body = {
+    identity = {
+      type = "SystemAssigned"
+    }
+    location = local.location
+    properties = {
+      authMode    = "Key"
+      description = "Customer churn scoring for the CRM nightly sync"
+      traffic     = {}
+    }
+    tags = {
+      "cost-center" = "CC-4711"
+      team          = "crm-analytics"
+    }
+  }
+
+  locks = [azapi_resource.endpoint_churn_aci.id]
+
+  response_export_values = []
+
+  depends_on = [azapi_update_resource.traffic_churn_aci]
 }

@@ -108,6 +108,10 @@ resource "azapi_update_resource" "traffic_recs_aks_token" {
     }
   }
 
+  # A split changed or removed outside Terraform shows in the plan (the default, true, reads a
+  # missing deployment back as the body says: utils/json.go updateObjectAtPath at v2.12.0).
+  ignore_missing_property = false
+
   locks = [azapi_resource.endpoint_recs_aks_token.id]
 
   response_export_values = []
@@ -133,4 +137,35 @@ resource "azapi_update_resource" "traffic_recs_aks_token" {
       error_message = "Endpoint recs-aks-token: mirroring needs a second deployment."
     }
   }
+}
+
+# Drains the endpoint when it is destroyed: a PUT without traffic, before its deployments and
+# autoscale settings go (it depends on them). azapi runs a "destroy" action only in Delete, with
+# the body from the state (internal/services/azapi_resource_action_resource.go at v2.12.0).
+resource "azapi_resource_action" "drain_recs_aks_token" {
+  type        = local.resource_types.machinelearningservices_workspaces_online_endpoints
+  resource_id = azapi_resource.endpoint_recs_aks_token.id
+  method      = "PUT"
+  when        = "destroy"
+
+  body = {
+    identity = {
+      type = "SystemAssigned"
+    }
+    location = local.location
+    properties = {
+      authMode    = "AMLToken"
+      description = "Product recommendations (token auth, fixed replicas)"
+      traffic     = {}
+    }
+    tags = {
+      team = "growth"
+    }
+  }
+
+  locks = [azapi_resource.endpoint_recs_aks_token.id]
+
+  response_export_values = []
+
+  depends_on = [azapi_update_resource.traffic_recs_aks_token]
 }

@@ -15,13 +15,6 @@ resource "azapi_resource" "endpoint_billing_api" {
     }
   }
 
-  # Write-only and sent once, at creation (version "1"): later plans need no keys, and a
-  # rotation made in Azure afterwards is never reverted.
-  sensitive_body = try(var.endpoint_keys["billing-api"], null) == null ? null : { properties = { keys = var.endpoint_keys["billing-api"] } }
-  sensitive_body_version = {
-    "properties.keys" = "1"
-  }
-
   response_export_values = {
     scoring_uri = "properties.scoringUri"
   }
@@ -99,6 +92,10 @@ resource "azapi_update_resource" "traffic_billing_api" {
     }
   }
 
+  # A split changed or removed outside Terraform shows in the plan (the default, true, reads a
+  # missing deployment back as the body says: utils/json.go updateObjectAtPath at v2.12.0).
+  ignore_missing_property = false
+
   locks = [azapi_resource.endpoint_billing_api.id]
 
   response_export_values = []
@@ -124,4 +121,34 @@ resource "azapi_update_resource" "traffic_billing_api" {
       error_message = "Endpoint billing-api: mirroring needs a second deployment."
     }
   }
+}
+
+# Drains the endpoint when it is destroyed: a PUT without traffic, before its deployments and
+# autoscale settings go (it depends on them). azapi runs a "destroy" action only in Delete, with
+# the body from the state (internal/services/azapi_resource_action_resource.go at v2.12.0).
+resource "azapi_resource_action" "drain_billing_api" {
+  type        = local.resource_types.machinelearningservices_workspaces_online_endpoints
+  resource_id = azapi_resource.endpoint_billing_api.id
+  method      = "PUT"
+  when        = "destroy"
+
+  body = {
+    identity = {
+      type = "SystemAssigned"
+    }
+    location = local.location
+    properties = {
+      authMode = "Key"
+      traffic  = {}
+    }
+    tags = {
+      app = "billing-api"
+    }
+  }
+
+  locks = [azapi_resource.endpoint_billing_api.id]
+
+  response_export_values = []
+
+  depends_on = [azapi_update_resource.traffic_billing_api]
 }

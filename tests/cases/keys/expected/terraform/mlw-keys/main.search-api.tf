@@ -99,6 +99,10 @@ resource "azapi_update_resource" "traffic_search_api" {
     }
   }
 
+  # A split changed or removed outside Terraform shows in the plan (the default, true, reads a
+  # missing deployment back as the body says: utils/json.go updateObjectAtPath at v2.12.0).
+  ignore_missing_property = false
+
   locks = [azapi_resource.endpoint_search_api.id]
 
   response_export_values = []
@@ -124,4 +128,34 @@ resource "azapi_update_resource" "traffic_search_api" {
       error_message = "Endpoint search-api: mirroring needs a second deployment."
     }
   }
+}
+
+# Drains the endpoint when it is destroyed: a PUT without traffic, before its deployments and
+# autoscale settings go (it depends on them). azapi runs a "destroy" action only in Delete, with
+# the body from the state (internal/services/azapi_resource_action_resource.go at v2.12.0).
+resource "azapi_resource_action" "drain_search_api" {
+  type        = local.resource_types.machinelearningservices_workspaces_online_endpoints
+  resource_id = azapi_resource.endpoint_search_api.id
+  method      = "PUT"
+  when        = "destroy"
+
+  body = {
+    identity = {
+      type = "SystemAssigned"
+    }
+    location = local.location
+    properties = {
+      authMode = "Key"
+      traffic  = {}
+    }
+    tags = {
+      app = "search-api"
+    }
+  }
+
+  locks = [azapi_resource.endpoint_search_api.id]
+
+  response_export_values = []
+
+  depends_on = [azapi_update_resource.traffic_search_api]
 }

@@ -6,7 +6,7 @@
 variable "endpoint_keys" {
   type        = map(object({ primaryKey = string, secondaryKey = string }))
   default     = null
-  description = "Keys of the v1 services by service name, in the keys.json format of gen-iac export (this module uses those of billing-api, search-api). Only the apply that creates an endpoint sends its keys; leave it unset otherwise."
+  description = "Keys of the v1 services by service name, in the keys.json format of gen-iac export (this module uses those of search-api). Only the apply that creates an endpoint sends its keys; leave it unset otherwise."
   ephemeral   = true
   sensitive   = true
 }

@@ -182,6 +182,10 @@ resource "azapi_update_resource" "traffic_fraud_aks" {
     }
   }
 
+  # A split changed or removed outside Terraform shows in the plan (the default, true, reads a
+  # missing deployment back as the body says: utils/json.go updateObjectAtPath at v2.12.0).
+  ignore_missing_property = false
+
   locks = [azapi_resource.endpoint_fraud_aks.id]
 
   response_export_values = []
@@ -207,4 +211,36 @@ resource "azapi_update_resource" "traffic_fraud_aks" {
       error_message = "Endpoint fraud-aks: mirroring needs a second deployment."
     }
   }
+}
+
+# Drains the endpoint when it is destroyed: a PUT without traffic, before its deployments and
+# autoscale settings go (it depends on them). azapi runs a "destroy" action only in Delete, with
+# the body from the state (internal/services/azapi_resource_action_resource.go at v2.12.0).
+resource "azapi_resource_action" "drain_fraud_aks" {
+  type        = local.resource_types.machinelearningservices_workspaces_online_endpoints
+  resource_id = azapi_resource.endpoint_fraud_aks.id
+  method      = "PUT"
+  when        = "destroy"
+
+  body = {
+    identity = {
+      type = "SystemAssigned"
+    }
+    location = local.location
+    properties = {
+      authMode    = "Key"
+      description = "Card fraud scoring behind the payments gateway"
+      traffic     = {}
+    }
+    tags = {
+      team = "risk"
+      tier = "gold"
+    }
+  }
+
+  locks = [azapi_resource.endpoint_fraud_aks.id]
+
+  response_export_values = []
+
+  depends_on = [azapi_update_resource.traffic_fraud_aks, azapi_resource.autoscale_fraud_aks__blue]
 }

@@ -108,6 +108,10 @@ resource "azapi_update_resource" "traffic_sentiment_aci" {
     }
   }
 
+  # A split changed or removed outside Terraform shows in the plan (the default, true, reads a
+  # missing deployment back as the body says: utils/json.go updateObjectAtPath at v2.12.0).
+  ignore_missing_property = false
+
   locks = [azapi_resource.endpoint_sentiment_aci.id]
 
   response_export_values = []
@@ -133,4 +137,39 @@ resource "azapi_update_resource" "traffic_sentiment_aci" {
       error_message = "Endpoint sentiment-aci: mirroring needs a second deployment."
     }
   }
+}
+
+# Drains the endpoint when it is destroyed: a PUT without traffic, before its deployments and
+# autoscale settings go (it depends on them). azapi runs a "destroy" action only in Delete, with
+# the body from the state (internal/services/azapi_resource_action_resource.go at v2.12.0).
+resource "azapi_resource_action" "drain_sentiment_aci" {
+  type        = local.resource_types.machinelearningservices_workspaces_online_endpoints
+  resource_id = azapi_resource.endpoint_sentiment_aci.id
+  method      = "PUT"
+  when        = "destroy"
+
+  body = {
+    identity = {
+      type = "SystemAssigned"
+    }
+    location = local.location
+    properties = {
+      authMode    = "Key"
+      description = "Says \"hi\" \\ back\\slash\nnew line, $${var.secret} %%{ if true }x%%{ endif } ünïcødé 日本語 'single' $$${literal}"
+      traffic     = {}
+    }
+    tags = {
+      empty             = ""
+      "multi\nline key" = "tab\there"
+      note              = "$${path.module} and %%{for x in y}"
+      owner             = "Zoë \"the\" O'Brien"
+      "ключ"            = "значение"
+    }
+  }
+
+  locks = [azapi_resource.endpoint_sentiment_aci.id]
+
+  response_export_values = []
+
+  depends_on = [azapi_update_resource.traffic_sentiment_aci]
 }
