@@ -349,6 +349,7 @@ def render_bicep(plan: MigrationPlan) -> list[RenderedFile]:
             ),
         },
         "declared": _declared(plan),
+        "retiring": _retiring(plan),
         "traffic_file": TRAFFIC_FILE,
         "inputs_file": INPUTS_FILE,
         "workspace_id": shlex.quote(ws.resource_id),
@@ -851,7 +852,11 @@ def _endpoint_context(endpoint: Endpoint, symbols: Symbols, outcome: Any) -> dic
     live = f"{TRAFFIC_PARAM}[{name}]"
     mirror = f"{MIRROR_PARAM}[{name}]"
     names = [d.name for d in endpoint.deployments]
-    traffic_properties: dict[str, Any] = {**endpoint.properties, "traffic": enc.Raw(live)}
+    # A deployment retired with delete is drained by name, at 0, as Terraform's step does
+    # (Bicep deletes nothing: upload-bundles.sh says how once it is drained).
+    drained = enc.inline({d: 0 for d in endpoint.draining})
+    split = f"union({drained}, {live})" if endpoint.draining else live
+    traffic_properties: dict[str, Any] = {**endpoint.properties, "traffic": enc.Raw(split)}
     # Checks the module's parameter decorators make before the PUT (Bicep cannot sum a map
     # without a lambda): live total 0 or 100, mirror total <= 50, one mirrored deployment,
     # none both live and mirrored.
@@ -945,9 +950,20 @@ def _declared(plan: MigrationPlan) -> list[dict[str, str]]:
                 "name": shlex.quote(e.name),
                 "deployments": shlex.quote(" ".join(d.name for d in e.deployments)),
                 "autoscaled": shlex.quote(" ".join(d.name for d in e.deployments if d.autoscale)),
+                "draining": shlex.quote(" ".join(e.draining)),
             }
         )
     return found
+
+
+def _retiring(plan: MigrationPlan) -> str:
+    """The endpoints this run retires with delete, for upload-bundles.sh to name (with the
+    command that deletes them: a Bicep deployment deletes nothing), shell-quoted."""
+    names = [r.name for r in plan.day2.retired if r.how == "delete" and "/" not in r.name]
+    for name in names:
+        if not _SAFE_NAME.fullmatch(name):
+            raise ValueError(f"not an endpoint name: {name!r}")
+    return shlex.quote(" ".join(names))
 
 
 def _commands(plan: MigrationPlan) -> dict[str, str]:

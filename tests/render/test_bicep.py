@@ -870,3 +870,57 @@ def test_a_new_deployment_beside_the_old_gets_traffic_through_traffic_json(
         "versionb": 0,
     }
     assert moved["traffic:ab-endpoint"]["properties"]["traffic"] == {"versiona": 0, "versionb": 100}
+
+
+def test_retired_with_delete_drains_first_and_says_how_to_delete(tmp_path: Path) -> None:
+    """--retire ENDPOINT/DEPLOYMENT=delete on Bicep: the endpoint's own PUT keeps the live
+    split (the deployment still exists), the traffic step names it at 0, and upload-bundles.sh
+    says to delete it afterwards (a Bicep deployment deletes nothing). An endpoint retired with
+    delete is named with its delete command; nothing else about it changes."""
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(EXAMPLE, snapshot)
+    out = tmp_path / "out"
+    generate(Options(input=snapshot, out=out, targets=("bicep",)))
+    path = snapshot / "snapshot.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    ab = next(s for s in doc["services"] if s["name"] == "ab-endpoint")
+    del ab["versions"]["versionb"]
+    ab["versions"]["versiona"]["trafficPercentile"] = 100.0
+    doc["services"] = [s for s in doc["services"] if s["name"] != "churn-aci"]
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    generate(Options(input=snapshot, out=out, targets=("bicep",)))  # both kept
+    retire = {"ab-endpoint/versionb": "delete", "churn-aci": "delete"}
+    generate(Options(input=snapshot, out=out, targets=("bicep",), retire=retire))
+    module_dir = out / "bicep" / WS
+    live = replace(
+        empty_workspace(module_dir),
+        endpoints=[
+            LiveEndpoint(
+                "ab-endpoint",
+                {"versiona": 60, "versionb": 40},
+                {},
+                [LiveDeployment("versiona"), LiveDeployment("versionb")],
+            ),
+            LiveEndpoint("churn-aci", {"blue": 100}, {}, [LiveDeployment("blue")]),
+        ],
+    )
+    run = run_upload(module_dir, "--dry-run", workspace=live)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == [
+        "upload-bundles: endpoint ab-endpoint: deployment versionb is retired: this deployment "
+        "moves its 40 % away; then delete it (az ml online-deployment delete --endpoint-name "
+        "ab-endpoint --name versionb)",
+        "upload-bundles: endpoint churn-aci is retired: a Bicep deployment deletes nothing; "
+        "delete it (az ml online-endpoint delete --name churn-aci)",
+    ]
+    found = bodies(module_dir, workspace=live)
+    assert "deployment:ab-endpoint/versionb" not in found
+    assert found["endpoint:ab-endpoint"]["properties"]["traffic"] == {
+        "versiona": 60,
+        "versionb": 40,
+    }
+    assert found["traffic:ab-endpoint"]["properties"]["traffic"] == {
+        "versiona": 100,
+        "versionb": 0,
+    }
+    assert "endpoint:churn-aci" not in found

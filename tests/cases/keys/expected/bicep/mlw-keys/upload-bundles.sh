@@ -120,16 +120,19 @@ asset environments/search-api-env-2 fea4062e74acae92 0
 
 # ---- What exists in the workspace ----
 
-# declared ENDPOINT: sets `deployments` and `autoscaled` (space-separated) of an endpoint
-# these templates declare; fails (status 1) for any other.
+# declared ENDPOINT: sets `deployments`, `autoscaled` and `draining` (retired with delete by
+# gen-iac's last run: the traffic step takes their traffic away) of an endpoint these
+# templates declare, space-separated; fails (status 1) for any other.
 declared() {
   case "$1" in
-    billing-api) deployments=blue autoscaled='' ;;
-    public-demo) deployments=blue autoscaled='' ;;
-    search-api) deployments=blue autoscaled='' ;;
+    billing-api) deployments=blue autoscaled='' draining='' ;;
+    public-demo) deployments=blue autoscaled='' draining='' ;;
+    search-api) deployments=blue autoscaled='' draining='' ;;
     *) return 1 ;;
   esac
 }
+
+retiring='' # endpoints retired with delete by gen-iac's last run
 
 # rows URL QUERY: the tab-separated rows QUERY picks from every page of an ARM list, one GET
 # a page (az rest does not follow nextLink): each answer ends with the row "@next<TAB>link",
@@ -184,8 +187,19 @@ checked() {
       0 | [1-9] | [1-9][0-9] | 100) ;;
       *) fail "endpoint $1: unexpected $2 percentage for $deployment in ARM's answer" ;;
     esac
-    case " $deployments " in
-      *" $deployment "*) split+="${split:+,}\"$deployment\":$percent" ;;
+    # Deployments these templates declare, and those gen-iac's last run retired with delete
+    # (kept in the endpoint's own PUT; the traffic step drains them), pass on.
+    case " $deployments $draining " in
+      *" $deployment "*)
+        split+="${split:+,}\"$deployment\":$percent"
+        case " $draining " in
+          *" $deployment "*)
+            if [ "$2" = traffic ]; then
+              echo "upload-bundles: endpoint $1: deployment $deployment is retired: this deployment moves its $percent % away; then delete it (az ml online-deployment delete --endpoint-name $1 --name $deployment)" >&2
+            fi
+            ;;
+        esac
+        ;;
       *)
         if [ "$percent" != 0 ]; then
           fail "endpoint $1: deployment $deployment is not in these templates but has $percent % of its $2: move it first (az ml online-endpoint update --name $1 --$2 ...), then deploy"
@@ -207,6 +221,12 @@ rows "$workspace/onlineEndpoints?api-version=$api" \
 while IFS=$'\t' read -r endpoint traffic mirror <&3; do
   is_name "$endpoint" || fail "unexpected endpoint name in ARM's answer"
   if ! declared "$endpoint"; then
+    case " $retiring " in
+      *" $endpoint "*)
+        echo "upload-bundles: endpoint $endpoint is retired: a Bicep deployment deletes nothing; delete it (az ml online-endpoint delete --name $endpoint)" >&2
+        continue
+        ;;
+    esac
     echo "upload-bundles: endpoint $endpoint is in the workspace but not in these templates: left as it is" >&2
     undeclared=$((undeclared + 1))
     continue
