@@ -14,6 +14,7 @@ from typing import Any
 
 import hcl2
 import pytest
+import yaml
 
 from generator.cli import main as cli_main
 from generator.pipeline import Options, generate
@@ -525,3 +526,26 @@ def test_reserved_names_are_remembered_under_the_folders_every_renderer_uses(
     assert (out / "terraform/con_/nul_/main.nul.tf").is_file()
     generate(Options(input=snapshot, out=out, retire={"nul": "keep"}))
     assert set(_removed(out / "terraform/con_/nul_")) >= {"azapi_resource.endpoint_nul"}
+
+
+@pytest.mark.parametrize("how", ["keep", "delete"])
+def test_the_pipeline_applies_the_hand_over_module_of_a_retired_endpoint(
+    tmp_path: Path, how: str
+) -> None:
+    """With --layout endpoint a retired endpoint's folder becomes a hand-over module; the
+    pipeline's matrix must still plan and apply it with its old state, or its removed blocks
+    (keep) or its drained delete never run."""
+    snapshot, out = _snapshot(tmp_path), tmp_path / "out"
+    options = {"layout": "endpoint", "pipelines": ("github",)}
+    generate(Options(input=snapshot, out=out, **options))  # type: ignore[arg-type]
+    _edit(snapshot, _without("fraud-aks"))
+    generate(Options(input=snapshot, out=out, retire={"fraud-aks": how}, **options))  # type: ignore[arg-type]
+    module = out / "terraform" / WS / "fraud-aks"
+    expected = {"providers.tf", "terraform.tf"} | ({"removed.tf"} if how == "keep" else set())
+    assert {p.name for p in module.glob("*.tf")} == expected
+    workflow = next((out / "pipelines" / "github").glob("*-terraform.yml"))
+    jobs = yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"]
+    for job in ("plan", "apply"):
+        keys = next(j for name, j in jobs.items() if name.startswith(job))["strategy"]["matrix"]
+        assert "fraud-aks" in keys["endpoint"], (job, keys)
+        assert "churn-aci" in keys["endpoint"]

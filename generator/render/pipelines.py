@@ -30,6 +30,7 @@ from generator.files import PERSON, RenderedFile
 from generator.plan.model import Concat, MigrationPlan
 from generator.plan.naming import is_valid_name
 from generator.render.templating import environment as _jinja
+from generator.render.terraform import stamped_retirements
 from generator.smoke import SERVER_REQUIREMENT
 
 SYSTEMS = ("github", "azure-devops")
@@ -195,11 +196,21 @@ def repo_path(path: object, default: str) -> str:
 
 
 def modules(plan: MigrationPlan, layout: str) -> list[Module]:
+    """The root modules the pipeline plans and applies. With `--layout endpoint` that includes
+    the hand-over module of each endpoint retired as a whole: applied with its old state, it
+    forgets (keep) or drains and deletes (delete) what it managed."""
     ws = plan.workspace
     if layout == "endpoint":
+        live = [(e.name, e.folder) for e in ws.endpoints]
+        retired = {
+            r.name: r.module.rsplit("/", 1)[1]
+            for r in stamped_retirements(plan, layout)
+            if "/" not in r.name and r.module.startswith(f"terraform/{ws.folder}/")
+        }
+        names = {name for name, _ in live}
         return [
-            Module(e.name, f"terraform/{ws.folder}/{e.folder}", f"gen-iac/{ws.name}/{e.name}.tfstate")
-            for e in ws.endpoints
+            Module(name, f"terraform/{ws.folder}/{folder}", f"gen-iac/{ws.name}/{name}.tfstate")
+            for name, folder in live + sorted(i for i in retired.items() if i[0] not in names)
         ]
     return [Module("", f"terraform/{ws.folder}", f"gen-iac/{ws.name}.tfstate")]
 
