@@ -332,7 +332,9 @@ def _report(args: argparse.Namespace, result: GenerateResult) -> int:
         if not args.quiet:
             _say(f"gen-iac: --check: {result.out} is up to date")
         return EXIT_OK
-    for line in result.terminal_lines(quiet=args.quiet, verbose=args.verbose):
+    from generator.console import lines
+
+    for line in lines(result, quiet=args.quiet, verbose=args.verbose):
         _say(line)
     return EXIT_PARTIAL if result.plan.incomplete else EXIT_OK
 

@@ -74,12 +74,6 @@ class GenerateResult:
     def not_migrated(self) -> tuple[ServiceOutcome, ...]:
         return self.plan.not_migrated
 
-    def terminal_lines(self, quiet: bool = False, verbose: bool = False) -> list[str]:
-        """The console summary (see generator.console)."""
-        from generator.console import lines
-
-        return lines(self, quiet=quiet, verbose=verbose)
-
 
 def parse_choices(flags: dict[str, list[str]]) -> tuple[Override, dict[str, Override]]:
     """Choice flags (`CHOICE_FLAGS`), each `VALUE` (every service it applies to) or

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from generator.cli import main as cli_main
+from generator.console import lines as console_lines
 from generator.pipeline import Options, generate
 from tests.conftest import EXAMPLE
 from tests.support.terraform import bodies, evaluate, hcl_blocks, resources
@@ -98,7 +99,7 @@ def test_a_service_gone_from_the_snapshot_keeps_its_endpoint_until_retired(
         text = (out / report).read_text(encoding="utf-8")
         top = text.split("\n## ")[1]  # the first section
         assert top.startswith("Kept and retired: read first") and "churn-aci" in top, report
-    assert "kept churn-aci" in "\n".join(result.terminal_lines())
+    assert "kept churn-aci" in "\n".join(console_lines(result))
     # --check says it too, and finds nothing to change.
     code = cli_main(
         [

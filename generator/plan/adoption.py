@@ -9,68 +9,22 @@ resources. Pure: no I/O; the snapshot's resources come in as `ExistingEndpoint` 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from generator.plan.model import (
+    AdoptedDeployment,
+    AdoptedEndpoint,
+    Adoption,
+    Change,
+    Deployment,
+    Endpoint,
+    KeptDeployment,
+    WorkspacePlan,
+)
 from generator.sources.existing import ExistingDeployment, ExistingEndpoint
 
-if TYPE_CHECKING:
-    from generator.plan.model import Deployment, Endpoint, WorkspacePlan
-
-
-@dataclass(frozen=True)
-class Change:
-    """One value the apply would change on an existing resource."""
-
-    field: str  # ARM path, e.g. properties.instanceType
-    existing: str
-    generated: str
-    in_place: bool = True  # False: the service does not change it on an existing resource
-
-
-@dataclass(frozen=True)
-class AdoptedDeployment:
-    name: str  # as generated
-    existing_name: str  # as it exists (the case may differ)
-    resource_id: str
-    changes: tuple[Change, ...] = ()
-    provisioning_state: str | None = None
-
-
-@dataclass(frozen=True)
-class KeptDeployment:
-    """An existing deployment under an adopted endpoint that gen-iac does not generate."""
-
-    name: str
-    traffic: int  # its live traffic now
-
-
-@dataclass(frozen=True)
-class AdoptedEndpoint:
-    name: str
-    existing_name: str
-    resource_id: str
-    changes: tuple[Change, ...] = ()
-    deployments: tuple[AdoptedDeployment, ...] = ()
-    kept: tuple[KeptDeployment, ...] = ()
-    provisioning_state: str | None = None
-
-    @property
-    def blocked(self) -> bool:
-        """Some change cannot be made on the existing endpoint or one of its deployments."""
-        return any(not c.in_place for c in self.changes) or any(
-            not c.in_place for d in self.deployments for c in d.changes
-        )
-
-
-@dataclass(frozen=True)
-class Adoption:
-    endpoints: tuple[AdoptedEndpoint, ...] = ()
-    others: tuple[str, ...] = ()  # existing endpoints gen-iac does not generate (left alone)
-
-    @property
-    def deployment_count(self) -> int:
-        return sum(len(e.deployments) for e in self.endpoints)
+# The records live in the plan model (a plan carries its adoption); importers may name them here.
+__all__ = ["AdoptedDeployment", "AdoptedEndpoint", "Adoption", "Change", "KeptDeployment", "adopt"]
 
 
 def adopt(workspace: WorkspacePlan, existing: Sequence[ExistingEndpoint]) -> Adoption:

@@ -14,7 +14,6 @@ from typing import Union
 from generator.assets.lint import LintFinding
 from generator.diagnostics import Diagnostic, Level
 from generator.files import path_component
-from generator.plan.adoption import Adoption
 
 ML_API_VERSION = "2025-12-01"
 AUTOSCALE_API_VERSION = "2022-10-01"
@@ -24,6 +23,64 @@ AUTOSCALE_TYPE = "Microsoft.Insights/autoscalesettings"
 CODE_TYPE = "Microsoft.MachineLearningServices/workspaces/codes/versions"
 ENVIRONMENT_TYPE = "Microsoft.MachineLearningServices/workspaces/environments/versions"
 DATASTORE_TYPE = "Microsoft.MachineLearningServices/workspaces/datastores"
+
+
+# --- adoption: what already exists in the workspace (see plan/adoption.py) ---
+
+
+@dataclass(frozen=True)
+class Change:
+    """One value the apply would change on an existing resource."""
+
+    field: str  # ARM path, e.g. properties.instanceType
+    existing: str
+    generated: str
+    in_place: bool = True  # False: the service does not change it on an existing resource
+
+
+@dataclass(frozen=True)
+class AdoptedDeployment:
+    name: str  # as generated
+    existing_name: str  # as it exists (the case may differ)
+    resource_id: str
+    changes: tuple[Change, ...] = ()
+    provisioning_state: str | None = None
+
+
+@dataclass(frozen=True)
+class KeptDeployment:
+    """An existing deployment under an adopted endpoint that gen-iac does not generate."""
+
+    name: str
+    traffic: int  # its live traffic now
+
+
+@dataclass(frozen=True)
+class AdoptedEndpoint:
+    name: str
+    existing_name: str
+    resource_id: str
+    changes: tuple[Change, ...] = ()
+    deployments: tuple[AdoptedDeployment, ...] = ()
+    kept: tuple[KeptDeployment, ...] = ()
+    provisioning_state: str | None = None
+
+    @property
+    def blocked(self) -> bool:
+        """Some change cannot be made on the existing endpoint or one of its deployments."""
+        return any(not c.in_place for c in self.changes) or any(
+            not c.in_place for d in self.deployments for c in d.changes
+        )
+
+
+@dataclass(frozen=True)
+class Adoption:
+    endpoints: tuple[AdoptedEndpoint, ...] = ()
+    others: tuple[str, ...] = ()  # existing endpoints gen-iac does not generate (left alone)
+
+    @property
+    def deployment_count(self) -> int:
+        return sum(len(e.deployments) for e in self.endpoints)
 
 
 @dataclass(frozen=True)
