@@ -136,6 +136,11 @@ class Module:
     path: str  # relative to the output directory
     state_key: str  # blob name of its state in the azurerm backend
 
+    @property
+    def folder(self) -> str:
+        """The module's own folder (the endpoint's name made safe as a path component)."""
+        return PurePosixPath(self.path).name
+
 
 def check_names(plan: MigrationPlan) -> None:
     """Every snapshot value the pipelines carry, checked before anything is rendered."""

@@ -33,6 +33,7 @@ from generator.render.pipelines import (
     yaml_string,
 )
 from generator.sources.overrides import Override
+from tests.conftest import WORKSPACE, SnapshotFactory, aci
 from tests.golden import CASES_DIR, EXAMPLE
 
 BIN = Path(sys.executable).parent
@@ -459,9 +460,11 @@ def test_endpoint_layout_runs_each_root_module_in_a_matrix(
     for job in ("plan", "apply"):
         strategy = wf["jobs"][job]["strategy"]
         assert strategy["fail-fast"] is False
-        assert strategy["matrix"] == {"endpoint": EXAMPLE_ENDPOINTS}
+        assert strategy["matrix"] == {
+            "include": [{"endpoint": name, "folder": name} for name in EXAMPLE_ENDPOINTS]
+        }
         assert wf["jobs"][job]["env"]["MODULE"] == (
-            "terraform/mlw-contoso-prod/${{ matrix.endpoint }}"
+            "terraform/mlw-contoso-prod/${{ matrix.folder }}"
         )
     assert wf["jobs"]["apply"]["env"]["STATE_KEY"] == (
         "gen-iac/mlw-contoso-prod/${{ matrix.endpoint }}.tfstate"
@@ -510,8 +513,8 @@ def test_a_matrix_larger_than_the_platform_limit_is_split(
         "smoke",
         "verify",
     ]
-    assert len(jobs["plan_1"]["strategy"]["matrix"]["endpoint"]) == 256
-    assert jobs["plan_2"]["strategy"]["matrix"]["endpoint"][-1] == "ep-299"
+    assert len(jobs["plan_1"]["strategy"]["matrix"]["include"]) == 256
+    assert jobs["plan_2"]["strategy"]["matrix"]["include"][-1]["endpoint"] == "ep-299"
 
 
 def test_endpoint_layout_with_no_endpoint_keeps_the_check_only(
@@ -748,3 +751,34 @@ def test_bicep_pipelines_need_no_setting_to_tell_new_endpoints_apart(
         assert "NEW_ENDPOINTS" not in text and "newEndpoints" not in text
         assert text.count('as-data.sh" az deployment group what-if') == 1
         assert text.count("--validation-level ProviderNoRbac") == 1
+
+
+def test_windows_reserved_names_reach_their_safe_folders(
+    tmp_path: Path, make_snapshot: SnapshotFactory
+) -> None:
+    """A workspace and an endpoint named `con` are written to `con_` folders (a name Windows
+    reserves); the pipelines must look there, while Azure still gets the names."""
+    snapshot = make_snapshot([aci("con"), aci("churn")], workspace={**WORKSPACE, "name": "con"})
+    out = tmp_path / "out"
+    generate(
+        Options(
+            input=snapshot,
+            out=out,
+            targets=("terraform", "bicep"),
+            layout="endpoint",
+            pipelines=("github", "azure-devops"),
+        )
+    )
+    assert (out / "terraform" / "con_" / "con_").is_dir()
+    github = out / "pipelines" / "github"
+    terraform = load(github / "gen-iac-con-terraform.yml")
+    assert terraform["env"]["GEN_IAC_FOLDER"] == "con_"
+    assert {"endpoint": "con", "folder": "con_"} in terraform["jobs"]["plan"]["strategy"]["matrix"][
+        "include"
+    ]
+    assert terraform["jobs"]["plan"]["env"]["MODULE"] == "terraform/con_/${{ matrix.folder }}"
+    bicep = (github / "gen-iac-con-bicep.yml").read_text(encoding="utf-8")
+    assert '"$GEN_IAC_OUT/bicep/$GEN_IAC_FOLDER"' in bicep
+    assert "bicep/$GEN_IAC_WORKSPACE" not in bicep and "bundles/$GEN_IAC_WORKSPACE" not in bicep
+    ado = load(out / "pipelines" / "azure-devops" / "gen-iac-con-terraform.yml")
+    assert {"name": "GEN_IAC_FOLDER", "value": "con_"} in ado["variables"]
