@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 GEN_IAC = "gen-iac"  # rewritten on every run; a person's edit is kept and reported
 PERSON = "person"  # written once; a person owns it after the first run (day 2)
@@ -56,3 +59,31 @@ class UnreadableFile(Exception):
     def at(self, path: str) -> str:
         """The one line for the console: `path:line:column: what`."""
         return f"{path}:{self.line}:{self.column}: {self.what}; fix the file (or delete it to start again) and run gen-iac again"
+
+
+class NotPlainFile(ValueError):
+    """A path read below a root is a link, a file where a folder belongs, not a regular file,
+    or larger than allowed (the message names it)."""
+
+
+def read_below(root: Path, parts: Sequence[str], limit: int) -> bytes | None:
+    """The bytes of the regular file root/parts, reached through real folders only (no link on
+    the way or at the end), at most `limit` bytes; None when it is absent."""
+    current = root
+    for number, part in enumerate(parts):
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        last = number == len(parts) - 1
+        if stat.S_ISLNK(mode) or (not last and not stat.S_ISDIR(mode)):
+            raise NotPlainFile(f"{current}: a link or file where a folder was expected; not read")
+        if last and not stat.S_ISREG(mode):
+            raise NotPlainFile(f"{current}: not a regular file; not read")
+    fd = os.open(current, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise NotPlainFile(f"{current}: larger than {limit} bytes; not read")
+    return data

@@ -120,7 +120,7 @@ def remembered(options: Options, plan: MigrationPlan) -> tuple[Options, Migratio
     """The run's plan, targets, pipelines and layout given what the last run into --out
     generated (generator.plan.memory): nothing it wrote disappears unless a person says so."""
     from generator.plan.memory import remember
-    from generator.sources.memory import read_memory
+    from generator.recall import read_memory
 
     memory = read_memory(options.out, plan.workspace.name, options.layout)
     layout = options.layout or memory.layout or "workspace"

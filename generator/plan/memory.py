@@ -2,7 +2,7 @@
 
 A run writes `record/<workspace>/<endpoint>.json` (the endpoint, its deployments and the
 assets they use, as plan data) and `record/run.json` (targets, pipelines, layout, what a
-person retired). The next run reads them back (`generator.sources.memory`, untrusted: a pull
+person retired). The next run reads them back (`generator.recall`, untrusted: a pull
 request can commit them) and:
 - keeps an endpoint whose service left the snapshot or was refused, rendered from its record
   and marked, until a person retires it (`--retire NAME=keep|delete`);

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.diagnostics import InputError
+from generator.files import NotPlainFile, read_below
 from generator.sources.untrusted import check_depth, safe_component, valid_text
 
 MIGRATION = "migration.json"
@@ -112,8 +113,11 @@ def read_migration(out: Path) -> Migration:
     assert isinstance(data, dict)
     workspace = Workspace(*(str(ws[f]) for f in fields))
     migrated = tuple(
-        s for s in services
-        if isinstance(s, dict) and s.get("status") == "migrated" and isinstance(s.get("service"), str)
+        s
+        for s in services
+        if isinstance(s, dict)
+        and s.get("status") == "migrated"
+        and isinstance(s.get("service"), str)
     )
     return Migration(workspace, data, migrated)
 
@@ -224,8 +228,10 @@ def _target(
     if deployment is None or not safe_component(str(deployment.get("name"))):
         return _problem(target, f"{MIGRATION}: the entry has no valid deployment")
     if snapshot is not None and service not in snapshot:
-        return _problem(target, "the snapshot has no such v1 service (is --input the snapshot "
-                        "of this generate?)")
+        return _problem(
+            target,
+            "the snapshot has no such v1 service (is --input the snapshot of this generate?)",
+        )
     try:
         found = _requests(out, ws, deployment, service, requests_dir, max_requests)
     except UsageError as exc:
@@ -278,7 +284,9 @@ def _requests(
             and parts[:3] == ["bundles", ws.name, "code"]
             and all(safe_component(p) for p in parts[1:])
         ):
-            raise UsageError(f"{MIGRATION}: bundle {bundle[:80]!r} is not bundles/<workspace>/code/<key>")
+            raise UsageError(
+                f"{MIGRATION}: bundle {bundle[:80]!r} is not bundles/<workspace>/code/<key>"
+            )
         body = read_inside(out, [*parts, SAMPLE_REQUEST], MAX_REQUEST_BYTES)
         if body is not None:
             found.append(Request(f"{bundle}/{SAMPLE_REQUEST}", body))
@@ -301,24 +309,10 @@ def _requests(
 
 def read_inside(root: Path, parts: list[str], limit: int) -> bytes | None:
     """A regular file at root/parts, reached through real folders only; None when absent."""
-    current = root
-    for i, part in enumerate(parts):
-        current = current / part
-        try:
-            mode = os.lstat(current).st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        last = i == len(parts) - 1
-        if stat.S_ISLNK(mode) or (not last and not stat.S_ISDIR(mode)):
-            raise UsageError(f"{current}: a link or file where a folder was expected; not read")
-        if last and not stat.S_ISREG(mode):
-            raise UsageError(f"{current}: not a regular file; not read")
-    fd = os.open(current, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise UsageError(f"{current}: larger than {limit >> 20} MiB")
-    return data
+    try:
+        return read_below(root, parts, limit)
+    except NotPlainFile as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _read_bytes(path: Path) -> bytes:

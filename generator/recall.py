@@ -5,6 +5,9 @@ Everything in --out is untrusted like a snapshot (a pull request can commit it):
 inside `--out/record/` and the rollout files, follow no symbolic link, are bounded in size,
 and every value is checked. A record that cannot be read stops the run with one line (exit
 2): dropping it would let an endpoint that only the record keeps disappear.
+
+It reads back output and yields plan records, so it sits beside output.py, above the
+sources -> plan -> render flow, not in `sources/` (which never imports the plan).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.diagnostics import InputError
-from generator.files import path_component
+from generator.files import NotPlainFile, path_component, read_below
 from generator.plan.memory import (
     FOLDER,
     RUN_FILE,
@@ -35,25 +38,10 @@ ROLLOUT_FILE = "rollout.auto.tfvars"  # the Terraform traffic values, a person's
 
 def _read(out: Path, relative: str) -> bytes | None:
     """A regular file below `out` (None when absent); no symbolic link on the way."""
-    current = out
-    parts = relative.split("/")
-    for number, part in enumerate(parts):
-        current = current / part
-        try:
-            mode = os.lstat(current).st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        last = number == len(parts) - 1
-        if stat.S_ISLNK(mode) or (not last and not stat.S_ISDIR(mode)):
-            raise InputError(f"{current}: not a plain {'file' if last else 'folder'}")
-        if last and not stat.S_ISREG(mode):
-            raise InputError(f"{current}: not a plain file")
-    fd = os.open(current, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(MAX_RECORD_BYTES + 1)
-    if len(data) > MAX_RECORD_BYTES:
-        raise InputError(f"{current}: larger than {MAX_RECORD_BYTES} bytes")
-    return data
+    try:
+        return read_below(out, relative.split("/"), MAX_RECORD_BYTES)
+    except NotPlainFile as exc:
+        raise InputError(str(exc)) from None
 
 
 def _json(out: Path, relative: str) -> Any:
