@@ -18,6 +18,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from generator import jsonread
 from generator.diagnostics import InputError
 from generator.files import NotPlainFile, path_component, read_below
 from generator.plan.memory import (
@@ -45,30 +46,10 @@ def _read(out: Path, relative: str) -> bytes | None:
 
 
 def _json(out: Path, relative: str) -> Any:
+    """The strict reader's value (duplicate keys, depth, huge integers refused); NaN and
+    infinities pass it and are refused by decode_record like any out-of-range number."""
     data = _read(out, relative)
-    if data is None:
-        return None
-    where = str(out / relative)
-
-    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in found:
-                raise ValueError(f"duplicate key {shown(key)!r}")
-            found[key] = value
-        return found
-
-    try:
-        value = json.loads(
-            data.decode("utf-8"), object_pairs_hook=unique, parse_constant=_no_constant
-        )
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise InputError(f"{where}: not gen-iac's JSON ({shown(str(exc))[:120]})") from None
-    return value  # decode_record bounds the nesting
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+    return None if data is None else jsonread.loads(data, str(out / relative))
 
 
 def read_memory(out: Path, workspace: str, layout: str) -> Memory:

@@ -550,3 +550,19 @@ def test_the_pipeline_applies_the_hand_over_module_of_a_retired_endpoint(
         matrix = next(j for name, j in jobs.items() if name.startswith(job))["strategy"]["matrix"]
         endpoints = [entry["endpoint"] for entry in matrix["include"]]
         assert "fraud-aks" in endpoints and "churn-aci" in endpoints, (job, matrix)
+
+
+def test_a_record_with_a_duplicate_key_stops_the_run_naming_where(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records are read by the one strict JSON reader: a committed record whose key appears
+    twice (readers disagree on which value counts) is refused, never half-believed."""
+    snapshot, out = _snapshot(tmp_path), tmp_path / "out"
+    generate(Options(input=snapshot, out=out))
+    path = out / f"record/{WS}/churn-aci.json"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("{", '{"assets": [], ', 1), encoding="utf-8")
+    code = cli_main(["--input", str(snapshot), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "duplicate key" in err and "churn-aci.json:" in err
