@@ -11,18 +11,16 @@ their repr is redacted, and nothing here prints or stores one.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from generator import jsonread
 from generator.diagnostics import InputError
 from generator.files import NotPlainFile, read_below
-from generator.sources.untrusted import check_depth, safe_component, valid_text
+from generator.sources.untrusted import safe_component, valid_text
 
 MIGRATION = "migration.json"
 SAMPLE_REQUEST = "sample-request.json"
@@ -123,29 +121,20 @@ def read_migration(out: Path) -> Migration:
 
 
 def _read_json(path: Path, limit: int) -> Any:
-    """The JSON of a regular file (not a link), None when absent; UsageError when unreadable."""
+    """The JSON of a regular file (not a link), None when absent; UsageError when unreadable.
+    Parsed by the one strict reader: migration.json in --out is untrusted like a snapshot."""
     try:
-        mode = os.lstat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
+        raw = read_below(path.parent, [path.name], limit)
+    except NotPlainFile as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    if raw is None:
         return None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    if not stat.S_ISREG(mode):
-        raise UsageError(f"{path}: not a regular file")
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "rb") as handle:
-            raw = handle.read(limit + 1)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    if len(raw) > limit:
-        raise UsageError(f"{path}: larger than {limit >> 20} MiB")
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise UsageError(f"{path}: not valid JSON ({_first(str(exc))})") from None
-    check_depth(data, str(path))
-    return data
+        return jsonread.loads(raw, str(path))
+    except InputError as exc:
+        raise UsageError(f"not valid JSON: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -356,8 +345,3 @@ def v1_secret(
 def obj(value: object) -> dict[str, Any]:
     """`value` when it is a JSON object, else an empty one (untrusted data is read so)."""
     return value if isinstance(value, dict) else {}
-
-
-def _first(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0][:200] if lines else ""
