@@ -10,14 +10,14 @@ that cannot be read, counts as "not verified".
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator import jsonread
+from generator.diagnostics import InputError
+from generator.files import NotPlainFile, read_below
 from generator.sources.untrusted import safe_component, valid_text
 
 VERIFY_JSON = "verify.json"
@@ -39,15 +39,10 @@ class Verified:
 
 def read_verified(out: Path) -> dict[str, Verified]:
     """The verify status of each service, by service name ({} when there is none)."""
-    path = out / VERIFY_JSON
     try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return {}
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
-        data = json.loads(raw) if len(raw) <= MAX_BYTES else None
-    except (OSError, ValueError, RecursionError):
+        raw = read_below(out, [VERIFY_JSON], MAX_BYTES)
+        data = jsonread.loads(raw, str(out / VERIFY_JSON)) if raw is not None else None
+    except (OSError, NotPlainFile, InputError):  # unreadable counts as not verified
         return {}
     return parse_verified(data)
 
